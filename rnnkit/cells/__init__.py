@@ -1,0 +1,18 @@
+"""Recurrent cells: one step of recurrence each, behind the contract in ``rnnkit.cells.base``."""
+
+from rnnkit.cells.base import Cell, State, init_recurrent_weights
+from rnnkit.cells.elman import ElmanCell
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
+from rnnkit.cells.lstm import LSTMCell
+
+__all__ = [
+    "Cell",
+    "State",
+    "init_recurrent_weights",
+    "ElmanCell",
+    "GRUCell",
+    "LSTMCell",
+    "LayerNormGRUCell",
+    "LayerNormLSTMCell",
+]
