@@ -5,6 +5,7 @@ from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell
 
 __all__ = [
     "Cell",
@@ -15,4 +16,6 @@ __all__ = [
     "LSTMCell",
     "LayerNormGRUCell",
     "LayerNormLSTMCell",
+    "MinGRUCell",
+    "MinLSTMCell",
 ]

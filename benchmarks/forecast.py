@@ -1,0 +1,359 @@
+"""Forecast and anomaly-detection figures on the shared data, with baselines from the same run.
+
+Three parts (``--parts``, all by default):
+
+- ``univariate``: ETTh1's ``OT`` (hourly, season 24, split 8640/2880/2880 hours, lookback 96,
+  horizon 24) and the airline passengers (monthly, season 12, last 48 months as test, one-step
+  forecasts as in the persistence figure 48.7 the data README quotes): MASE and RMSE of the RNN
+  against the naive and seasonal-naive forecasts, and statsmodels' ETS and ARIMA when statsmodels
+  is installed (``pip install rnnkit[baselines]``), all over the same rolling-origin test origins.
+- ``multivariate``: ETTh1, all 7 columns standardised with training statistics, split
+  8640/2880/2880, lookback 96, horizon 24, every test window (stride 1): test MSE in standardised
+  units, the Informer paper's figure (attention-LSTM 0.650, Informer 0.577).
+- ``nab``: each NAB series with its labelled anomaly windows: event-wise F1 of ``rnnkit detect``.
+
+Smoke run (about two minutes on a shared CPU)::
+
+    python benchmarks/forecast.py --smoke
+
+Full run (3 forecasters x 5 minutes, 13 NAB detectors x 1 minute, ETS/ARIMA fits: about 35
+minutes; on a CPU shared with other work, one torch thread is much faster for these small nets)::
+
+    python benchmarks/forecast.py --time-per-model 5m --nab-time 60s --threads 1 --out bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnkit.data.series import SeriesColumns, load_series, parse_split, split_points
+from rnnkit.metrics import forecast as fm
+from rnnkit.tasks import detect, forecast
+from rnnkit.training import read_run_config
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+INFORMER_LSTM_MSE, INFORMER_MSE = 0.650, 0.577
+
+UNIVARIATE = {
+    "ETTh1 OT": dict(
+        file="ett/ETTh1.csv",
+        target="OT",
+        time_column="date",
+        season=24,
+        lookback=96,
+        horizon=24,
+        split="8640,2880,2880",
+        hidden=64,
+        arima=(2, 1, 1),
+        seasonal_arima=None,
+    ),
+    "airline": dict(
+        file="timeseries_classic/airline-passengers.csv",
+        target="Passengers",
+        time_column="Month",
+        season=12,
+        lookback=24,
+        horizon=1,
+        split="86,10,48",
+        hidden=32,
+        arima=(0, 1, 1),
+        seasonal_arima=(0, 1, 1, 12),
+    ),
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- univariate
+
+
+def statistical_forecasts(values, fit_end, origins, horizon, season, setting, fit_rows) -> dict:
+    """ETS and ARIMA forecasts ``(N, H)`` from each origin, fitted once on the ``fit_rows`` rows
+    before ``fit_end`` (the test span) and then run over the whole series with the fitted
+    parameters (no refit per origin)."""
+    try:
+        from statsmodels.tsa.arima.model import ARIMA
+        from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    except ImportError:
+        log("statsmodels is not installed: ETS and ARIMA left out (pip install rnnkit[baselines])")
+        return {}
+    models = {
+        "ETS": lambda y: ExponentialSmoothing(
+            y, trend=True, damped_trend=True, seasonal=season if season > 1 else None
+        ),
+        "ARIMA": lambda y: ARIMA(
+            y, order=setting["arima"], seasonal_order=setting["seasonal_arima"] or (0, 0, 0, 0)
+        ),
+    }
+    forecasts = {}
+    for name, build in models.items():
+        started = time.monotonic()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = build(values[max(0, fit_end - fit_rows) : fit_end]).fit()
+            fit_seconds = time.monotonic() - started
+            whole = fitted.apply(values)
+            rows = []
+            for origin in origins:
+                prediction = whole.get_prediction(
+                    start=origin, end=origin + horizon - 1, dynamic=True
+                )
+                rows.append(np.asarray(prediction.predicted_mean))
+        forecasts[name] = np.array(rows)
+        log(f"  {name}: fitted in {fit_seconds:.0f}s, run in {time.monotonic() - started:.0f}s")
+    return forecasts
+
+
+def univariate(args, out: Path) -> list[dict]:
+    rows = []
+    for name, setting in UNIVARIATE.items():
+        path = DATA / setting["file"]
+        if not path.is_file():
+            log(f"{path} not found; {name} skipped")
+            continue
+        log(f"{name}: training the RNN ({args.time_per_model})")
+        options = forecast.ForecastOptions(
+            data=path,
+            out=out / name.replace(" ", "_"),
+            target=setting["target"],
+            time_column=setting["time_column"],
+            lookback=setting["lookback"],
+            horizon=setting["horizon"],
+            season=setting["season"],
+            split=setting["split"],
+            hidden=setting["hidden"],
+            time_limit=args.time_per_model,
+            progress="off",
+            device=args.device,
+            eval_every=args.eval_every,
+            patience=args.patience,
+            dropout=0.0,
+            lr=3e-3,
+            schedule="cosine",
+        )
+        test = read_run_config(forecast.train(options))["results"]["test"]
+
+        # the baselines, over the same origins, from the raw values
+        table = load_series(path, SeriesColumns(targets=[setting["target"]]))
+        values = table.series[0].values[:, 0]
+        H, L, m = setting["horizon"], setting["lookback"], setting["season"]
+        train_end, val_end, test_end = split_points(len(values), parse_split(setting["split"]))
+        origins = fm.backtest_origins(val_end, test_end, max(L, m), H, H)
+        actual = np.array([values[o : o + H] for o in origins])
+        scale = fm.naive_scale(values[:train_end], m)
+        candidates = {
+            "naive": np.array([fm.naive_forecast(values[:o], H) for o in origins]),
+            "seasonal naive": np.array(
+                [fm.seasonal_naive_forecast(values[:o], H, m) for o in origins]
+            ),
+        }
+        candidates.update(
+            statistical_forecasts(values, val_end, origins, H, m, setting, args.fit_rows)
+        )
+        rows.append(
+            {"series": name, "model": "rnnkit LSTM", "mase": test["mase"], "rmse": test["rmse"]}
+        )
+        for model, predicted in candidates.items():
+            rows.append(
+                {
+                    "series": name,
+                    "model": model,
+                    "mase": fm.mae(actual, predicted) / scale,
+                    "rmse": fm.rmse(actual, predicted),
+                }
+            )
+        if test["forecasts"] != len(origins):
+            log(
+                f"warning: {name}: {test['forecasts']} RNN origins but {len(origins)} baseline ones"
+            )
+    return rows
+
+
+# ----------------------------------------------------------------------------- multivariate
+
+
+def multivariate(args, out: Path) -> list[dict]:
+    path = DATA / "ett" / "ETTh1.csv"
+    if not path.is_file():
+        log(f"{path} not found; multivariate part skipped")
+        return []
+    log(f"ETTh1 multivariate: training the RNN ({args.time_per_model})")
+    options = forecast.ForecastOptions(
+        data=path,
+        out=out / "ETTh1_multivariate",
+        target="HUFL,HULL,MUFL,MULL,LUFL,LULL,OT",
+        time_column="date",
+        lookback=96,
+        horizon=24,
+        split="8640,2880,2880",
+        backtest_stride=1,
+        hidden=args.multivariate_hidden,
+        layers=2,
+        dropout=0.1,
+        time_limit=args.time_per_model,
+        progress="off",
+        device=args.device,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        lr=1e-3,
+        schedule="cosine",
+        batch_size=64,
+    )
+    test = read_run_config(forecast.train(options))["results"]["test"]
+    return [
+        {
+            "series": "ETTh1 7 columns, H=24",
+            "model": "rnnkit LSTM",
+            "mse": test["scaled_mse"],
+            "mae": test["scaled_mae"],
+        },
+        {"series": "ETTh1 7 columns, H=24", "model": "naive", "mse": test["naive_scaled_mse"]},
+        {
+            "series": "ETTh1 7 columns, H=24",
+            "model": "attention-LSTM (paper)",
+            "mse": INFORMER_LSTM_MSE,
+        },
+        {"series": "ETTh1 7 columns, H=24", "model": "Informer (paper)", "mse": INFORMER_MSE},
+    ]
+
+
+# ----------------------------------------------------------------------------- NAB
+
+
+def nab(args, out: Path) -> list[dict]:
+    labels_file = DATA / "nab" / "labels" / "combined_windows.json"
+    if not labels_file.is_file():
+        log(f"{labels_file} not found; NAB part skipped")
+        return []
+    windows = json.loads(labels_file.read_text())
+    files = sorted((DATA / "nab" / "data").glob("*/*.csv"))[: args.nab_files]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in files:
+            key = f"{path.parent.name}/{path.name}"
+            if key not in windows:
+                continue
+            frame = pd.read_csv(path)
+            times = pd.to_datetime(frame["timestamp"])
+            label = np.zeros(len(frame), dtype=int)
+            for start, end in windows[key]:
+                label[(times >= pd.Timestamp(start)) & (times <= pd.Timestamp(end))] = 1
+            frame["label"] = label
+            data = Path(scratch) / path.name
+            frame.to_csv(data, index=False)
+            log(f"NAB {key}: training the detector ({args.nab_time})")
+            options = detect.DetectOptions(
+                data=data,
+                out=out / "nab" / path.stem,
+                target="value",
+                time_column="timestamp",
+                label_column="label",
+                fill="ffill",
+                window=64,
+                threshold_quantile=args.nab_quantile,
+                hidden=32,
+                time_limit=args.nab_time,
+                epochs=None,
+                progress="off",
+                device=args.device,
+            )
+            run_dir = detect.train(options)
+            metrics = detect.evaluate(run_dir, data)
+            rows.append(
+                {
+                    "series": key,
+                    "events": metrics["events"],
+                    "detections": metrics["detections"],
+                    "event_f1": metrics["event_f1"],
+                    "point_f1": metrics["point_f1"],
+                }
+            )
+    if rows:
+        rows.append(
+            {
+                "series": "mean",
+                "event_f1": float(np.mean([r["event_f1"] for r in rows])),
+                "point_f1": float(np.mean([r["point_f1"] for r in rows])),
+            }
+        )
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
+    print(f"\n{title}")
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(_cell(row.get(c)).ljust(widths[c]) for c in columns))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.3f}"
+    return "" if value is None else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="univariate,multivariate,nab")
+    parser.add_argument("--time-per-model", default="5m", help="training budget of each forecaster")
+    parser.add_argument("--nab-time", default="60s", help="training budget of each NAB detector")
+    parser.add_argument("--nab-files", type=int, default=None, help="score only the first N files")
+    parser.add_argument(
+        "--nab-quantile", type=float, default=0.99, help="threshold quantile of validation scores"
+    )
+    parser.add_argument("--multivariate-hidden", type=int, default=128)
+    parser.add_argument(
+        "--fit-rows", type=int, default=3000, help="rows before the test span ETS/ARIMA fit on"
+    )
+    parser.add_argument("--eval-every", type=int, default=None)
+    parser.add_argument("--patience", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the script runs")
+    args = parser.parse_args()
+    if args.smoke:
+        args.time_per_model, args.nab_time, args.nab_files = "15s", "8s", 2
+        args.multivariate_hidden, args.fit_rows = 32, 500
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parts = {p.strip() for p in args.parts.split(",")}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch)
+        out.mkdir(parents=True, exist_ok=True)
+        results = {}
+        if "univariate" in parts:
+            results["univariate"] = univariate(args, out)
+        if "multivariate" in parts:
+            results["multivariate"] = multivariate(args, out)
+        if "nab" in parts:
+            results["nab"] = nab(args, out)
+    print_table("Univariate test (rolling origin): MASE and RMSE", results.get("univariate", []))
+    print_table("ETTh1 multivariate test MSE (standardised)", results.get("multivariate", []))
+    print_table("NAB event-wise F1 of rnnkit detect", results.get("nab", []))
+    if args.out:
+        (args.out / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

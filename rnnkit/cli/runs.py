@@ -1,0 +1,76 @@
+"""Commands that work on a run of any task: ``rnnkit evaluate`` and ``rnnkit info``.
+
+They read the task from the run's ``config.json`` and call that task module's ``evaluate`` or
+``describe``; results go to stdout (as JSON with ``--json``), so they can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rnnkit.cli.app import app
+from rnnkit.tasks import run_task
+
+RunDirArgument = Annotated[
+    Path, typer.Argument(help="Run directory written by `rnnkit train`.", show_default=False)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+
+
+@app.command()
+def evaluate(
+    run_dir: RunDirArgument,
+    data: Annotated[Path, typer.Option(help="File to evaluate on, in the training format.")],
+    encoding: Annotated[str, typer.Option(help="Text encoding of --data.")] = "utf-8",
+    as_json: JsonFlag = False,
+) -> None:
+    """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
+    _, module, _ = run_task(run_dir)
+    metrics = module.evaluate(run_dir, data, encoding=encoding)
+    if as_json:
+        typer.echo(json.dumps(metrics, default=_plain))
+    else:
+        for line in _lines(metrics):
+            typer.echo(line)
+
+
+@app.command()
+def info(run_dir: RunDirArgument, as_json: JsonFlag = False) -> None:
+    """Task, model, size, data and metrics of a run."""
+    _, module, _ = run_task(run_dir)
+    description = module.describe(run_dir)
+    if as_json:
+        typer.echo(json.dumps(description, indent=2, default=_plain))
+    else:
+        for line in _lines(description):
+            typer.echo(line)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy or torch scalars and arrays as plain numbers and lists, for ``json.dumps``."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _format(value: Any) -> str:
+    """A number shown with enough digits to compare runs; anything else as text."""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
+
+
+def _lines(description: dict[str, Any], indent: str = "") -> list[str]:
+    """A nested description as indented ``key: value`` lines."""
+    lines = []
+    for key, value in description.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.extend(_lines(value, indent + "  "))
+        else:
+            lines.append(f"{indent}{key}: {_format(value)}")
+    return lines

@@ -1,0 +1,65 @@
+"""Readers for the user's files: each checks the file and explains any fault in one sentence.
+
+Every reader goes through ``_read_bytes`` (the file exists, is a regular file, is not empty) and
+``_decode`` (the bytes are valid in the encoding), so readers for other formats (csv, tsv, jsonl)
+share the same messages and only add what their format needs on top of the decoded text.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from rnnkit.errors import UserError
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """Return the whole text of ``path`` decoded with ``encoding``.
+
+    Raises ``UserError`` for a missing file, a directory, an empty file, an unknown encoding, or
+    bytes that are not valid in the encoding (naming the byte offset and suggesting ``--encoding``).
+    A UTF-8 byte-order mark at the start is dropped.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    text = _decode(data, path, encoding)
+    if not text.strip():
+        raise UserError(f"{path} contains only whitespace; give a file with some text in it.")
+    return text
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The raw bytes of a non-empty regular file, or a ``UserError`` saying what is wrong."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist; check the path.")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give the path of a file inside it.")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(
+            f"{path} cannot be read ({error.strerror}); check the file and its permissions."
+        ) from None
+    if not data:
+        raise UserError(f"{path} is empty; give a file with some data in it.")
+    return data
+
+
+def _decode(data: bytes, path: Path, encoding: str) -> str:
+    """Decode ``data`` or raise a ``UserError`` naming the first bad byte offset."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise UserError(
+            f"unknown encoding {encoding!r} for {path}; name one Python knows, e.g. latin-1."
+        ) from None
+    if codec.name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return codec.decode(data)[0]
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path} is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
+            f"{error.start} cannot be decoded; pass the file's encoding with --encoding "
+            f"(for example --encoding latin-1)."
+        ) from None

@@ -1,0 +1,22 @@
+"""Decoding: sampling the next token, greedy search and batched beam search."""
+
+from rnnkit.decoding.beam import beam_search, gnmt_length_penalty
+from rnnkit.decoding.common import SearchResult, StepFn, ban_repeated_ngrams
+from rnnkit.decoding.greedy import greedy_search
+from rnnkit.decoding.sampling import inverse_cdf_draw, sample_next, top_k_filter, top_p_filter
+from rnnkit.decoding.state import repeat_rows, select_rows
+
+__all__ = [
+    "SearchResult",
+    "StepFn",
+    "ban_repeated_ngrams",
+    "beam_search",
+    "gnmt_length_penalty",
+    "greedy_search",
+    "inverse_cdf_draw",
+    "repeat_rows",
+    "sample_next",
+    "select_rows",
+    "top_k_filter",
+    "top_p_filter",
+]

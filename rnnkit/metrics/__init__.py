@@ -1,0 +1,1 @@
+"""Metrics of trained models, computed from predictions (no model code here)."""

@@ -1,0 +1,19 @@
+"""Models for the four input/output shapes, built only from ``rnnkit.layers``."""
+
+from rnnkit.models.autoencoder import SequenceAutoencoder
+from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.generator import ConditionalGenerator
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.seq2seq import Seq2Seq
+from rnnkit.models.tagger import SequenceTagger
+
+__all__ = [
+    "ConditionalGenerator",
+    "Forecaster",
+    "LanguageModel",
+    "Seq2Seq",
+    "SequenceAutoencoder",
+    "SequenceClassifier",
+    "SequenceTagger",
+]

@@ -1,0 +1,249 @@
+"""Many-to-one: a sequence classifier (text or feature vectors -> one label).
+
+Tokens ``(B, T)`` go through an embedding, or feature vectors ``(B, T, F)`` go in directly; a
+(by default bidirectional) ``rnnkit.RNN`` reads them; a pooling step turns the per-token outputs
+``(B, T, D*H)`` into one vector per sequence; dropout and a linear layer give the class logits.
+
+Pooling, always over each sequence's real steps only (padding changes nothing):
+
+- ``last``: the forward direction at the last real step, and for a bidirectional RNN the backward
+  direction at the first step (the two ends where each direction has read the whole sequence);
+- ``mean`` / ``max``: the mean or element-wise maximum over the steps;
+- ``attention``: a learned score per step, softmax-normalised over the real steps, and the
+  weighted sum of the outputs (Bahdanau-style additive scoring, as in Yang et al. 2016); the
+  weights ``(B, T)`` are returned for explanation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.layers import RNN
+from rnnkit.layers.sequences import lengths_to_mask
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+class AttentionPooling(nn.Module):
+    """Weighted sum over steps with weights ``softmax(v . tanh(W h_t))`` over the real steps.
+
+    ``forward(outputs (B, T, F), mask (B, T)) -> (pooled (B, F), weights (B, T))``; weights are
+    zero at padded steps and sum to 1 over each sequence's real steps.
+    """
+
+    def __init__(self, features: int, attention_size: int | None = None) -> None:
+        super().__init__()
+        size = attention_size or features
+        self.project = nn.Linear(features, size)
+        self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, outputs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        scores = self.score(torch.tanh(self.project(outputs))).squeeze(-1)  # (B, T)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores.float(), dim=1).to(outputs.dtype)
+        return torch.einsum("bt,btf->bf", weights, outputs), weights
+
+
+def pool_outputs(
+    outputs: Tensor,
+    lengths: Tensor,
+    method: str,
+    num_directions: int = 1,
+    attention: AttentionPooling | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Pool ``outputs (B, T, D*H)`` over each sequence's ``lengths (B,)`` steps.
+
+    Returns ``(pooled (B, D*H), attention weights (B, T) or None)``.
+    """
+    batch, steps, features = outputs.shape
+    mask = lengths_to_mask(lengths, steps, device=outputs.device)  # (B, T)
+    if method == "attention":
+        if attention is None:
+            raise ValueError("attention pooling needs an AttentionPooling module, got None")
+        return attention(outputs, mask)
+    if method == "mean":
+        summed = (outputs * mask.unsqueeze(-1).to(outputs.dtype)).sum(dim=1)
+        return summed / lengths.to(outputs.device, outputs.dtype).unsqueeze(1), None
+    if method == "max":
+        return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1), None
+    if method == "last":
+        rows = torch.arange(batch, device=outputs.device)
+        last = outputs[rows, lengths.to(outputs.device) - 1]  # (B, D*H)
+        if num_directions == 1:
+            return last, None
+        hidden = features // 2
+        return torch.cat([last[:, :hidden], outputs[:, 0, hidden:]], dim=-1), None
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {method!r}")
+
+
+class SequenceClassifier(nn.Module):
+    """Embedding (or feature input) -> RNN -> pooling -> dropout -> linear head.
+
+    Args:
+        num_classes: ``K``, the number of labels.
+        vocab_size: for token input ``(B, T)``: the vocabulary size ``V`` (id 0 is padding).
+        input_size: for feature input ``(B, T, F)``: ``F``. Give exactly one of the two.
+        embedding_size: ``E``, width of a token's embedding (token input only).
+        hidden_size: ``H``, the cells' hidden size.
+        num_layers: stacked recurrent layers.
+        cell: any cell name ``rnnkit.RNN`` accepts.
+        bidirectional: read each sequence in both directions (``D = 2``).
+        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"``.
+        dropout: on the embeddings, between RNN layers, and before the head.
+        backend: the ``rnnkit.RNN`` backend.
+        **cell_options: passed to each cell.
+
+    ``forward(x, lengths=None) -> logits (B, K)``; ``forward_with_weights`` also returns the
+    attention weights ``(B, T)`` (None unless ``pooling="attention"``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        vocab_size: int | None = None,
+        input_size: int | None = None,
+        embedding_size: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = True,
+        pooling: str = "attention",
+        dropout: float = 0.0,
+        backend: str = "auto",
+        **cell_options: Any,
+    ) -> None:
+        super().__init__()
+        if (vocab_size is None) == (input_size is None):
+            raise ValueError(
+                f"give exactly one of vocab_size (token input) and input_size (feature input), "
+                f"got vocab_size={vocab_size} and input_size={input_size}"
+            )
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self._config = {
+            "num_classes": num_classes,
+            "vocab_size": vocab_size,
+            "input_size": input_size,
+            "embedding_size": embedding_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "cell": cell,
+            "bidirectional": bidirectional,
+            "pooling": pooling,
+            "dropout": dropout,
+            "backend": backend,
+            "cell_options": dict(cell_options),
+        }
+        self.pooling, self.dropout = pooling, dropout
+        if vocab_size is not None:
+            self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_size)
+            nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+            rnn_input = embedding_size
+        else:
+            self.embedding = None
+            rnn_input = input_size
+        self.rnn = RNN(
+            cell,
+            rnn_input,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            backend=backend,
+            **cell_options,
+        )
+        features = self.rnn.output_size
+        self.attention = AttentionPooling(features) if pooling == "attention" else None
+        self.head = nn.Linear(features, num_classes)
+
+    # --- configuration --------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments as a JSON-serialisable dict (``from_config`` inverts it)."""
+        return {**self._config, "cell_options": dict(self._config["cell_options"])}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SequenceClassifier:
+        """A freshly initialised model built from ``config()``'s output."""
+        known = set(inspect.signature(cls.__init__).parameters) - {"self", "cell_options"}
+        unknown = set(config) - known - {"cell_options"}
+        if unknown:
+            raise ValueError(f"unknown SequenceClassifier config keys {sorted(unknown)}")
+        options = {key: value for key, value in config.items() if key != "cell_options"}
+        return cls(**options, **config.get("cell_options", {}))
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    # --- forward --------------------------------------------------------------------------------
+
+    def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per-step RNN outputs ``(B, T, D*H)`` and the lengths used ``(B,)``."""
+        x = self.embed(x)
+        return self.encode_embedded(x, lengths)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Tokens ``(B, T)`` -> embeddings ``(B, T, E)``; features ``(B, T, F)`` pass through."""
+        if self.embedding is not None:
+            if x.dim() != 2 or x.is_floating_point():
+                raise ValueError(f"token input must be integer ids (B, T), got {tuple(x.shape)}")
+            return self.embedding(x)
+        if x.dim() != 3:
+            raise ValueError(f"feature input must be (B, T, F), got shape {tuple(x.shape)}")
+        return x
+
+    def encode_embedded(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """RNN outputs for already embedded input ``(B, T, E)`` (for gradient saliency)."""
+        batch, steps = x.shape[0], x.shape[1]
+        if lengths is None:
+            lengths = torch.full((batch,), steps, dtype=torch.long)
+        x = F.dropout(x, self.dropout, self.training)
+        outputs, _ = self.rnn(x, lengths=lengths)
+        return outputs, lengths
+
+    def classify(self, outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Pool the RNN outputs and apply the head: ``(logits (B, K), weights (B, T) or None)``."""
+        pooled, weights = pool_outputs(
+            outputs, lengths, self.pooling, self.rnn.num_directions, self.attention
+        )
+        return self.head(F.dropout(pooled, self.dropout, self.training)), weights
+
+    def forward_with_weights(
+        self, x: Tensor, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """``x (B, T)`` ids or ``(B, T, F)`` features -> (logits ``(B, K)``, weights or None)."""
+        outputs, lengths = self.encode(x, lengths)
+        return self.classify(outputs, lengths)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.forward_with_weights(x, lengths)[0]
+
+    # --- transfer -------------------------------------------------------------------------------
+
+    def pretrained_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups from the bottom up for gradual unfreezing: embedding, then each
+        RNN layer (both directions together). The pooling and head are not in any group."""
+        groups: list[list[nn.Parameter]] = []
+        if self.embedding is not None:
+            groups.append(list(self.embedding.parameters()))
+        d = self.rnn.num_directions
+        for layer in range(self.rnn.num_layers):
+            cells = self.rnn.cells[layer * d : (layer + 1) * d]
+            groups.append([p for cell in cells for p in cell.parameters()])
+        return groups
+
+    def freeze_bottom(self, frozen_groups: int) -> None:
+        """Freeze the lowest ``frozen_groups`` of ``pretrained_groups()``; unfreeze the rest."""
+        for index, group in enumerate(self.pretrained_groups()):
+            for parameter in group:
+                parameter.requires_grad_(index >= frozen_groups)

@@ -1,0 +1,379 @@
+"""A recurrent language model: embedding -> ``rnnkit.RNN`` -> output layer, and fast generation.
+
+Training reads whole chunks ``(B, T)`` through ``forward``. Generation at batch 1 would spend most
+of its time in per-call overhead if it called the full layer once per token, so ``generate`` steps
+the cells directly with weights read once (``_FastStepper``): the first layer's input projection
+of every vocabulary entry is precomputed into a table (so a step of that layer reads only its
+recurrent matrix), and every layer runs as one call of torch's fused cell function
+(``torch.lstm_cell``, ``torch.gru_cell``, ``torch.rnn_tanh_cell``) where that computes the cell
+exactly, ``cell.project`` + ``cell.step`` otherwise. For a 2 x 512 character LSTM this reads
+3 of the 4 weight matrices per step and makes about a dozen tensor calls.
+
+Regularisers (AWD-LSTM, Merity et al. 2018): ``embedding_dropout`` drops whole words from the
+embedding matrix; ``dropout`` applies to the embeddings, between RNN layers and to the RNN output,
+with one mask per sequence for every step when ``locked_dropout`` is set (variational dropout);
+``weight_drop`` is DropConnect on the recurrent matrices.
+
+Weight tying (Press & Wolf 2017; Inan et al. 2017) shares the embedding matrix with the output
+layer, which then needs ``E``-wide features: when the RNN's output width differs from
+``embedding_size`` a linear projection ``(H_out -> E)`` is inserted before the output layer. For an
+LSTM, ``proj_size=embedding_size`` (a cell option) gives the same widths inside the cell instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells.base import Cell, State
+from rnnkit.decoding.sampling import sample_next
+from rnnkit.layers import RNN, embedding_dropout, locked_dropout
+from rnnkit.layers.recurrent import as_tuple, from_tuple
+from rnnkit.layers.torch_kernels import torch_kernel_name
+
+# Largest first-layer lookup table (vocabulary x gate width) that generation precomputes.
+_MAX_TABLE_ELEMENTS = 1 << 23
+
+
+class LanguageModel(nn.Module):
+    """Next-token model over a vocabulary of ``V`` ids.
+
+    Args:
+        vocab_size: ``V``.
+        embedding_size: ``E``, the width of a token's embedding.
+        hidden_size: ``H``, the cells' hidden size.
+        num_layers: stacked recurrent layers.
+        cell: any cell name ``rnnkit.RNN`` accepts (``"lstm"``, ``"gru"``, ``"rnn"``, ...).
+        dropout: dropout on embeddings, between layers and on the RNN output.
+        embedding_dropout: probability of dropping a whole vocabulary row of the embedding.
+        locked_dropout: use one dropout mask per sequence for all steps (variational dropout).
+        weight_drop: DropConnect probability on every recurrent weight matrix.
+        tie_weights: share the embedding matrix with the output layer.
+        backend: the ``rnnkit.RNN`` backend (``"auto"`` picks the fastest exact one).
+        **cell_options: passed to each cell (``proj_size``, ``init``, ``reset_after``, ...).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_size: int = 256,
+        hidden_size: int = 512,
+        num_layers: int = 2,
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
+        tie_weights: bool = False,
+        backend: str = "auto",
+        **cell_options: Any,
+    ) -> None:
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        for name, value in [("dropout", dropout), ("embedding_dropout", embedding_dropout)]:
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if not isinstance(cell, str):
+            raise TypeError(f"cell must be a cell name (a str), got {type(cell).__name__}")
+        self._config = {
+            "vocab_size": vocab_size,
+            "embedding_size": embedding_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "cell": cell,
+            "dropout": dropout,
+            "embedding_dropout": embedding_dropout,
+            "locked_dropout": locked_dropout,
+            "weight_drop": weight_drop,
+            "tie_weights": tie_weights,
+            "backend": backend,
+            "cell_options": dict(cell_options),
+        }
+        self.dropout, self.embedding_dropout = dropout, embedding_dropout
+        self.locked_dropout = locked_dropout
+
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.rnn = RNN(
+            cell,
+            embedding_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            batch_first=True,
+            backend=backend,
+            variational=locked_dropout,
+            weight_drop=weight_drop,
+            **cell_options,
+        )
+        features = self.rnn.output_size
+        if tie_weights and features != embedding_size:
+            self.projection: nn.Linear | None = nn.Linear(features, embedding_size)
+            features = embedding_size
+        else:
+            self.projection = None
+        self.decoder = nn.Linear(features, vocab_size)
+        if tie_weights:
+            self.decoder.weight = self.embedding.weight
+        self._reset_embedding_and_decoder()
+
+    def _reset_embedding_and_decoder(self) -> None:
+        # Small uniform embeddings (as in AWD-LSTM): torch's N(0, 1) makes tied logits start huge.
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+
+    # --- configuration --------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments as a JSON-serialisable dict (``from_config`` inverts it)."""
+        return {**self._config, "cell_options": dict(self._config["cell_options"])}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LanguageModel:
+        """A freshly initialised model built from ``config()``'s output."""
+        known = set(inspect.signature(cls.__init__).parameters) - {"self", "cell_options"}
+        unknown = set(config) - known - {"cell_options"}
+        if unknown:
+            raise ValueError(f"unknown LanguageModel config keys {sorted(unknown)}")
+        options = {key: value for key, value in config.items() if key != "cell_options"}
+        return cls(**options, **config.get("cell_options", {}))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.embedding.num_embeddings
+
+    # --- forward --------------------------------------------------------------------------------
+
+    def _drop(self, x: Tensor) -> Tensor:
+        if self.locked_dropout:
+            return locked_dropout(x, self.dropout, self.training)
+        return F.dropout(x, self.dropout, self.training)
+
+    def features(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``tokens (B, T)`` -> (what the output layer reads ``(B, T, E or H_out)``, state)."""
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must be (B, T), got shape {tuple(tokens.shape)}")
+        x = embedding_dropout(self.embedding, tokens, self.embedding_dropout, self.training)
+        output, state = self.rnn(self._drop(x), state)
+        output = self._drop(output)
+        if self.projection is not None:
+            output = self.projection(output)
+        return output, state
+
+    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``tokens (B, T)``, optional state -> ``(logits (B, T, V), state)``.
+
+        The state is in torch's layout, ``(num_layers, B, H)`` (a pair ``(h, c)`` for an LSTM);
+        pass it back in to continue a stream (detach it between chunks of truncated BPTT).
+        """
+        features, state = self.features(tokens, state)
+        return self.decoder(features), state
+
+    def initial_state(self, batch_size: int) -> State:
+        """Zeros in the state's layout, on the model's device and dtype."""
+        weight = self.embedding.weight
+        return self.rnn.initial_state(batch_size, device=weight.device, dtype=weight.dtype)
+
+    # --- generation -----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prime_ids: Sequence[int],
+        length: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Yield ``length`` new token ids, one at a time, continuing ``prime_ids``.
+
+        The prime (at least one id; a task without one can prime with a newline or bos) runs
+        through ``forward`` in one call; each new id is drawn by ``sample_next`` (temperature 0 is
+        greedy) and fed back one step at a time through the fast path. Dropout is off throughout.
+        The model's train/eval mode is left as it was.
+        """
+        prime = [int(i) for i in prime_ids]
+        if not prime:
+            raise ValueError("prime_ids must hold at least one token id, got none")
+        if not all(0 <= i < self.vocab_size for i in prime):
+            raise ValueError(f"prime_ids must be in 0..{self.vocab_size - 1}, got {prime}")
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        return self._generate(prime, length, temperature, top_k, top_p, generator)
+
+    def _generate(
+        self,
+        prime: list[int],
+        length: int,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        generator: torch.Generator | None,
+    ) -> Iterator[int]:
+        # Grad mode is set per block, never across a ``yield``: the caller's code between two
+        # tokens must not run under inference mode.
+        with torch.inference_mode(), _eval_mode(self):
+            tokens = torch.tensor([prime], device=self.embedding.weight.device)
+            features, state = self.features(tokens)
+            logits = self.decoder(features[:, -1])
+            stepper = _FastStepper(self)
+            layer_states = stepper.split_state(state)
+        for produced in range(length):
+            with torch.inference_mode():
+                token = int(sample_next(logits, temperature, top_k, top_p, generator))
+            yield token
+            if produced + 1 < length:
+                # eval mode again: the caller may have switched modes, and a cell's step reads
+                # its weights through weight drop, which is only off in eval mode
+                with torch.inference_mode(), _eval_mode(self):
+                    logits, layer_states = stepper.step(token, layer_states)
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Put ``module`` in eval mode for the block, then restore its mode."""
+    if not module.training:  # the common case while generating: nothing to switch
+        yield
+        return
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train()
+
+
+LayerStep = Callable[[Any, State], tuple[Tensor, State]]  # (input, state) -> (h (1, H), state)
+
+
+class _FastStepper:
+    """One generation step at batch 1 with every weight read once (the model in eval mode).
+
+    ``step(token_id, states) -> (logits (1, V), states)`` with one state per layer in the cell's
+    own layout (``(1, H)`` tensors).
+    """
+
+    def __init__(self, model: LanguageModel) -> None:
+        cells: list[Cell] = list(model.rnn.cells)
+        embedding = model.embedding.weight
+        first = cells[0]
+        if embedding.shape[0] * first.gate_size <= _MAX_TABLE_ELEMENTS:
+            table = first.project(embedding.unsqueeze(0)).squeeze(0)  # (V, G)
+            self.layers: list[LayerStep] = [_table_step(first, table)]
+        else:
+            self.layers = [_embedding_step(first, embedding)]
+        self.layers += [_cell_step(cell) for cell in cells[1:]]
+        self.projection = model.projection
+        self.decoder_weight, self.decoder_bias = model.decoder.weight, model.decoder.bias
+
+    @staticmethod
+    def split_state(state: State) -> list[State]:
+        """torch's layout ``(L, 1, H)`` per component -> one ``(1, H)`` state per layer."""
+        parts = as_tuple(state)
+        return [from_tuple(tuple(p[layer] for p in parts)) for layer in range(parts[0].shape[0])]
+
+    def step(self, token_id: int, states: list[State]) -> tuple[Tensor, list[State]]:
+        x: Any = token_id
+        new_states = []
+        for layer, state in zip(self.layers, states, strict=True):
+            x, state = layer(x, state)
+            new_states.append(state)
+        if self.projection is not None:
+            x = self.projection(x)
+        return F.linear(x, self.decoder_weight, self.decoder_bias), new_states
+
+
+def _table_step(cell: Cell, table: Tensor) -> LayerStep:
+    """First layer from the token's precomputed input projection ``table[token_id] (G,)``.
+
+    For the classic cells, torch's fused cell function does the rest in one call: the projection
+    goes in as its input bias, and its input product is made empty (a ``(1, 1)`` zero input times
+    a ``(G, 1)`` zero weight), so only the recurrent product is computed.
+    """
+    kernel = torch_kernel_name(cell)
+    if kernel is None or (kernel == "lstm" and cell.proj_size):
+
+        def generic_step(token_id: int, state: State) -> tuple[Tensor, State]:
+            return cell.step(table[token_id].unsqueeze(0), state)
+
+        return generic_step
+
+    no_input, no_weight = table.new_zeros(1, 1), table.new_zeros(table.shape[1], 1)
+    weight_hh = cell.weight_hh
+    if kernel == "lstm":
+
+        def lstm_step(token_id: int, state: State) -> tuple[Tensor, State]:
+            h, c = torch.lstm_cell(no_input, state, no_weight, weight_hh, table[token_id], None)
+            return h, (h, c)
+
+        return lstm_step
+
+    # GRU: project() folded the r and z parts of b_hh into the table; b_hn stays recurrent.
+    recurrent_bias = None
+    if kernel == "gru" and cell.bias:
+        hsz = cell.hidden_size
+        recurrent_bias = torch.cat(
+            [torch.zeros_like(cell.bias_hh[: 2 * hsz]), cell.bias_hh[2 * hsz :]]
+        )
+    function = {"gru": torch.gru_cell, "rnn_tanh": torch.rnn_tanh_cell}.get(
+        kernel, torch.rnn_relu_cell
+    )
+
+    def fused_step(token_id: int, state: State) -> tuple[Tensor, State]:
+        h = function(no_input, state, no_weight, weight_hh, table[token_id], recurrent_bias)
+        return h, h
+
+    return fused_step
+
+
+def _embedding_step(cell: Cell, embedding: Tensor) -> LayerStep:
+    """First layer for large vocabularies: look up the embedding, then a full cell step."""
+    inner = _cell_step(cell)
+
+    def step(token_id: int, state: State) -> tuple[Tensor, State]:
+        return inner(embedding[token_id].unsqueeze(0), state)
+
+    return step
+
+
+def _cell_step(cell: Cell) -> LayerStep:
+    """``x (1, I), state -> (h (1, H_out), state)`` with torch's fused cell function if exact."""
+    kernel = torch_kernel_name(cell)
+    if kernel == "lstm" and not cell.proj_size:
+        weights = _cell_weights(cell)
+
+        def lstm_step(x: Tensor, state: State) -> tuple[Tensor, State]:
+            h, c = torch.lstm_cell(x, state, *weights)
+            return h, (h, c)
+
+        return lstm_step
+    if kernel in ("gru", "rnn_tanh", "rnn_relu"):
+        function = {"gru": torch.gru_cell, "rnn_tanh": torch.rnn_tanh_cell}.get(
+            kernel, torch.rnn_relu_cell
+        )
+        weights = _cell_weights(cell)
+
+        def fused_step(x: Tensor, state: State) -> tuple[Tensor, State]:
+            h = function(x, state, *weights)
+            return h, h
+
+        return fused_step
+
+    def generic_step(x: Tensor, state: State) -> tuple[Tensor, State]:
+        return cell.step(cell.project(x.unsqueeze(1)).squeeze(1), state)
+
+    return generic_step
+
+
+def _cell_weights(cell: Cell) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """``(weight_ih, weight_hh, bias_ih, bias_hh)`` in torch's layout, read once (eval mode)."""
+    if cell.bias:
+        return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
+    return cell.weight_ih, cell.weight_hh, None, None

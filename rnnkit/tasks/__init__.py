@@ -1,0 +1,52 @@
+"""The tasks rnnkit trains end to end, and how to find the task of a run directory.
+
+Each task is a module with the same public functions (its Python API, which the CLI calls):
+
+- ``train(options) -> Path``: train and write a run directory;
+- ``evaluate(run_dir, data, ...) -> dict[str, float]``: metrics of a run on a file;
+- ``describe(run_dir) -> dict``: task, model, size, data and metrics of a run, for ``rnnkit info``;
+
+plus its own commands (``lm.generate``, ``classify.predict``, ...). Modules are imported only when
+a run or command needs them, so ``rnnkit info`` on an lm run never imports the translation code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rnnkit.errors import UserError
+from rnnkit.training.rundir import read_run_config
+
+#: task name (as written in config.json and as the `rnnkit train <task>` command) -> module
+TASK_MODULES: dict[str, str] = {
+    "lm": "rnnkit.tasks.lm",
+    "classify": "rnnkit.tasks.classify",
+    "tag": "rnnkit.tasks.tag",
+    "translate": "rnnkit.tasks.translate",
+    "forecast": "rnnkit.tasks.forecast",
+    "detect": "rnnkit.tasks.detect",
+}
+
+
+def task_module(task: str) -> ModuleType:
+    """The module implementing ``task``; ``UserError`` if this rnnkit does not know the task."""
+    if task not in TASK_MODULES:
+        raise UserError(
+            f"task {task!r} is not one this rnnkit knows ({', '.join(TASK_MODULES)}); "
+            "upgrade rnnkit or check the run's config.json."
+        )
+    try:
+        return importlib.import_module(TASK_MODULES[task])
+    except ModuleNotFoundError as error:
+        if error.name != TASK_MODULES[task]:
+            raise
+        raise UserError(f"task {task!r} is not available in this rnnkit; upgrade rnnkit.") from None
+
+
+def run_task(run_dir: str | Path) -> tuple[str, ModuleType, dict[str, Any]]:
+    """The task name, its module and the config of the run in ``run_dir`` (checked)."""
+    config = read_run_config(run_dir)
+    return config["task"], task_module(config["task"]), config

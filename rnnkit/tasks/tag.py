@@ -1,0 +1,488 @@
+"""Sequence tagging: a CoNLL file (``token<TAB>tag``) -> a run that tags every token.
+
+The Python API behind ``rnnkit train tag``, ``rnnkit predict`` and ``rnnkit evaluate`` / ``info``
+on a tag run::
+
+    from rnnkit.tasks import tag
+
+    run = tag.train(tag.TagOptions(data="train.conll", val="dev.conll", out="runs/ner"))
+    tag.evaluate(run, "test.conll")           # token accuracy; entity precision/recall/F1 (BIO)
+    tag.predict_texts(run, ["EU rejects German call"])   # [[("EU", "B-ORG"), ...]]
+
+The model, ``SequenceTagger``, reads word embeddings plus (``char_features``) a character-level
+RNN's summary of each word, so words never seen in training still get a useful representation.
+Words are kept as written for the character features and lowercased (``lowercase``) for the word
+vocabulary. When every tag is ``O``, ``B-X`` or ``I-X`` the monitored metric is the entity-level
+F1, otherwise token accuracy.
+
+A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags),
+``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data.buckets import bucket_batches, pad_sequences
+from rnnkit.data.conll import TaggedSentence, read_conll
+from rnnkit.errors import UserError
+from rnnkit.layers import CELL_NAMES
+from rnnkit.metrics.classification import entity_metrics, is_bio
+from rnnkit.models.tagger import SequenceTagger
+from rnnkit.training import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    StepResult,
+    Trainer,
+    TrainOptions,
+    load_weights,
+    read_run_config,
+    seed_everything,
+    write_config,
+)
+
+TASK = "tag"
+VOCAB_FILE = "vocab.json"
+PAD, UNK = "<pad>", "<unk>"
+EVAL_BATCH = 128
+
+
+@dataclass
+class TagOptions(TrainOptions):
+    """Everything ``rnnkit train tag`` takes: data, vocabulary, model and training."""
+
+    data: Path | None = None  # CoNLL training file
+    val: Path | None = None  # CoNLL validation file; None: the last val_fraction of sentences
+    out: Path | None = None
+    encoding: str = "utf-8"
+    val_fraction: float = 0.1
+    lowercase: bool = True
+    min_count: int = 1  # rarer words are unknown (their characters still count)
+    char_features: bool = True
+    cell: str = "lstm"
+    embedding_size: int = 100
+    hidden: int = 128
+    layers: int = 1
+    char_embedding_size: int = 25
+    char_hidden: int = 25
+    dropout: float = 0.3
+    batch_size: int = 16
+    # TrainOptions defaults that suit tagging
+    lr: float = 3e-3
+    epochs: int | None = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("data", "val", "out"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                setattr(self, name, Path(value))
+
+    def validate(self) -> TagOptions:
+        """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
+        super().validate()
+        if self.data is None:
+            raise UserError("no training data was given; pass --data FILE.")
+        if self.out is None:
+            raise UserError("no run directory was given; pass --out DIR.")
+        if self.cell not in CELL_NAMES:
+            raise UserError(
+                f"--cell {self.cell!r} is not known; use one of {', '.join(CELL_NAMES)}."
+            )
+        for name in (
+            "min_count",
+            "embedding_size",
+            "hidden",
+            "layers",
+            "char_embedding_size",
+            "char_hidden",
+            "batch_size",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                flag = name.replace("_", "-")
+                raise UserError(f"--{flag} must be a whole number >= 1, got {value!r}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise UserError(f"--val-fraction must be in (0, 1), got {self.val_fraction}.")
+        return self
+
+    def train_options(self) -> TrainOptions:
+        return TrainOptions.from_dict(dataclasses.asdict(self))
+
+
+# ---------------------------------------------------------------------------------- vocabulary
+
+
+@dataclass
+class TagVocabulary:
+    """Words, characters and tags, each a list whose index is the id (words and characters
+    start with ``<pad>`` 0 and ``<unk>`` 1)."""
+
+    words: list[str]
+    chars: list[str]
+    tags: list[str]
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        self._word_ids = {w: i for i, w in enumerate(self.words)}
+        self._char_ids = {c: i for i, c in enumerate(self.chars)}
+        self._tag_ids = {t: i for i, t in enumerate(self.tags)}
+
+    @classmethod
+    def build(
+        cls, sentences: Sequence[TaggedSentence], *, lowercase: bool, min_count: int
+    ) -> TagVocabulary:
+        words: Counter[str] = Counter()
+        chars: set[str] = set()
+        tags: set[str] = set()
+        for sentence in sentences:
+            words.update(t.lower() if lowercase else t for t in sentence.tokens)
+            for token in sentence.tokens:
+                chars.update(token)
+            tags.update(sentence.tags)
+        kept = [w for w, n in words.most_common() if n >= min_count]
+        return cls([PAD, UNK, *kept], [PAD, UNK, *sorted(chars)], sorted(tags), lowercase)
+
+    def word_ids(self, tokens: Sequence[str]) -> Tensor:
+        lookup = self._word_ids
+        return torch.tensor(
+            [lookup.get(t.lower() if self.lowercase else t, 1) for t in tokens], dtype=torch.long
+        )
+
+    def char_ids(self, tokens: Sequence[str]) -> list[Tensor]:
+        return [
+            torch.tensor([self._char_ids.get(c, 1) for c in t], dtype=torch.long) for t in tokens
+        ]
+
+    def tag_ids(self, tags: Sequence[str], path: Path) -> Tensor:
+        unknown = [t for t in tags if t not in self._tag_ids]
+        if unknown:
+            raise UserError(
+                f"{path} has tag {unknown[0]!r}, which never occurs in the training data; add "
+                "training sentences with it or fix the tag."
+            )
+        return torch.tensor([self._tag_ids[t] for t in tags], dtype=torch.long)
+
+    def save(self, path: Path) -> None:
+        data = {
+            "words": self.words,
+            "chars": self.chars,
+            "tags": self.tags,
+            "lowercase": self.lowercase,
+        }
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> TagVocabulary:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(data["words"], data["chars"], data["tags"], data["lowercase"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(
+                f"{path} is not a readable tag vocabulary ({error}); train the run again."
+            ) from None
+
+
+@dataclass
+class EncodedSentence:
+    words: Tensor  # (T,)
+    chars: list[Tensor]  # T tensors (C_t,)
+    tags: Tensor | None  # (T,)
+
+
+def encode(
+    sentences: Sequence[TaggedSentence], vocab: TagVocabulary, path: Path
+) -> list[EncodedSentence]:
+    return [
+        EncodedSentence(
+            vocab.word_ids(s.tokens),
+            vocab.char_ids(s.tokens),
+            vocab.tag_ids(s.tags, path) if s.tags else None,
+        )
+        for s in sentences
+    ]
+
+
+def make_batch(sentences: Sequence[EncodedSentence]) -> dict[str, Tensor]:
+    """Padded ``words (B, T)``, ``lengths (B,)``, ``chars (B, T, C)``, ``char_lengths (B, T)``
+    and, when every sentence has tags, ``tags (B, T)`` padded with -100 (ignored by the loss)."""
+    words, lengths = pad_sequences([s.words for s in sentences])
+    longest_word = max(len(c) for s in sentences for c in s.chars)
+    chars = torch.zeros(len(sentences), words.shape[1], longest_word, dtype=torch.long)
+    char_lengths = torch.zeros(len(sentences), words.shape[1], dtype=torch.long)
+    for row, sentence in enumerate(sentences):
+        for column, word in enumerate(sentence.chars):
+            chars[row, column, : len(word)] = word
+            char_lengths[row, column] = len(word)
+    batch = {"words": words, "lengths": lengths, "chars": chars, "char_lengths": char_lengths}
+    if all(s.tags is not None for s in sentences):
+        batch["tags"] = pad_sequences([s.tags for s in sentences], padding_value=-100)[0]
+    return batch
+
+
+def run_model(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    """Tag logits ``(B, T, K)`` of a batch."""
+    return model(batch["words"], batch["lengths"], batch["chars"], batch["char_lengths"])
+
+
+def predict_tag_ids(model: nn.Module, sentences: Sequence[EncodedSentence]) -> list[list[int]]:
+    """The most likely tag id of every token of every sentence, in input order."""
+    device = next(model.parameters()).device
+    results: list[list[int]] = [[] for _ in sentences]
+    with torch.no_grad():
+        for indices in bucket_batches([len(s.words) for s in sentences], EVAL_BATCH, shuffle=False):
+            batch = make_batch([sentences[i] for i in indices])
+            batch = {k: v.to(device) if k != "lengths" else v for k, v in batch.items()}
+            best = run_model(model, batch).argmax(dim=-1).cpu()
+            for row, index in enumerate(indices):
+                results[index] = best[row, : len(sentences[index].words)].tolist()
+    return results
+
+
+def tagging_metrics(
+    truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], bio: bool
+) -> dict[str, float]:
+    """``accuracy`` over tokens, and for BIO tags entity ``precision``, ``recall`` and ``f1``."""
+    pairs = [
+        (t, p) for ts, ps in zip(truth, predicted, strict=True) for t, p in zip(ts, ps, strict=True)
+    ]
+    metrics = {"accuracy": sum(t == p for t, p in pairs) / max(1, len(pairs))}
+    if bio:
+        metrics.update(entity_metrics(truth, predicted))
+    return metrics
+
+
+class TaggingObjective:
+    """Token cross-entropy over length-bucketed batches; validation token accuracy and entity F1."""
+
+    mode: Literal["min", "max"] = "max"
+
+    def __init__(
+        self,
+        train: list[EncodedSentence],
+        val: list[EncodedSentence] | None,
+        vocab: TagVocabulary,
+        *,
+        batch_size: int,
+    ) -> None:
+        self.train, self.val, self.vocab = train, val, vocab
+        self.batch_size = batch_size
+        self.bio = is_bio(vocab.tags)
+        self.monitor = "f1" if self.bio else "accuracy"
+        self.lengths = [len(s.words) for s in train]
+
+    def batches_per_epoch(self) -> int:
+        return len(bucket_batches(self.lengths, self.batch_size, torch.Generator().manual_seed(0)))
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict[str, Tensor]]:
+        for indices in bucket_batches(self.lengths, self.batch_size, generator):
+            yield make_batch([self.train[i] for i in indices])
+
+    def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
+        logits = run_model(model, batch)
+        tags = batch["tags"]
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), tags.flatten(), ignore_index=-100)
+        return StepResult(loss=loss, items=int((tags != -100).sum()))
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        if not self.val:
+            return {}
+        predicted = predict_tag_ids(model, self.val)
+        names = self.vocab.tags
+        truth = [[names[i] for i in s.tags.tolist()] for s in self.val]
+        guesses = [[names[i] for i in p] for p in predicted]
+        return tagging_metrics(truth, guesses, self.bio)
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def train(options: TagOptions) -> Path:
+    """Train a tagger as ``options`` say; return the run directory."""
+    options.validate()
+    out = Path(options.out)
+    has_run = (out / CONFIG_FILE).is_file()
+    if has_run and not options.resume:
+        raise UserError(
+            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
+        )
+    sentences = read_conll(options.data, encoding=options.encoding)
+    if options.val is not None:
+        train_sentences, val_sentences = (
+            sentences,
+            read_conll(options.val, encoding=options.encoding),
+        )
+        val_path = options.val
+    else:
+        if len(sentences) < 2:
+            raise UserError(
+                f"{options.data} has a single sentence; give more, or a validation file with --val."
+            )
+        cut = len(sentences) - max(1, round(len(sentences) * options.val_fraction))
+        train_sentences, val_sentences, val_path = sentences[:cut], sentences[cut:], options.data
+    if has_run:
+        read_run_config(out, expected_task=TASK)
+        vocab = TagVocabulary.load(out / VOCAB_FILE)
+    else:
+        vocab = TagVocabulary.build(
+            train_sentences, lowercase=options.lowercase, min_count=options.min_count
+        )
+    if len(vocab.tags) < 2:
+        raise UserError(
+            f"{options.data} uses a single tag ({vocab.tags[0]!r}); a tagger needs at least two."
+        )
+    train_encoded = encode(train_sentences, vocab, options.data)
+    val_encoded = encode(val_sentences, vocab, val_path)
+
+    seed_everything(options.seed)
+    model = SequenceTagger(
+        len(vocab.words),
+        len(vocab.tags),
+        embedding_size=options.embedding_size,
+        hidden_size=options.hidden,
+        num_layers=options.layers,
+        cell=options.cell,
+        char_vocab_size=len(vocab.chars) if options.char_features else 0,
+        char_embedding_size=options.char_embedding_size,
+        char_hidden_size=options.char_hidden,
+        dropout=options.dropout,
+    )
+    sections = {
+        "options": options,
+        "model": model.config(),
+        "data": {
+            "train_file": str(options.data),
+            "val_file": str(options.val) if options.val is not None else None,
+            "train_sentences": len(train_encoded),
+            "val_sentences": len(val_encoded),
+            "tags": vocab.tags,
+            "words": len(vocab.words),
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, TASK, **sections)
+    vocab.save(out / VOCAB_FILE)
+    objective = TaggingObjective(train_encoded, val_encoded, vocab, batch_size=options.batch_size)
+    result = Trainer(model, objective, options.train_options(), out).fit()
+    results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
+    write_config(out, TASK, **sections, results=results)
+    return out
+
+
+# ---------------------------------------------------------------------------------- using a run
+
+
+def load_run(run_dir: str | Path) -> tuple[SequenceTagger, TagVocabulary, dict[str, Any]]:
+    """The model (eval mode, CPU), vocabulary and config of a tag run; checked."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir, expected_task=TASK)
+    try:
+        model = SequenceTagger.from_config(config["model"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise UserError(
+            f"{run_dir / CONFIG_FILE} is unusable ({error}); train the run again."
+        ) from None
+    load_weights(model, run_dir / WEIGHTS_FILE)
+    return model.eval(), TagVocabulary.load(run_dir / VOCAB_FILE), config
+
+
+def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+    """Token ``accuracy`` and, for BIO tags, entity ``precision``, ``recall`` and ``f1``."""
+    model, vocab, _ = load_run(run_dir)
+    sentences = read_conll(data, encoding=encoding)
+    encoded = encode(sentences, vocab, Path(data))
+    predicted = predict_tag_ids(model, encoded)
+    guesses = [[vocab.tags[i] for i in p] for p in predicted]
+    metrics: dict[str, Any] = tagging_metrics(
+        [s.tags for s in sentences], guesses, is_bio(vocab.tags)
+    )
+    metrics["sentences"] = len(sentences)
+    metrics["tokens"] = sum(len(s.tokens) for s in sentences)
+    return metrics
+
+
+def predict_texts(run_dir: str | Path, texts: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """``[(token, tag), ...]`` for each text, split into tokens at whitespace."""
+    model, vocab, _ = load_run(run_dir)
+    sentences = []
+    for text in texts:
+        if not text.split():
+            raise UserError("--text is empty; give the sentence to tag.")
+        sentences.append(TaggedSentence(text.split(), []))
+    predicted = predict_tag_ids(model, encode(sentences, vocab, Path("--text")))
+    return [
+        [(token, vocab.tags[i]) for token, i in zip(s.tokens, p, strict=True)]
+        for s, p in zip(sentences, predicted, strict=True)
+    ]
+
+
+def predict_file(
+    run_dir: str | Path, data: str | Path, output: str | Path | None, *, encoding: str = "utf-8"
+) -> int:
+    """Tag a CoNLL file (its tags, if any, are ignored) and write ``token<TAB>predicted`` lines
+    with blank lines between sentences to ``output`` (stdout when None); return the sentences."""
+    model, vocab, _ = load_run(run_dir)
+    sentences = read_conll(data, encoding=encoding, require_tags=False)
+    untagged = [TaggedSentence(s.tokens, []) for s in sentences]
+    predicted = predict_tag_ids(model, encode(untagged, vocab, Path(data)))
+    lines = []
+    for sentence, tags in zip(sentences, predicted, strict=True):
+        lines.extend(
+            f"{token}\t{vocab.tags[i]}" for token, i in zip(sentence.tokens, tags, strict=True)
+        )
+        lines.append("")
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {output} ({error.strerror}); check the path.") from None
+    return len(sentences)
+
+
+def describe(run_dir: str | Path) -> dict[str, Any]:
+    """Task, model, data and metrics of a tag run, as a nested dict."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir, expected_task=TASK)
+    model_config = config.get("model", {})
+    data = config.get("data", {})
+    results = config.get("results", {})
+    description: dict[str, Any] = {
+        "task": TASK,
+        "run_dir": str(run_dir),
+        "model": {
+            "cell": model_config.get("cell"),
+            "layers": model_config.get("num_layers"),
+            "hidden": model_config.get("hidden_size"),
+            "char_features": bool(model_config.get("char_vocab_size")),
+        },
+        "data": {
+            "tags": ", ".join(data.get("tags", [])),
+            "train_file": data.get("train_file"),
+            "train_sentences": data.get("train_sentences"),
+            "val_sentences": data.get("val_sentences"),
+        },
+    }
+    if results:
+        description["training"] = {
+            "steps": results.get("step"),
+            "seconds": results.get("train_seconds"),
+            "stopped_by": results.get("stop_reason"),
+        }
+        description["metrics"] = results.get("metrics", {})
+    return description

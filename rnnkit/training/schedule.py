@@ -1,0 +1,139 @@
+"""Learning-rate schedules with linear warm-up, and the reduce-on-plateau rule.
+
+The learning rate of step ``s`` (0-based: the number of steps already taken) is a closed form::
+
+    lr(s) = warm(s) * base(s),   warm(s) = min(1, (s + 1) / warmup_steps)   (1 without warm-up)
+
+    constant  base = lr
+    step      base = lr * lr_decay ** floor(max(0, s - warmup_steps) / lr_step_size)
+    cosine    base = min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2,  p in [0, 1] the progress
+    plateau   base = max(min_lr, lr * lr_decay ** k),  k = decays so far
+
+Cosine progress is ``(s - warmup_steps) / (total_steps - warmup_steps)`` when the number of steps
+is known (epochs or max_steps); with only a time limit it is the fraction of the time spent.
+Plateau decays when ``plateau_patience`` evaluations in a row fail to improve the monitored metric.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rnnkit.training.options import TrainOptions
+
+
+class LearningRateSchedule:
+    """The learning rate as a function of the step (and elapsed time, for time-budget cosine)."""
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        *,
+        steps_per_epoch: int,
+        total_steps: int | None,
+        time_limit: float | None,
+    ) -> None:
+        self.options = options
+        self.step_size = options.lr_step_size or max(1, steps_per_epoch)
+        self.total_steps = total_steps
+        self.time_limit = time_limit
+        self.decays = 0  # plateau decays so far
+        self.best: float | None = None  # best monitored value, oriented so that lower is better
+        self.evaluations_without_improvement = 0
+
+    def lr_at(self, step: int, elapsed_seconds: float = 0.0) -> float:
+        """Learning rate for step ``step`` (0-based) after ``elapsed_seconds`` of training."""
+        o = self.options
+        warm = min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps > 0 else 1.0
+        after_warmup = max(0, step - o.warmup_steps)
+        if o.schedule == "constant":
+            base = o.lr
+        elif o.schedule == "step":
+            base = o.lr * o.lr_decay ** (after_warmup // self.step_size)
+        elif o.schedule == "cosine":
+            progress = self._progress(after_warmup, elapsed_seconds)
+            base = o.min_lr + (o.lr - o.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
+        elif o.schedule == "plateau":
+            base = max(o.min_lr, o.lr * o.lr_decay**self.decays)
+        else:
+            raise ValueError(f"unknown schedule {o.schedule!r}")
+        return warm * base
+
+    def _progress(self, after_warmup: int, elapsed_seconds: float) -> float:
+        if self.total_steps is not None:
+            span = max(1, self.total_steps - self.options.warmup_steps)
+            return min(1.0, after_warmup / span)
+        if self.time_limit:
+            return min(1.0, elapsed_seconds / self.time_limit)
+        return 0.0
+
+    def observe(self, value: float) -> None:
+        """Record one evaluation of the monitored metric (lower is better) for ``plateau``."""
+        if self.options.schedule != "plateau" or not math.isfinite(value):
+            return
+        if self.best is None or value < self.best - self.options.min_delta:
+            self.best = value
+            self.evaluations_without_improvement = 0
+            return
+        self.evaluations_without_improvement += 1
+        if self.evaluations_without_improvement >= self.options.plateau_patience:
+            self.decays += 1
+            self.evaluations_without_improvement = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "decays": self.decays,
+            "best": self.best,
+            "evaluations_without_improvement": self.evaluations_without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decays = state["decays"]
+        self.best = state["best"]
+        self.evaluations_without_improvement = state["evaluations_without_improvement"]
+
+
+class EarlyStopping:
+    """Tracks the best value of the monitored metric and says when patience has run out."""
+
+    def __init__(self, mode: str, patience: int | None, min_delta: float = 0.0) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best: float | None = None  # in the metric's own units
+        self.best_step: int | None = None
+        self.evaluations_without_improvement = 0
+
+    def oriented(self, value: float) -> float:
+        """``value`` turned so that lower is better."""
+        return self.sign * value
+
+    def update(self, value: float, step: int) -> bool:
+        """Record an evaluation; True if it is the best so far (by more than ``min_delta``)."""
+        improved = math.isfinite(value) and (
+            self.best is None or self.oriented(value) < self.oriented(self.best) - self.min_delta
+        )
+        if improved:
+            self.best, self.best_step = value, step
+            self.evaluations_without_improvement = 0
+        else:
+            self.evaluations_without_improvement += 1
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.evaluations_without_improvement >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "evaluations_without_improvement": self.evaluations_without_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+        self.best_step = state["best_step"]
+        self.evaluations_without_improvement = state["evaluations_without_improvement"]

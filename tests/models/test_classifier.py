@@ -1,0 +1,91 @@
+"""SequenceClassifier: pooling over real steps only, against sequences run one at a time and
+against the RNN's own final states; attention weights; freezing for gradual unfreezing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on a busy 2-core machine torch's thread pool spins and makes these
+    tiny models tens of times slower; results do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(pooling, **options):
+    options = {"vocab_size": 30, "embedding_size": 8, **options}
+    return SequenceClassifier(3, hidden_size=6, pooling=pooling, **options).eval()
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padding_changes_nothing(pooling, cell):
+    model = _model(pooling, cell=cell)
+    lengths = torch.tensor([5, 2, 7])
+    tokens = torch.randint(1, 30, (3, 7))
+    with torch.no_grad():
+        batched, weights = model.forward_with_weights(tokens, lengths)
+        for row, n in enumerate(lengths.tolist()):
+            alone, _ = model.forward_with_weights(tokens[row : row + 1, :n])
+            torch.testing.assert_close(batched[row], alone[0], atol=1e-5, rtol=1e-5)
+        garbage = tokens.clone()
+        garbage[1, 2:] = torch.randint(1, 30, (5,))
+        torch.testing.assert_close(model(garbage, lengths), batched)
+    if pooling == "attention":
+        assert torch.all(weights[1, 2:] == 0)
+        torch.testing.assert_close(weights.sum(dim=1), torch.ones(3))
+
+
+def test_last_pooling_reads_the_rnns_final_states_of_both_directions():
+    model = _model("last")
+    tokens, lengths = torch.randint(1, 30, (4, 6)), torch.tensor([6, 3, 1, 4])
+    with torch.no_grad():
+        _, (h, _) = model.rnn(model.embedding(tokens), lengths=lengths)  # h: (2, B, H)
+        expected = model.head(torch.cat([h[0], h[1]], dim=-1))
+        torch.testing.assert_close(model(tokens, lengths), expected)
+
+
+def test_mean_and_max_pooling_against_a_direct_computation():
+    features = torch.randn(2, 5, 4)
+    lengths = torch.tensor([5, 2])
+    for pooling in ("mean", "max"):
+        model = SequenceClassifier(2, input_size=4, hidden_size=3, pooling=pooling).eval()
+        with torch.no_grad():
+            outputs, _ = model.rnn(features, lengths=lengths)
+            rows = [outputs[b, : int(n)] for b, n in enumerate(lengths)]
+            pooled = torch.stack([r.mean(0) if pooling == "mean" else r.amax(0) for r in rows])
+            torch.testing.assert_close(model(features, lengths), model.head(pooled))
+
+
+def test_feature_input_and_config_round_trip():
+    model = SequenceClassifier(4, input_size=3, hidden_size=5, cell="gru", bidirectional=False)
+    copy = SequenceClassifier.from_config(model.config())
+    copy.load_state_dict(model.state_dict())
+    x = torch.randn(2, 6, 3)
+    torch.testing.assert_close(copy.eval()(x), model.eval()(x))
+    assert model(x).shape == (2, 4)
+
+
+def test_frozen_groups_get_no_gradient_and_the_rest_do():
+    model = _model("mean", num_layers=2)
+    model.train()
+    model.freeze_bottom(2)  # embedding and the first RNN layer
+    loss = model(torch.randint(1, 30, (2, 5))).sum()
+    loss.backward()
+    embedding, first, second = model.pretrained_groups()
+    assert all(p.grad is None for p in embedding + first)
+    assert all(p.grad is not None for p in second + list(model.head.parameters()))
+
+
+def test_wrong_input_is_refused():
+    with pytest.raises(ValueError, match="exactly one of vocab_size"):
+        SequenceClassifier(2, vocab_size=5, input_size=3)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SequenceClassifier(2, vocab_size=5, pooling="sum")

@@ -1,0 +1,130 @@
+"""Anomaly detection: streaming scores equal batch scores; a spike is scored far above the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+from rnnkit.metrics.anomaly import event_scores
+from rnnkit.tasks import detect
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small recurrent nets train many times faster on one thread when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def spiky_series(path: Path, rows: int = 240) -> Path:
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    value = np.sin(2 * np.pi * t / 16) + 0.05 * rng.standard_normal(rows)
+    label = np.zeros(rows, dtype=int)
+    value[220] += 4.0
+    label[220] = 1
+    pd.DataFrame(
+        {
+            "time": pd.date_range("2024-03-01", periods=rows, freq="15min").astype(str),
+            "value": value,
+            "label": label,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module", params=["predict", "reconstruct"])
+def trained(request, tmp_path_factory) -> tuple[Path, Path]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp(request.param)
+    data = spiky_series(folder / "series.csv")
+    options = detect.DetectOptions(
+        data=data,
+        out=folder / "run",
+        target="value",
+        time_column="time",
+        calendar=True,
+        label_column="label",
+        method=request.param,
+        window=16,
+        hidden=16,
+        epochs=15,
+        progress="off",
+        lr=1e-2,
+    )
+    run_dir = detect.train(options)
+    torch.set_num_threads(threads)
+    return run_dir, data
+
+
+def test_stream_scores_equal_batch_scores(trained: tuple[Path, Path]) -> None:
+    run_dir, data = trained
+    frame, _ = detect.detect(run_dir, data)
+    stream = detect.open_stream(run_dir)
+    rows = pd.read_csv(data, dtype=str).to_dict("records")
+    streamed = np.array([stream.push(row)[1] for row in rows])
+    batch = frame["score"].to_numpy()
+    np.testing.assert_array_equal(np.isnan(streamed), np.isnan(batch))
+    finite = ~np.isnan(batch)
+    np.testing.assert_allclose(streamed[finite], batch[finite], rtol=1e-4, atol=1e-4)
+
+
+def test_the_spike_has_the_highest_score(trained: tuple[Path, Path]) -> None:
+    run_dir, data = trained
+    frame, metrics = detect.detect(run_dir, data)
+    assert int(np.nanargmax(frame["score"].to_numpy())) == 220
+    labels = pd.read_csv(data)["label"].to_numpy()
+    # the reported event-wise figures are those of the flags the run wrote
+    expected = event_scores(labels, frame["flag"].to_numpy())
+    assert metrics["event_f1"] == pytest.approx(expected["f1"])
+    assert metrics["events"] == 1
+
+
+def test_cli_stream_prints_the_batch_scores(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run_dir, data = trained
+    runner = CliRunner()
+    batch = runner.invoke(app, ["detect", str(run_dir), "--data", str(data)])
+    assert batch.exit_code == 0, batch.output
+    assert {"point_f1", "event_f1"} <= set(json.loads(batch.stderr.strip().splitlines()[-1]))
+    streamed = runner.invoke(app, ["detect", str(run_dir), "--stream"], input=data.read_text())
+    assert streamed.exit_code == 0, streamed.output
+    batch_lines = batch.stdout.splitlines()
+    stream_lines = streamed.stdout.splitlines()
+    assert stream_lines[0] == batch_lines[0] == "time,score,flag"
+    assert len(stream_lines) == len(batch_lines)
+    for ours, theirs in zip(stream_lines[1:], batch_lines[1:], strict=True):
+        ours_time, ours_score, ours_flag = ours.split(",")
+        time, score, flag = theirs.split(",")
+        assert pd.Timestamp(ours_time) == pd.Timestamp(time) and ours_flag == flag
+        assert (ours_score == "") == (score == "")
+        if score:
+            assert float(ours_score) == pytest.approx(float(score), rel=1e-4, abs=1e-4)
+
+
+def test_evaluate_json_reports_the_label_metrics(trained: tuple[Path, Path]) -> None:
+    run_dir, data = trained
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    frame, _ = detect.detect(run_dir, data)
+    assert metrics["flagged"] == int(frame["flag"].sum())
+    assert {"point_precision", "point_recall", "event_f1", "events"} <= set(metrics)
+
+
+def test_stream_refuses_a_row_that_is_not_a_number(trained: tuple[Path, Path]) -> None:
+    run_dir, data = trained
+    lines = data.read_text().splitlines()
+    lines[3] = lines[3].replace(lines[3].split(",")[1], "broken")
+    result = CliRunner().invoke(app, ["detect", str(run_dir), "--stream"], input="\n".join(lines))
+    assert result.exit_code == 2
+    assert "stdin row 3 has 'broken'" in result.stderr
