@@ -13,7 +13,8 @@ numbers measured in the same run. Input size equals hidden size. A final section
 ``benchmarks/mingru.py`` when it exists.
 
 Run: ``python benchmarks/layers.py`` (about two minutes on 2 cores), ``--quick`` for a smoke run,
-``--only NAME`` (lstm, gru, ln_lstm, ln_gru, mingru) for one row group.
+``--only NAME`` (lstm, gru, ln_lstm, ln_gru, mingru) for one row group, ``--threads N`` to set
+torch's intra-op threads (on a machine shared with other work, 1 thread gives steadier ratios).
 """
 
 from __future__ import annotations
@@ -200,5 +201,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--compile", action="store_true", help="also time the 'compiled' backend (slow to build)"
     )
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     main(quick=args.quick, only=args.only, compile_loops=args.compile)

@@ -355,6 +355,7 @@ class _LayerNormGRUSequence(torch.autograd.Function):
         gain_hh: Tensor,
         bias_hh: Tensor | None,
         eps: float,
+        needs_backward: bool,
     ) -> tuple[Tensor, Tensor]:
         batch, steps, gates_width = u.shape
         hidden = gates_width // 3
@@ -369,30 +370,35 @@ class _LayerNormGRUSequence(torch.autograd.Function):
 
         hs = u.new_empty(steps + 1, batch, hidden)  # states h_t (carried over where masked)
         hs[0] = h0
-        rec = u.new_empty(steps, batch, gates_width)  # W_hh h_{t-1}
-        acts = u.new_empty(steps, batch, gates_width)  # r, z, n
-        rec_n2 = u.new_empty(steps, batch, hidden)  # 2 b_n, the doubled n block of LN(W_hh h)
+        slots = steps if needs_backward else 1  # as in _LayerNormLSTMSequence
+        rec = u.new_empty(slots, batch, gates_width)  # W_hh h_{t-1}
+        acts = u.new_empty(slots, batch, gates_width)  # r, z, n
+        rec_n2 = u.new_empty(slots, batch, hidden)  # 2 b_n, the doubled n block of LN(W_hh h)
         rec_stats = []
         weight_t = weight_hh.t()
+        h_steps = hs.unbind(0)
         for t, (u_t, u_n2_t) in enumerate(zip(u.unbind(1), u_n2.unbind(1), strict=True)):
-            h = hs[t]
-            p = torch.mm(h, weight_t, out=rec[t])
+            slot = t % slots
+            h, h_new = h_steps[t], h_steps[t + 1]
+            p = torch.mm(h, weight_t, out=rec[slot])
             q, mean, rstd = torch.native_layer_norm(p, [gates_width], gain_hh2, bias_hh2, eps)
-            rec_stats.append((mean, rstd))
-            a = acts[t]
+            a = acts[slot]
             torch.add(u_t[:, rz], q[:, rz], out=a[:, rz]).sigmoid_()
             r, z, n = a.chunk(3, dim=1)
-            b_n2 = rec_n2[t].copy_(q[:, n_block])
+            b_n2 = rec_n2[slot].copy_(q[:, n_block])
             torch.addcmul(u_n2_t, r, b_n2, out=n).sigmoid_().mul_(2.0).sub_(1.0)
-            torch.addcmul(n, z, h - n, out=hs[t + 1])
+            torch.addcmul(n, z, h - n, out=h_new)
             if not full[t]:
-                hs[t + 1].copy_(torch.where(mask[:, t : t + 1], hs[t + 1], h))
+                h_new.copy_(torch.where(mask[:, t : t + 1], h_new, h))
+            if slots > 1:
+                rec_stats.append((mean, rstd))
+        if slots == 1:  # nothing to save
+            return _outputs(hs, keep), hs[steps].clone()
         ctx.full = full
         ctx.buffers = (hs, rec, acts, rec_n2, keep)
         ctx.stats = [torch.stack(s) for s in zip(*rec_stats, strict=True)]
         ctx.save_for_backward(weight_hh, gain_hh, bias_hh)
-        outputs = hs[1:] if keep is None else hs[1:] * keep
-        return outputs.transpose(0, 1).contiguous(), hs[steps].clone()
+        return _outputs(hs, keep), hs[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -403,33 +409,36 @@ class _LayerNormGRUSequence(torch.autograd.Function):
         steps, batch, hidden = rec_n2.shape
         carry = None if keep is None else 1.0 - keep
 
-        # With h_t = n + z * (h_{t-1} - n): d pre-z = dh * F_z, d pre-n = dh * F_n,
-        # d pre-r = d pre-n * F_r; all three factors for every step at once.
+        # With h_t = n + z * (h_{t-1} - n) and dh the gradient reaching h_t: d pre-z = dh * F_z,
+        # d pre-n = dh * F_n, d pre-r = d pre-n * F_r; the factors for every step at once.
         r, z, n = acts.chunk(3, dim=2)
         zn_factors = torch.empty(steps, batch, 2, hidden, dtype=acts.dtype, device=acts.device)
-        torch.sub(hs[:-1], n, out=zn_factors[:, :, 0]).mul_(z).mul_(1.0 - z)
+        torch.sub(hs[:-1], n, out=zn_factors[:, :, 0]).mul_(torch.addcmul(z, z, z, value=-1.0))
         torch.sub(1.0, z, out=zn_factors[:, :, 1]).mul_(1.0 - n * n)
-        r_factor = torch.sub(1.0, r).mul_(r).mul_(rec_n2).mul_(0.5)
+        r_factor = torch.addcmul(r, r, r, value=-1.0).mul_(rec_n2).mul_(0.5)
 
         grad_u = torch.empty_like(rec)  # d pre-activations [r, z, n] = d u
         grad_q = torch.empty_like(rec)  # d LN(W_hh h_{t-1})
         grad_rec = torch.empty_like(rec)  # d W_hh h_{t-1}
+        # Per-step views, made once: indexing inside the loop costs more than the arithmetic.
+        per_step = [
+            x.unbind(0)
+            for x in (grad_out.transpose(0, 1), grad_u, grad_q, grad_rec, zn_factors, r_factor)
+            + (r, z, rec, mean_p, rstd_p)
+        ]
         dh_next = grad_h.contiguous()
-        grad_out_t = grad_out.transpose(0, 1)
         for t in reversed(range(steps)):
-            dh = grad_out_t[t] + dh_next
+            g_out, du, dq, dp, f_zn, f_r, r_t, z_t, p, mp, rp = (x[t] for x in per_step)
+            dh = g_out + dh_next
             if not ctx.full[t]:
                 dh = dh * keep[t]
-            du = grad_u[t]
-            torch.mul(dh.unsqueeze(1), zn_factors[t], out=du.view(batch, 3, hidden)[:, 1:])
+            torch.mul(dh.unsqueeze(1), f_zn, out=du.view(batch, 3, hidden)[:, 1:])
             dn = du[:, 2 * hidden :]
-            torch.mul(dn, r_factor[t], out=du[:, :hidden])
-            dq = grad_q[t]
+            torch.mul(dn, f_r, out=du[:, :hidden])
             dq[:, : 2 * hidden] = du[:, : 2 * hidden]
-            torch.mul(dn, r[t], out=dq[:, 2 * hidden :])
-            dp = _layer_norm_input_grad(dq, rec[t], mean_p[t], rstd_p[t], gain_hh)
-            grad_rec[t] = dp
-            direct = dh * z[t] if ctx.full[t] else torch.addcmul(dh_next * carry[t], dh, z[t])
+            torch.mul(dn, r_t, out=dq[:, 2 * hidden :])
+            dp.copy_(_layer_norm_input_grad(dq, p, mp, rp, gain_hh))
+            direct = dh * z_t if ctx.full[t] else torch.addcmul(dh_next * carry[t], dh, z_t)
             dh_next = torch.addmm(direct, dp, weight_hh)
 
         gates_width = 3 * hidden
@@ -438,14 +447,9 @@ class _LayerNormGRUSequence(torch.autograd.Function):
             grad_q, rec, mean_p, rstd_p, gain_hh, bias_hh
         )
         return (
-            grad_u.transpose(0, 1),
-            dh_next,
-            None,
-            grad_weight_hh,
-            grad_gain_hh,
-            grad_bias_hh,
-            None,
-        )
+            grad_u.transpose(0, 1), dh_next, None, grad_weight_hh,
+            grad_gain_hh, grad_bias_hh, None, None,
+        )  # fmt: skip
 
 
 class LayerNormGRUCell(Cell):
@@ -529,9 +533,11 @@ class LayerNormGRUCell(Cell):
         _check_sequence_input(self, u, mask)
         if state is None:
             state = self.initial_state(u.shape[0], device=u.device, dtype=u.dtype)
+        tensors = (u, state, self.weight_hh, self.gain_hh, self.bias_hh)
         outputs, h = _LayerNormGRUSequence.apply(
-            u, state, mask, self.weight_hh, self.gain_hh, self.bias_hh, self.eps
-        )
+            u, state, mask, self.weight_hh, self.gain_hh, self.bias_hh, self.eps,
+            _needs_backward(tensors),
+        )  # fmt: skip
         return outputs, h
 
     def extra_repr(self) -> str:

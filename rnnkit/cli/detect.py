@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from rnnkit.cli.forecast import (
     TimeFlag,
 )
 from rnnkit.cli.options import options_from_context, resumed_options
-from rnnkit.cli.runs import RunDirArgument
+from rnnkit.cli.runs import RunDirArgument, to_json
 from rnnkit.cli.training_flags import with_training_flags
 from rnnkit.errors import UserError
 from rnnkit.tasks import detect
@@ -116,7 +115,7 @@ def detect_command(
     frame, metrics = detect.detect(run_dir, data, output=output, plot=plot, encoding=encoding)
     if output is None:
         typer.echo(frame.to_csv(index=False, na_rep=""), nl=False)
-    typer.echo(json.dumps(metrics), err=True)
+    typer.echo(to_json(metrics), err=True)
 
 
 def _stream(run_dir: Path) -> None:

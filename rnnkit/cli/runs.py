@@ -7,6 +7,7 @@ They read the task from the run's ``config.json`` and call that task module's ``
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +33,7 @@ def evaluate(
     _, module, _ = run_task(run_dir)
     metrics = module.evaluate(run_dir, data, encoding=encoding)
     if as_json:
-        typer.echo(json.dumps(metrics, default=_plain))
+        typer.echo(to_json(metrics))
     else:
         for line in _lines(metrics):
             typer.echo(line)
@@ -44,17 +45,27 @@ def info(run_dir: RunDirArgument, as_json: JsonFlag = False) -> None:
     _, module, _ = run_task(run_dir)
     description = module.describe(run_dir)
     if as_json:
-        typer.echo(json.dumps(description, indent=2, default=_plain))
+        typer.echo(to_json(description, indent=2))
     else:
         for line in _lines(description):
             typer.echo(line)
 
 
-def _plain(value: Any) -> Any:
-    """NumPy or torch scalars and arrays as plain numbers and lists, for ``json.dumps``."""
+def to_json(value: Any, indent: int | None = None) -> str:
+    """Strict JSON: NumPy/torch values as plain numbers and lists, NaN and infinities as null."""
+    return json.dumps(_strict(value), indent=indent, allow_nan=False)
+
+
+def _strict(value: Any) -> Any:
     if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
 
 
 def _format(value: Any) -> str:

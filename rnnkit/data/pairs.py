@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnkit.data.readers import _decode, _read_bytes
+from rnnkit.data.readers import decode_bytes, read_bytes
 from rnnkit.errors import UserError
 
 Pair = tuple[str, str]
@@ -22,7 +22,7 @@ def read_pairs(path: str | Path, encoding: str = "utf-8") -> list[Pair]:
     an empty source or target, and for a file with no pairs at all.
     """
     path = Path(path)
-    text = _decode(_read_bytes(path), path, encoding)
+    text = decode_bytes(read_bytes(path), path, encoding)
     pairs: list[Pair] = []
     no_tab: list[int] = []
     empty: list[int] = []

@@ -1,8 +1,8 @@
 """Readers for the user's files: each checks the file and explains any fault in one sentence.
 
-Every reader goes through ``_read_bytes`` (the file exists, is a regular file, is not empty) and
-``_decode`` (the bytes are valid in the encoding), so readers for other formats (csv, tsv, jsonl)
-share the same messages and only add what their format needs on top of the decoded text.
+Every reader goes through ``read_bytes`` (the file exists, is a regular file, is not empty) and
+``decode_bytes`` (the bytes are valid in the encoding), so readers for other formats (csv, tsv,
+jsonl) share the same messages and only add what their format needs on top of the decoded text.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     A UTF-8 byte-order mark at the start is dropped.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    text = _decode(data, path, encoding)
+    data = read_bytes(path)
+    text = decode_bytes(data, path, encoding)
     if not text.strip():
         raise UserError(f"{path} contains only whitespace; give a file with some text in it.")
     return text
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     """The raw bytes of a non-empty regular file, or a ``UserError`` saying what is wrong."""
     if not path.exists():
         raise UserError(f"{path} does not exist; check the path.")
@@ -45,7 +45,7 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _decode(data: bytes, path: Path, encoding: str) -> str:
+def decode_bytes(data: bytes, path: Path, encoding: str) -> str:
     """Decode ``data`` or raise a ``UserError`` naming the first bad byte offset."""
     try:
         codec = codecs.lookup(encoding)

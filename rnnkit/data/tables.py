@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnkit.data.readers import _decode, _read_bytes
+from rnnkit.data.readers import decode_bytes, read_bytes
 from rnnkit.errors import UserError
 
 #: extension -> format; ``.txt`` reads as TSV (like the UCI sentiment files, ``text<TAB>label``)
@@ -66,7 +66,7 @@ def read_table(
     """
     path = Path(path)
     kind = table_format(path)
-    text = _decode(_read_bytes(path), path, encoding)
+    text = decode_bytes(read_bytes(path), path, encoding)
     if not text.strip():
         raise UserError(f"{path} contains only whitespace; give a file with some rows in it.")
     if kind == "jsonl":

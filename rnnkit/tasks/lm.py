@@ -48,6 +48,7 @@ from rnnkit.training import (
     Trainer,
     TrainOptions,
     load_weights,
+    preferred_precision,
     read_run_config,
     require_same_config,
     resolve_device,
@@ -61,27 +62,6 @@ TASK = "lm"
 #: tokens scored without context at stream starts, so the figure is close to a single pass.
 EVAL_STREAMS = 16
 EVAL_CHUNK = 256
-
-
-def fast_precision() -> str:
-    """``"bf16"`` where bf16 autocast is known to speed recurrent training up, else ``"fp32"``.
-
-    That is a CUDA GPU with bf16 support, or a CPU with bf16 instructions (AVX512-BF16 or AMX),
-    where bf16 autocast made 2x512 LSTM training about 2x faster; elsewhere bf16 on a CPU is
-    emulated and slower than fp32.
-    """
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if _cpu_has_bf16_instructions() else "fp32"
-
-
-def _cpu_has_bf16_instructions() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:  # not Linux: no cheap way to tell, so stay with fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @dataclass
@@ -124,7 +104,7 @@ class LMOptions(TrainOptions):
     min_lr: float = 3e-5
     weight_decay: float | None = 0.1
     eval_every: int | None = 500
-    precision: str = field(default_factory=fast_precision)
+    precision: str = field(default_factory=preferred_precision)
 
     def __post_init__(self) -> None:
         super().__post_init__()

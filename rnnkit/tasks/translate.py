@@ -48,7 +48,6 @@ from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, t
 from rnnkit.errors import UserError
 from rnnkit.layers import CELL_NAMES
 from rnnkit.models.seq2seq import ATTENTION_CHOICES, BRIDGES, Seq2Seq
-from rnnkit.tasks.lm import fast_precision
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -56,6 +55,7 @@ from rnnkit.training import (
     Trainer,
     TrainOptions,
     load_weights,
+    preferred_precision,
     read_run_config,
     require_same_config,
     seed_everything,
@@ -125,7 +125,7 @@ class TranslateOptions(TrainOptions):
     optimizer: str = "adam"
     lr: float = 1e-3
     patience: int | None = 5
-    precision: str = field(default_factory=fast_precision)
+    precision: str = field(default_factory=preferred_precision)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -21,10 +21,11 @@ from rnnkit.training.rundir import (
     save_weights,
     write_config,
 )
-from rnnkit.training.runtime import resolve_device, seed_everything
+from rnnkit.training.runtime import preferred_precision, resolve_device, seed_everything
 from rnnkit.training.trainer import Trainer, TrainingDiverged, build_optimizer
 
 __all__ = [
+    "preferred_precision",
     "CHECKPOINT_DIR",
     "CONFIG_FILE",
     "FORMAT_VERSION",

@@ -81,8 +81,9 @@ def reference_loop(cell: nn.Module, u: Tensor, state, mask: Tensor | None):
 
 
 def random_lengths_mask(batch: int, steps: int) -> Tensor:
+    """``(B, T)`` bool, True for the real steps: random lengths, one full row and one short."""
     lengths = torch.randint(1, steps + 1, (batch,))
-    lengths[0] = steps
+    lengths[0], lengths[1] = steps, steps // 2
     return torch.arange(steps) < lengths.unsqueeze(1)
 
 
@@ -154,6 +155,11 @@ def test_fused_sequence_equals_the_step_loop(cell_class, masked: bool) -> None:
         torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
     if mask is not None:
         assert not got_out[~mask].any()
+    with torch.no_grad():  # the inference path keeps no per-step buffers
+        no_grad_out, no_grad_final = cell.fused_sequence(u, state, mask)
+    torch.testing.assert_close(no_grad_out, want_out, rtol=0, atol=1e-10)
+    for got, want in zip(as_list(no_grad_final), as_list(want_final), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
 
     # One random weighting of every output, so each gradient path is exercised.
     weights = [torch.randn_like(t) for t in [want_out, *as_list(want_final)]]

@@ -8,20 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent nets train many times faster on one thread when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 runner = CliRunner()
 TINY = [

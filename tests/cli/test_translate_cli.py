@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
@@ -18,14 +17,6 @@ TINY_MODEL = [
     "--encoder-layers", "1", "--decoder-hidden", "16", "--batch-size", "16",
     "--max-source-length", "12", "--progress", "off", "--precision", "fp32",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models; a second thread only adds contention
-    yield
-    torch.set_num_threads(threads)
 
 
 def invoke(*args):
@@ -46,13 +37,10 @@ def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("translate")
     train = write_pairs_tsv(date_pairs(200, seed=0), folder / "train.tsv")
     val = write_pairs_tsv(date_pairs(20, seed=1), folder / "val.tsv")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     result = invoke(
         "train", "translate", "--data", train, "--val", val, "--out", folder / "run",
         "--max-steps", "4", *TINY_MODEL,
     )  # fmt: skip
-    torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     return folder / "run", val
 

@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import torch
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "waveforms.py"
 
@@ -20,13 +19,8 @@ def load_example():
 
 def test_generated_waves_peak_at_the_asked_frequency() -> None:
     waveforms = load_example()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a small GRU trains several times faster on one shared core
-    try:
-        # 32-sample waves (the example draws 64) keep the test fast; 6 cycles still fit 5 samples
-        model = waveforms.train_generator(150, batch_size=32, hidden_size=48, seed=0, steps=32)
-    finally:
-        torch.set_num_threads(threads)
+    # 32-sample waves (the example draws 64) keep the test fast; 6 cycles still fit 5 samples
+    model = waveforms.train_generator(150, batch_size=32, hidden_size=48, seed=0, steps=32)
     for shape in waveforms.SHAPES:
         for cycles in (2, 3, 4, 5, 6):
             wave = waveforms.generate(model, cycles, 0.8, shape, steps=32)

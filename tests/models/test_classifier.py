@@ -9,16 +9,6 @@ import torch
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy 2-core machine torch's thread pool spins and makes these
-    tiny models tens of times slower; results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(pooling, **options):
     options = {"vocab_size": 30, "embedding_size": 8, **options}
     return SequenceClassifier(3, hidden_size=6, pooling=pooling, **options).eval()

@@ -8,15 +8,6 @@ import torch
 from rnnkit.models.forecaster import Forecast, Forecaster
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent nets run many times faster on one thread when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
 @pytest.mark.parametrize("likelihood", ["none", "gaussian"])
 def test_forecast_shapes(decoder: str, likelihood: str) -> None:

@@ -8,15 +8,6 @@ import torch
 from rnnkit.models.generator import ConditionalGenerator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent nets run many times faster on one thread when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_generation_equals_teacher_forcing_on_its_own_output(cell: str) -> None:
     model = ConditionalGenerator(3, 2, hidden_size=8, num_layers=2, cell=cell).eval()

@@ -13,15 +13,6 @@ from rnnkit.models.seq2seq import Seq2Seq
 PAD, BOS, EOS = 0, 2, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: a second thread only adds synchronisation (painful on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(attention="bahdanau", cell="gru", **options) -> Seq2Seq:
     torch.manual_seed(0)
     settings = dict(

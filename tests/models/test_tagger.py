@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from rnnkit.models.tagger import CharacterEncoder, SequenceTagger
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy 2-core machine torch's thread pool spins and makes these
-    tiny models tens of times slower; results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_padding_changes_nothing_with_character_features():

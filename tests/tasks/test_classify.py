@@ -43,16 +43,6 @@ def write_csv(path, rows, header=("text", "label")):
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy 2-core machine torch's thread pool spins and makes these
-    tiny models tens of times slower; results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 

@@ -8,21 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
 from rnnkit.metrics.anomaly import event_scores
 from rnnkit.tasks import detect
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent nets train many times faster on one thread when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def spiky_series(path: Path, rows: int = 240) -> Path:
@@ -44,8 +34,6 @@ def spiky_series(path: Path, rows: int = 240) -> Path:
 
 @pytest.fixture(scope="module", params=["predict", "reconstruct"])
 def trained(request, tmp_path_factory) -> tuple[Path, Path]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp(request.param)
     data = spiky_series(folder / "series.csv")
     options = detect.DetectOptions(
@@ -63,7 +51,6 @@ def trained(request, tmp_path_factory) -> tuple[Path, Path]:
         lr=1e-2,
     )
     run_dir = detect.train(options)
-    torch.set_num_threads(threads)
     return run_dir, data
 
 

@@ -7,19 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from rnnkit.errors import UserError
 from rnnkit.tasks import forecast
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small recurrent nets train many times faster on one thread when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_forecaster_beats_the_naive_forecast_on_a_seasonal_series(tmp_path: Path) -> None:

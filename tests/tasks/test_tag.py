@@ -8,7 +8,6 @@ import random
 from collections import Counter, defaultdict
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
@@ -41,16 +40,6 @@ def write_conll(path, data):
         lines.append("")
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy 2-core machine torch's thread pool spins and makes these
-    tiny models tens of times slower; results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def invoke(*args):

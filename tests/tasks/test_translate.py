@@ -6,20 +6,9 @@ import random
 
 import pytest
 import sacrebleu
-import torch
 
 from rnnkit.data.synthetic import write_pairs_tsv
 from rnnkit.tasks import translate as tr
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second thread, and on a busy machine its barriers can make
-    training many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def reversal_pairs(count: int, seed: int) -> list[tuple[str, str]]:
