@@ -12,7 +12,7 @@ so a machine shared with other work disturbs baseline and candidate alike; the r
 numbers measured in the same run. Input size equals hidden size. A final section runs
 ``benchmarks/mingru.py`` when it exists.
 
-Run: ``python benchmarks/layers.py`` (about two minutes on 2 cores), ``--quick`` for a smoke run,
+Run: ``python benchmarks/layers.py`` (a few minutes on 2 busy cores), ``--quick`` for a smoke run,
 ``--only NAME`` (lstm, gru, ln_lstm, ln_gru, mingru) for one row group, ``--threads N`` to set
 torch's intra-op threads (on a machine shared with other work, 1 thread gives steadier ratios).
 """
@@ -180,7 +180,7 @@ def run_mingru(quick: bool) -> None:
 
 
 def main(quick: bool = False, only: str | None = None, compile_loops: bool = False) -> None:
-    repeats, iterations = (2, 1) if quick else (5, 2)
+    repeats, iterations = (2, 1) if quick else (3, 2)
     for shape, candidates in groups(compile_loops):
         rows = selected(candidates, only)
         if not rows:

@@ -13,14 +13,27 @@ from typing import Annotated, Literal
 import typer
 
 from rnnkit.cli.app import app, train_app
-from rnnkit.cli.options import options_from_context, resumed_options
+from rnnkit.cli.common_flags import (
+    MODEL_PANEL,
+    BidirectionalHiddenFlag,
+    CellFlag,
+    EncodingFlag,
+    LayersFlag,
+    LowercaseFlag,
+    MinCountFlag,
+    OutFlag,
+    TokenizerFlag,
+    VocabSizeFlag,
+    flag_option,
+)
+from rnnkit.cli.options import train_command_options
 from rnnkit.cli.runs import RunDirArgument
 from rnnkit.cli.training_flags import with_training_flags
 from rnnkit.errors import UserError
 from rnnkit.tasks import classify, run_task
 
 DEFAULTS = classify.ClassifyOptions()
-_DATA, _NUMERIC, _MODEL, _TRANSFER = "Data", "Numeric sequences", "Model", "Transfer"
+_NUMERIC, _TRANSFER = "Numeric sequences", "Transfer"
 
 
 @train_app.command("classify")
@@ -29,117 +42,78 @@ def train_classify(
     ctx: typer.Context,
     data: Annotated[
         Path | None,
-        typer.Option(help="Training file: .csv/.tsv/.jsonl table, or .npz.", rich_help_panel=_DATA),
+        flag_option("Training file: .csv/.tsv/.jsonl table, or .npz."),
     ] = DEFAULTS.data,
     val: Annotated[
         Path | None,
-        typer.Option(help="Validation file (default: a stratified split).", rich_help_panel=_DATA),
+        flag_option("Validation file (default: a stratified split)."),
     ] = DEFAULTS.val,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory to write.", rich_help_panel=_DATA)
-    ] = DEFAULTS.out,
-    encoding: Annotated[
-        str, typer.Option(help="Text encoding of the files.", rich_help_panel=_DATA)
-    ] = DEFAULTS.encoding,
+    out: OutFlag = DEFAULTS.out,
+    encoding: EncodingFlag = DEFAULTS.encoding,
     val_fraction: Annotated[
         float,
-        typer.Option(help="Share of each class held out without --val.", rich_help_panel=_DATA),
+        flag_option("Share of each class held out without --val."),
     ] = DEFAULTS.val_fraction,
-    text_column: Annotated[
-        str, typer.Option(help="Column holding the texts.", rich_help_panel=_DATA)
-    ] = DEFAULTS.text_column,
-    label_column: Annotated[
-        str, typer.Option(help="Column holding the labels.", rich_help_panel=_DATA)
-    ] = DEFAULTS.label_column,
+    text_column: Annotated[str, flag_option("Column holding the texts.")] = DEFAULTS.text_column,
+    label_column: Annotated[str, flag_option("Column holding the labels.")] = DEFAULTS.label_column,
     sequence_column: Annotated[
         str | None,
-        typer.Option(
-            help="Long-format table: column naming the sequence.", rich_help_panel=_NUMERIC
-        ),
+        flag_option("Long-format table: column naming the sequence.", _NUMERIC),
     ] = DEFAULTS.sequence_column,
     time_column: Annotated[
         str | None,
-        typer.Option(
-            help="Long-format table: column ordering the steps.", rich_help_panel=_NUMERIC
-        ),
+        flag_option("Long-format table: column ordering the steps.", _NUMERIC),
     ] = DEFAULTS.time_column,
     feature_columns: Annotated[
         str | None,
-        typer.Option(
-            help="Comma-separated feature columns (default: every other numeric one).",
-            rich_help_panel=_NUMERIC,
+        flag_option(
+            "Comma-separated feature columns (default: every other numeric one).", _NUMERIC
         ),
     ] = DEFAULTS.feature_columns,
-    tokenizer: Annotated[
-        Literal["char", "word", "bpe"],
-        typer.Option(help="Tokens of the texts.", rich_help_panel=_DATA),
-    ] = DEFAULTS.tokenizer,
-    vocab_size: Annotated[
-        int | None,
-        typer.Option(help="word: words kept; bpe: vocabulary size.", rich_help_panel=_DATA),
-    ] = DEFAULTS.vocab_size,
-    min_count: Annotated[
-        int | None,
-        typer.Option(help="word/bpe: fewest occurrences to keep or merge.", rich_help_panel=_DATA),
-    ] = DEFAULTS.min_count,
-    lowercase: Annotated[
-        bool, typer.Option(help="word: lowercase the texts.", rich_help_panel=_DATA)
-    ] = DEFAULTS.lowercase,
+    tokenizer: TokenizerFlag = DEFAULTS.tokenizer,
+    vocab_size: VocabSizeFlag = DEFAULTS.vocab_size,
+    min_count: MinCountFlag = DEFAULTS.min_count,
+    lowercase: LowercaseFlag = DEFAULTS.lowercase,
     max_length: Annotated[
         int | None,
-        typer.Option(help="Keep at most this many tokens or steps.", rich_help_panel=_DATA),
+        flag_option("Keep at most this many tokens or steps."),
     ] = DEFAULTS.max_length,
-    cell: Annotated[
-        str, typer.Option(help="Recurrent cell: lstm, gru, rnn, ...", rich_help_panel=_MODEL)
-    ] = DEFAULTS.cell,
+    cell: CellFlag = DEFAULTS.cell,
     embedding_size: Annotated[
-        int, typer.Option(help="Token embedding width.", rich_help_panel=_MODEL)
+        int, flag_option("Token embedding width.", MODEL_PANEL)
     ] = DEFAULTS.embedding_size,
-    hidden: Annotated[
-        int, typer.Option(help="Hidden units per direction.", rich_help_panel=_MODEL)
-    ] = DEFAULTS.hidden,
-    layers: Annotated[
-        int, typer.Option(help="Stacked recurrent layers.", rich_help_panel=_MODEL)
-    ] = DEFAULTS.layers,
+    hidden: BidirectionalHiddenFlag = DEFAULTS.hidden,
+    layers: LayersFlag = DEFAULTS.layers,
     bidirectional: Annotated[
-        bool, typer.Option(help="Read sequences in both directions.", rich_help_panel=_MODEL)
+        bool, flag_option("Read sequences in both directions.", MODEL_PANEL)
     ] = DEFAULTS.bidirectional,
     pooling: Annotated[
         Literal["last", "mean", "max", "attention"],
-        typer.Option(help="How per-token outputs become one vector.", rich_help_panel=_MODEL),
+        flag_option("How per-token outputs become one vector.", MODEL_PANEL),
     ] = DEFAULTS.pooling,
     dropout: Annotated[
         float,
-        typer.Option(
-            help="Dropout on inputs, between layers, before the head.", rich_help_panel=_MODEL
-        ),
+        flag_option("Dropout on inputs, between layers, before the head.", MODEL_PANEL),
     ] = DEFAULTS.dropout,
     class_weights: Annotated[
         Literal["none", "balanced"],
-        typer.Option(
-            help="balanced: weigh classes inversely to their frequency.", rich_help_panel=_MODEL
-        ),
+        flag_option("balanced: weigh classes inversely to their frequency.", MODEL_PANEL),
     ] = DEFAULTS.class_weights,
     batch_size: Annotated[
-        int, typer.Option(help="Sequences per batch (bucketed by length).", rich_help_panel=_MODEL)
+        int,
+        flag_option("Sequences per batch (bucketed by length).", MODEL_PANEL),
     ] = DEFAULTS.batch_size,
     init_from: Annotated[
         Path | None,
-        typer.Option(
-            help="Start from this lm run's tokenizer, embedding and RNN.", rich_help_panel=_TRANSFER
-        ),
+        flag_option("Start from this lm run's tokenizer, embedding and RNN.", _TRANSFER),
     ] = DEFAULTS.init_from,
     freeze_epochs: Annotated[
         int,
-        typer.Option(
-            help="Unfreeze the pretrained layers gradually over this many epochs.",
-            rich_help_panel=_TRANSFER,
-        ),
+        flag_option("Unfreeze the pretrained layers gradually over this many epochs.", _TRANSFER),
     ] = DEFAULTS.freeze_epochs,
 ) -> None:
     """Train a classifier of texts or numeric sequences (one label per sequence)."""
-    previous = resumed_options(classify.ClassifyOptions, ctx, classify.TASK)
-    options = options_from_context(classify.ClassifyOptions, ctx, previous)
+    options = train_command_options(classify.ClassifyOptions, ctx, classify.TASK)
     run_dir = classify.train(options)
     typer.echo(f"run written to {run_dir}", err=True)
 

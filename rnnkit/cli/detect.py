@@ -11,22 +11,23 @@ from typing import Annotated, Literal
 import typer
 
 from rnnkit.cli.app import app, train_app
-from rnnkit.cli.forecast import (
-    BatchFlag,
+from rnnkit.cli.common_flags import (
     CalendarFlag,
     CellFlag,
     CovariatesFlag,
-    DataFlag,
-    DropoutFlag,
-    EncodingFlag,
     FillFlag,
     HiddenFlag,
     LayersFlag,
     OutFlag,
+    SeriesDataFlag,
+    SeriesDropoutFlag,
+    SeriesEncodingFlag,
     TargetFlag,
     TimeFlag,
+    WindowBatchFlag,
+    flag_option,
 )
-from rnnkit.cli.options import options_from_context, resumed_options
+from rnnkit.cli.options import train_command_options
 from rnnkit.cli.runs import RunDirArgument, to_json
 from rnnkit.cli.training_flags import with_training_flags
 from rnnkit.errors import UserError
@@ -40,9 +41,9 @@ _DETECT = "Detection"
 @with_training_flags(detect.DetectOptions)
 def train_detect(
     ctx: typer.Context,
-    data: DataFlag = DEFAULTS.data,
+    data: SeriesDataFlag = DEFAULTS.data,
     out: OutFlag = DEFAULTS.out,
-    encoding: EncodingFlag = DEFAULTS.encoding,
+    encoding: SeriesEncodingFlag = DEFAULTS.encoding,
     target: TargetFlag = DEFAULTS.target,
     time_column: TimeFlag = DEFAULTS.time_column,
     covariates: CovariatesFlag = DEFAULTS.covariates,
@@ -50,41 +51,35 @@ def train_detect(
     fill: FillFlag = DEFAULTS.fill,
     label_column: Annotated[
         str | None,
-        typer.Option(help="0/1 anomaly labels, for metrics only.", rich_help_panel=_DETECT),
+        flag_option("0/1 anomaly labels, for metrics only.", _DETECT),
     ] = DEFAULTS.label_column,
     method: Annotated[
         Literal["predict", "reconstruct"],
-        typer.Option(
-            help="Score by one-step prediction error or autoencoder reconstruction error.",
-            rich_help_panel=_DETECT,
+        flag_option(
+            "Score by one-step prediction error or autoencoder reconstruction error.", _DETECT
         ),
     ] = DEFAULTS.method,
-    window: Annotated[
-        int, typer.Option(help="Rows per training window.", rich_help_panel=_DETECT)
-    ] = DEFAULTS.window,
+    window: Annotated[int, flag_option("Rows per training window.", _DETECT)] = DEFAULTS.window,
     val_fraction: Annotated[
         float,
-        typer.Option(
-            help="Last share of rows for validation and threshold.", rich_help_panel=_DETECT
-        ),
+        flag_option("Last share of rows for validation and threshold.", _DETECT),
     ] = DEFAULTS.val_fraction,
     threshold: Annotated[
         float | None,
-        typer.Option(help="Flag scores above this (default: a quantile).", rich_help_panel=_DETECT),
+        flag_option("Flag scores above this (default: a quantile).", _DETECT),
     ] = DEFAULTS.threshold,
     threshold_quantile: Annotated[
         float,
-        typer.Option(help="Quantile of validation scores as threshold.", rich_help_panel=_DETECT),
+        flag_option("Quantile of validation scores as threshold.", _DETECT),
     ] = DEFAULTS.threshold_quantile,
     cell: CellFlag = DEFAULTS.cell,
     hidden: HiddenFlag = DEFAULTS.hidden,
     layers: LayersFlag = DEFAULTS.layers,
-    dropout: DropoutFlag = DEFAULTS.dropout,
-    batch_size: BatchFlag = DEFAULTS.batch_size,
+    dropout: SeriesDropoutFlag = DEFAULTS.dropout,
+    batch_size: WindowBatchFlag = DEFAULTS.batch_size,
 ) -> None:
     """Train an anomaly detector on a (mostly normal) series."""
-    previous = resumed_options(detect.DetectOptions, ctx, detect.TASK)
-    options = options_from_context(detect.DetectOptions, ctx, previous)
+    options = train_command_options(detect.DetectOptions, ctx, detect.TASK)
     run_dir = detect.train(options)
     typer.echo(f"run written to {run_dir}", err=True)
 
@@ -100,7 +95,7 @@ def detect_command(
     stream: Annotated[
         bool, typer.Option(help="Read CSV rows from stdin; print each row's score as it comes.")
     ] = False,
-    encoding: EncodingFlag = "utf-8",
+    encoding: SeriesEncodingFlag = "utf-8",
 ) -> None:
     """Score every row of a series and flag anomalies (with labels: precision, recall, F1)."""
     if stream:

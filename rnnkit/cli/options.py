@@ -127,6 +127,12 @@ def options_from_context(
     return options_class(**{**defaults, **chosen})
 
 
+def train_command_options(options_class: type[Options], ctx: typer.Context, task: str) -> Options:
+    """The options of a ``rnnkit train <task>`` command: defaults, or a resumed run's options,
+    overridden by what the user chose (see ``options_from_context`` and ``resumed_options``)."""
+    return options_from_context(options_class, ctx, resumed_options(options_class, ctx, task))
+
+
 def user_chose(ctx: typer.Context, name: str) -> bool:
     """Whether the option ``name`` came from the command line or the config file."""
     source = ctx.get_parameter_source(name)

@@ -9,14 +9,23 @@ from typing import Annotated, Literal
 import typer
 
 from rnnkit.cli.app import app, train_app
-from rnnkit.cli.options import options_from_context, resumed_options
+from rnnkit.cli.common_flags import (
+    MODEL_PANEL,
+    CellFlag,
+    EncodingFlag,
+    LowercaseFlag,
+    OutFlag,
+    TokenizerFlag,
+    flag_option,
+)
+from rnnkit.cli.options import train_command_options
 from rnnkit.cli.runs import RunDirArgument
 from rnnkit.cli.training_flags import with_training_flags
 from rnnkit.errors import UserError
 from rnnkit.tasks import translate as tr
 
 DEFAULTS = tr.TranslateOptions()
-_DATA, _MODEL, _TEACHING, _DECODING = "Data", "Model", "Teacher forcing", "Decoding"
+_TEACHING, _DECODING = "Teacher forcing", "Decoding"
 
 
 @train_app.command("translate")
@@ -25,122 +34,111 @@ def train_translate(
     ctx: typer.Context,
     data: Annotated[
         Path | None,
-        typer.Option(help="Training pairs, one source<TAB>target per line.", rich_help_panel=_DATA),
+        flag_option("Training pairs, one source<TAB>target per line."),
     ] = DEFAULTS.data,
     val: Annotated[
         Path | None,
-        typer.Option(
-            help="Validation pairs; BLEU on them picks the weights.", rich_help_panel=_DATA
-        ),
+        flag_option("Validation pairs; BLEU on them picks the weights."),
     ] = DEFAULTS.val,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory to write.", rich_help_panel=_DATA)
-    ] = DEFAULTS.out,
-    encoding: Annotated[
-        str, typer.Option(help="Text encoding of the files.", rich_help_panel=_DATA)
-    ] = DEFAULTS.encoding,
+    out: OutFlag = DEFAULTS.out,
+    encoding: EncodingFlag = DEFAULTS.encoding,
     max_source_length: Annotated[
-        int, typer.Option(help="Most source tokens; longer ones are cut.", rich_help_panel=_DATA)
+        int,
+        flag_option("Most source tokens; longer ones are cut."),
     ] = DEFAULTS.max_source_length,
     max_target_length: Annotated[
-        int, typer.Option(help="Most target tokens; longer ones are cut.", rich_help_panel=_DATA)
+        int,
+        flag_option("Most target tokens; longer ones are cut."),
     ] = DEFAULTS.max_target_length,
-    tokenizer: Annotated[
-        Literal["char", "word", "bpe"], typer.Option(help="Tokens to model.", rich_help_panel=_DATA)
-    ] = DEFAULTS.tokenizer,
+    tokenizer: TokenizerFlag = DEFAULTS.tokenizer,
     shared_vocab: Annotated[
         bool,
-        typer.Option(help="One vocabulary and embedding for both sides.", rich_help_panel=_DATA),
+        flag_option("One vocabulary and embedding for both sides."),
     ] = DEFAULTS.shared_vocab,
     vocab_size: Annotated[
         int | None,
-        typer.Option(help="word: words kept; bpe: vocabulary size (8000).", rich_help_panel=_DATA),
+        flag_option("word: words kept; bpe: vocabulary size (8000)."),
     ] = DEFAULTS.vocab_size,
     min_count: Annotated[
         int | None,
-        typer.Option(help="word: fewest uses kept (2); bpe: to merge.", rich_help_panel=_DATA),
+        flag_option("word: fewest uses kept (2); bpe: to merge."),
     ] = DEFAULTS.min_count,
-    lowercase: Annotated[
-        bool, typer.Option(help="word: lowercase all text.", rich_help_panel=_DATA)
-    ] = DEFAULTS.lowercase,
-    cell: Annotated[
-        str, typer.Option(help=f"Cell: {', '.join(tr.CELL_NAMES)}.", rich_help_panel=_MODEL)
-    ] = DEFAULTS.cell,
+    lowercase: LowercaseFlag = DEFAULTS.lowercase,
+    cell: CellFlag = DEFAULTS.cell,
     embedding_size: Annotated[
-        int, typer.Option(help="Embedding width.", rich_help_panel=_MODEL)
+        int, flag_option("Embedding width.", MODEL_PANEL)
     ] = DEFAULTS.embedding_size,
     encoder_hidden: Annotated[
-        int, typer.Option(help="Encoder units per direction.", rich_help_panel=_MODEL)
+        int, flag_option("Encoder units per direction.", MODEL_PANEL)
     ] = DEFAULTS.encoder_hidden,
     encoder_layers: Annotated[
-        int, typer.Option(help="Encoder layers.", rich_help_panel=_MODEL)
+        int, flag_option("Encoder layers.", MODEL_PANEL)
     ] = DEFAULTS.encoder_layers,
     bidirectional: Annotated[
-        bool, typer.Option(help="Read the source both ways.", rich_help_panel=_MODEL)
+        bool, flag_option("Read the source both ways.", MODEL_PANEL)
     ] = DEFAULTS.bidirectional,
     decoder_hidden: Annotated[
-        int, typer.Option(help="Decoder units.", rich_help_panel=_MODEL)
+        int, flag_option("Decoder units.", MODEL_PANEL)
     ] = DEFAULTS.decoder_hidden,
     decoder_layers: Annotated[
-        int, typer.Option(help="Decoder layers.", rich_help_panel=_MODEL)
+        int, flag_option("Decoder layers.", MODEL_PANEL)
     ] = DEFAULTS.decoder_layers,
     attention: Annotated[
         Literal["bahdanau", "luong-dot", "luong-general", "none"],
-        typer.Option(help="Attention score; none: plain encoder-decoder.", rich_help_panel=_MODEL),
+        flag_option("Attention score; none: plain encoder-decoder.", MODEL_PANEL),
     ] = DEFAULTS.attention,
     attention_size: Annotated[
         int | None,
-        typer.Option(help="bahdanau: score width (decoder-hidden).", rich_help_panel=_MODEL),
+        flag_option("bahdanau: score width (decoder-hidden).", MODEL_PANEL),
     ] = DEFAULTS.attention_size,
     input_feeding: Annotated[
         bool,
-        typer.Option(help="Feed the last attentional vector back in.", rich_help_panel=_MODEL),
+        flag_option("Feed the last attentional vector back in.", MODEL_PANEL),
     ] = DEFAULTS.input_feeding,
     bridge: Annotated[
         Literal["linear", "zero"],
-        typer.Option(help="Decoder's first state from the encoder's last.", rich_help_panel=_MODEL),
+        flag_option("Decoder's first state from the encoder's last.", MODEL_PANEL),
     ] = DEFAULTS.bridge,
     dropout: Annotated[
-        float, typer.Option(help="Dropout on embeddings, layers, outputs.", rich_help_panel=_MODEL)
+        float,
+        flag_option("Dropout on embeddings, layers, outputs.", MODEL_PANEL),
     ] = DEFAULTS.dropout,
     batch_size: Annotated[
-        int, typer.Option(help="Sentence pairs per batch.", rich_help_panel=_TEACHING)
+        int, flag_option("Sentence pairs per batch.", _TEACHING)
     ] = DEFAULTS.batch_size,
     label_smoothing: Annotated[
-        float, typer.Option(help="Label smoothing of the loss.", rich_help_panel=_TEACHING)
+        float, flag_option("Label smoothing of the loss.", _TEACHING)
     ] = DEFAULTS.label_smoothing,
     teacher_forcing: Annotated[
         float,
-        typer.Option(help="Share of steps fed the true previous token.", rich_help_panel=_TEACHING),
+        flag_option("Share of steps fed the true previous token.", _TEACHING),
     ] = DEFAULTS.teacher_forcing,
     teacher_forcing_end: Annotated[
         float | None,
-        typer.Option(help="Scheduled sampling: ratio to decay to.", rich_help_panel=_TEACHING),
+        flag_option("Scheduled sampling: ratio to decay to.", _TEACHING),
     ] = DEFAULTS.teacher_forcing_end,
     teacher_forcing_decay_epochs: Annotated[
         float,
-        typer.Option(help="Epochs of the linear decay.", rich_help_panel=_TEACHING),
+        flag_option("Epochs of the linear decay.", _TEACHING),
     ] = DEFAULTS.teacher_forcing_decay_epochs,
     beam: Annotated[
-        int, typer.Option(help="Default beam of translate/evaluate.", rich_help_panel=_DECODING)
+        int, flag_option("Default beam of translate/evaluate.", _DECODING)
     ] = DEFAULTS.beam,
     length_penalty: Annotated[
         float,
-        typer.Option(help="GNMT length penalty alpha; 0: none.", rich_help_panel=_DECODING),
+        flag_option("GNMT length penalty alpha; 0: none.", _DECODING),
     ] = DEFAULTS.length_penalty,
     max_length_ratio: Annotated[
         float,
-        typer.Option(help="Output tokens allowed per source token.", rich_help_panel=_DECODING),
+        flag_option("Output tokens allowed per source token.", _DECODING),
     ] = DEFAULTS.max_length_ratio,
     no_repeat_ngram: Annotated[
         int,
-        typer.Option(help="No n-gram this long twice; 0: off.", rich_help_panel=_DECODING),
+        flag_option("No n-gram this long twice; 0: off.", _DECODING),
     ] = DEFAULTS.no_repeat_ngram,
 ) -> None:
     """Train an encoder-decoder with attention on sentence pairs."""
-    options = options_from_context(
-        tr.TranslateOptions, ctx, resumed_options(tr.TranslateOptions, ctx, tr.TASK)
-    )
+    options = train_command_options(tr.TranslateOptions, ctx, tr.TASK)
     run_dir = tr.train(options)
     typer.echo(f"run written to {run_dir}", err=True)
 

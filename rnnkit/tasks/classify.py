@@ -36,7 +36,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, ClassVar, Literal, TextIO
 
 import numpy as np
 import torch
@@ -51,17 +51,19 @@ from rnnkit.data.numeric import (
     read_npz_sequences,
 )
 from rnnkit.data.tables import read_table, require_columns
-from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, train_tokenizer
+from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
-from rnnkit.layers import CELL_NAMES
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+from rnnkit.tasks import tokenizing
+from rnnkit.tasks.describing import parameter_count
+from rnnkit.tasks.options import TaskOptions
+from rnnkit.tasks.resuming import refuse_existing_run
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     StepResult,
     Trainer,
-    TrainOptions,
     load_weights,
     read_run_config,
     seed_everything,
@@ -75,14 +77,13 @@ EVAL_BATCH = 256
 
 
 @dataclass
-class ClassifyOptions(TrainOptions):
+class ClassifyOptions(TaskOptions):
     """Everything ``rnnkit train classify`` takes: data, tokenizer, model, transfer, training."""
 
-    # data
-    data: Path | None = None  # training table (.csv/.tsv/.jsonl) or .npz
+    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out", "init_from")
+
+    # data (``data`` is a training table (.csv/.tsv/.jsonl) or .npz)
     val: Path | None = None  # validation file; None: a stratified val_fraction of data
-    out: Path | None = None
-    encoding: str = "utf-8"
     val_fraction: float = 0.1
     text_column: str = "text"
     label_column: str = "label"
@@ -97,7 +98,6 @@ class ClassifyOptions(TrainOptions):
     lowercase: bool = True  # word tokenizer
     max_length: int | None = None  # keep at most this many tokens (steps) of each sequence
     # model
-    cell: str = "lstm"
     embedding_size: int = 128
     hidden: int = 128
     layers: int = 1
@@ -113,44 +113,21 @@ class ClassifyOptions(TrainOptions):
     lr: float = 2e-3
     epochs: int | None = 10
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("data", "val", "out", "init_from"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                setattr(self, name, Path(value))
-
     def validate(self) -> ClassifyOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
-        if self.data is None:
-            raise UserError("no training data was given; pass --data FILE.")
-        if self.out is None:
-            raise UserError("no run directory was given; pass --out DIR.")
-        if self.cell not in CELL_NAMES:
-            raise UserError(
-                f"--cell {self.cell!r} is not known; use one of {', '.join(CELL_NAMES)}."
-            )
-        if self.pooling not in POOLINGS:
-            raise UserError(
-                f"--pooling {self.pooling!r} is not known; use one of {', '.join(POOLINGS)}."
-            )
+        self.require_known("pooling", POOLINGS)
         if self.tokenizer not in TOKENIZER_KINDS:
             raise UserError(f"--tokenizer {self.tokenizer!r} is not known; use char, word or bpe.")
         if self.class_weights not in ("none", "balanced"):
             raise UserError(
                 f"--class-weights {self.class_weights!r} is not known; use none or balanced."
             )
-        for name in ("embedding_size", "hidden", "layers", "batch_size"):
-            _require_at_least(name, getattr(self, name), 1)
-        for name in ("vocab_size", "min_count", "max_length"):
-            if getattr(self, name) is not None:
-                _require_at_least(name, getattr(self, name), 1)
-        _require_at_least("freeze_epochs", self.freeze_epochs, 0)
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be in (0, 1), got {self.val_fraction}.")
+        self.require_whole_numbers("embedding_size", "hidden", "layers", "batch_size")
+        self.require_whole_numbers("vocab_size", "min_count", "max_length", optional=True)
+        self.require_whole_numbers("freeze_epochs", at_least=0)
+        self.require_rates("dropout")
+        self.require_fractions("val_fraction")
         if self.freeze_epochs and self.init_from is None:
             raise UserError(
                 "--freeze-epochs applies to a model started --init-from an lm run; give one."
@@ -161,19 +138,6 @@ class ClassifyOptions(TrainOptions):
     def numeric(self) -> bool:
         """Whether the data are numeric sequences (``.npz`` or ``sequence_column``)."""
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
-
-    def train_options(self) -> TrainOptions:
-        """The ``TrainOptions`` part, for the trainer."""
-        return TrainOptions.from_dict(dataclasses.asdict(self))
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _require_at_least(name: str, value: int, smallest: int) -> None:
-    if not isinstance(value, int) or value < smallest:
-        raise UserError(f"--{_flag(name)} must be a whole number >= {smallest}, got {value!r}.")
 
 
 # ---------------------------------------------------------------------------------- reading data
@@ -367,22 +331,13 @@ class Encoder:
 
 def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
     """The tokenizer ``options`` ask for, trained on the training texts."""
-    settings: dict[str, Any] = {}
-    if options.tokenizer == "word":
-        settings["lowercase"] = options.lowercase
-        if options.vocab_size is not None:
-            settings["max_size"] = options.vocab_size
-        if options.min_count is not None:
-            settings["min_count"] = options.min_count
-    elif options.tokenizer == "bpe":
-        if options.vocab_size is not None:
-            settings["vocab_size"] = options.vocab_size
-        if options.min_count is not None:
-            settings["min_frequency"] = options.min_count
-    try:
-        return train_tokenizer(options.tokenizer, texts, **settings)
-    except ValueError as error:
-        raise UserError(f"cannot build the {options.tokenizer} tokenizer: {error}.") from None
+    settings = tokenizing.tokenizer_settings(
+        options.tokenizer,
+        vocab_size=options.vocab_size,
+        min_count=options.min_count,
+        lowercase=options.lowercase,
+    )
+    return tokenizing.fit_tokenizer(options.tokenizer, texts, settings)
 
 
 # ---------------------------------------------------------------------------------- objective
@@ -643,11 +598,8 @@ def _load_language_model(run_dir: Path) -> tuple[nn.Module, Tokenizer, dict[str,
 
 def _check_out_dir(out: Path, resume: bool) -> bool:
     """Whether a run in ``out`` is being resumed; refuses to overwrite a run otherwise."""
+    refuse_existing_run(out, resume)
     has_run = (out / CONFIG_FILE).is_file()
-    if has_run and not resume:
-        raise UserError(
-            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-        )
     if has_run:
         read_run_config(out, expected_task=TASK)
     return has_run
@@ -860,12 +812,7 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     config = read_run_config(run_dir, expected_task=TASK)
     model_config = config.get("model", {})
-    try:
-        parameters = sum(
-            p.numel() for p in SequenceClassifier.from_config(model_config).parameters()
-        )
-    except (ValueError, TypeError):
-        parameters = None
+    parameters = parameter_count(lambda: SequenceClassifier.from_config(model_config))
     data = config.get("data", {})
     results = config.get("results", {})
     description: dict[str, Any] = {

@@ -45,7 +45,6 @@ from torch import Tensor, nn
 
 from rnnkit.data.series import (
     SINGLE_SERIES,
-    SeriesColumns,
     SeriesScaler,
     SeriesTable,
     calendar_values,
@@ -63,11 +62,13 @@ from rnnkit.tasks.forecast import (
     SCALER_FILE,
     SeriesOptions,
     check_same_columns,
+    columns_section,
     joined,
     read_training_table,
-    refuse_existing_run,
-    require_at_least,
+    stored_calendar,
+    stored_columns,
 )
+from rnnkit.tasks.resuming import refuse_existing_run
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -99,13 +100,8 @@ class DetectOptions(SeriesOptions):
         super().validate()
         if self.method not in METHODS:
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
-        require_at_least("window", self.window, 2)
-        if not 0.0 < self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be in (0, 1), got {self.val_fraction}.")
-        if not 0.0 < self.threshold_quantile < 1.0:
-            raise UserError(
-                f"--threshold-quantile must be in (0, 1), got {self.threshold_quantile}."
-            )
+        self.require_whole_numbers("window", at_least=2)
+        self.require_fractions("val_fraction", "threshold_quantile")
         if self.label_column is not None and self.label_column in parse_names(self.target):
             raise UserError(
                 f"--label-column {self.label_column!r} is also a --target; labels are never "
@@ -339,13 +335,7 @@ def train(options: DetectOptions) -> Path:
 
 def _data_section(options: DetectOptions, table: SeriesTable) -> dict[str, Any]:
     return {
-        "file": str(options.data),
-        "file_columns": table.file_columns,
-        "targets": table.columns.targets,
-        "time_column": table.columns.time,
-        "covariates": table.columns.covariates,
-        "covariate_names": table.covariate_names,
-        "calendar": table.columns.calendar,
+        **columns_section(options, table),
         "label_column": table.columns.label,
         "frequency": table.frequency,
         "rows": len(table.series[0]),
@@ -367,9 +357,7 @@ class DetectRun:
         return self.config["data"]
 
     def calendar(self) -> list[str] | None:
-        if not self.data["calendar"]:
-            return None
-        return list(self.data["covariate_names"][len(self.data["covariates"]) :])
+        return stored_calendar(self.config)
 
 
 def load_run(run_dir: str | Path) -> DetectRun:
@@ -404,23 +392,13 @@ def _read(run: DetectRun, data: str | Path, encoding: str, with_labels: bool) ->
     frame = read_frame(data, encoding)
     check_same_columns(frame, run.data["file_columns"], data)
     label = run.data.get("label_column") if with_labels else None
-    columns = run_columns(run, label)
+    columns = stored_columns(run.config, label)
     options = run.config["options"]
     table = load_series(
         data, columns, fill=options.get("fill"), frame=frame, calendar=run.calendar()
     )
     require_length(table, 2, "scoring", data)
     return table
-
-
-def run_columns(run: DetectRun, label: str | None = None) -> SeriesColumns:
-    return SeriesColumns(
-        targets=list(run.data["targets"]),
-        time=run.data["time_column"],
-        covariates=list(run.data["covariates"]),
-        calendar=bool(run.data["calendar"]),
-        label=label,
-    )
 
 
 def detect(
@@ -495,7 +473,7 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
-        self.columns = run_columns(run)
+        self.columns = stored_columns(run.config)
         self.row_number = 0
         self.last_values: np.ndarray | None = None
         self.last_time: pd.Timestamp | None = None

@@ -24,13 +24,12 @@ A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -56,15 +55,16 @@ from rnnkit.data.series import (
     window_starts,
 )
 from rnnkit.errors import UserError
-from rnnkit.layers import CELL_NAMES
 from rnnkit.metrics import forecast as fm
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, Forecast, Forecaster
+from rnnkit.tasks.describing import parameter_count
+from rnnkit.tasks.options import TaskOptions
+from rnnkit.tasks.resuming import refuse_existing_run
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     StepResult,
     Trainer,
-    TrainOptions,
     load_weights,
     read_run_config,
     seed_everything,
@@ -78,52 +78,33 @@ _BACKTEST_BATCH = 512
 
 
 @dataclass
-class SeriesOptions(TrainOptions):
+class SeriesOptions(TaskOptions):
     """What forecasting and anomaly detection share: the data's columns and the model."""
 
-    data: Path | None = None
-    out: Path | None = None
-    encoding: str = "utf-8"
+    missing_data_message: ClassVar[str] = "no data file was given; pass --data FILE."
+
     target: str = ""  # one or several columns, comma separated
     time_column: str | None = None
     covariates: str | None = None  # known-in-advance columns, comma separated
     calendar: bool = False  # add calendar features of the time column as covariates
     fill: str | None = None  # ffill | interpolate; None refuses missing values
     # model
-    cell: str = "lstm"
     hidden: int = 64
     layers: int = 1
     dropout: float = 0.0
     batch_size: int = 64
     lr: float = 3e-3
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("data", "out"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                setattr(self, name, Path(value))
-
     def validate(self) -> SeriesOptions:
         super().validate()
-        if self.data is None:
-            raise UserError("no data file was given; pass --data FILE.")
-        if self.out is None:
-            raise UserError("no run directory was given; pass --out DIR.")
         if not parse_names(self.target):
             raise UserError("no target column was given; pass --target COL (or COL1,COL2).")
         if self.fill is not None and self.fill not in FILL_METHODS:
             raise UserError(f"--fill {self.fill!r} is not known; use {' or '.join(FILL_METHODS)}.")
         if self.calendar and self.time_column is None:
             raise UserError("--calendar derives features from the time column; pass --time-column.")
-        if self.cell not in CELL_NAMES:
-            raise UserError(
-                f"--cell {self.cell!r} is not known; use one of {', '.join(CELL_NAMES)}."
-            )
-        for name in ("hidden", "layers", "batch_size"):
-            require_at_least(name, getattr(self, name), 1)
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
+        self.require_whole_numbers("hidden", "layers", "batch_size")
+        self.require_rates("dropout")
         return self
 
     def columns(self, series_column: str | None = None, label: str | None = None) -> SeriesColumns:
@@ -135,10 +116,6 @@ class SeriesOptions(TrainOptions):
             calendar=self.calendar,
             label=label,
         )
-
-    def train_options(self) -> TrainOptions:
-        """The ``TrainOptions`` part, for the trainer."""
-        return TrainOptions.from_dict(dataclasses.asdict(self))
 
 
 @dataclass
@@ -158,11 +135,8 @@ class ForecastOptions(SeriesOptions):
 
     def validate(self) -> ForecastOptions:
         super().validate()
-        for name in ("lookback", "horizon"):
-            require_at_least(name, getattr(self, name), 1)
-        for name in ("season", "backtest_stride"):
-            if getattr(self, name) is not None:
-                require_at_least(name, getattr(self, name), 1)
+        self.require_whole_numbers("lookback", "horizon")
+        self.require_whole_numbers("season", "backtest_stride", optional=True)
         if self.decoder not in DECODERS:
             raise UserError(
                 f"--decoder {self.decoder!r} is not known; use direct or autoregressive."
@@ -172,12 +146,6 @@ class ForecastOptions(SeriesOptions):
         parse_quantiles(self.quantiles)
         parse_split(self.split)
         return self
-
-
-def require_at_least(name: str, value: Any, smallest: int) -> None:
-    if not isinstance(value, int) or value < smallest:
-        flag = name.replace("_", "-")
-        raise UserError(f"--{flag} must be a whole number >= {smallest}, got {value!r}.")
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -386,17 +354,8 @@ def train(options: ForecastOptions) -> Path:
     return out
 
 
-def refuse_existing_run(out: Path, resume: bool) -> None:
-    if (out / CONFIG_FILE).is_file() and not resume:
-        raise UserError(
-            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-        )
-
-
-def data_section(
-    options: ForecastOptions, table: SeriesTable, spans: Spans, train: int, val: int
-) -> dict[str, Any]:
-    """What a run must remember about its data to read new files the same way."""
+def columns_section(options: SeriesOptions, table: SeriesTable) -> dict[str, Any]:
+    """The file and columns a series run (forecast or detect) was trained on, for ``data``."""
     return {
         "file": str(options.data),
         "file_columns": table.file_columns,
@@ -405,6 +364,15 @@ def data_section(
         "covariates": table.columns.covariates,
         "covariate_names": table.covariate_names,
         "calendar": table.columns.calendar,
+    }
+
+
+def data_section(
+    options: ForecastOptions, table: SeriesTable, spans: Spans, train: int, val: int
+) -> dict[str, Any]:
+    """What a run must remember about its data to read new files the same way."""
+    return {
+        **columns_section(options, table),
         "series_column": table.columns.series,
         "frequency": table.frequency,
         "series": [s.name for s in table.series],
@@ -774,10 +742,7 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
     model = config.get("model", {})
     data = config.get("data", {})
     test = config.get("results", {}).get("test", {})
-    try:
-        parameters = sum(p.numel() for p in Forecaster(**model).parameters())
-    except (TypeError, ValueError):
-        parameters = None
+    parameters = parameter_count(lambda: Forecaster(**model))
     return {
         "task": TASK,
         "run_dir": str(run_dir),

@@ -22,14 +22,13 @@ and ``results`` once training ends), ``tokenizer.json``, ``model.safetensors``, 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,20 +36,21 @@ from torch import Tensor, nn
 
 from rnnkit.data.readers import read_text
 from rnnkit.data.streams import StreamBatches, check_stream_size
-from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, train_tokenizer
+from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
-from rnnkit.layers import CELL_NAMES
 from rnnkit.models import LanguageModel
+from rnnkit.tasks.describing import add_training_results, parameter_count
+from rnnkit.tasks.options import TaskOptions
+from rnnkit.tasks.resuming import check_resumable, stored_config
+from rnnkit.tasks.tokenizing import fit_tokenizer, tokenizer_settings
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     StepResult,
     Trainer,
-    TrainOptions,
     load_weights,
     preferred_precision,
     read_run_config,
-    require_same_config,
     resolve_device,
     seed_everything,
     write_config,
@@ -65,25 +65,25 @@ EVAL_CHUNK = 256
 
 
 @dataclass
-class LMOptions(TrainOptions):
+class LMOptions(TaskOptions):
     """Everything ``rnnkit train lm`` takes: data, tokenizer, model, batching, and training.
 
     The training fields (optimiser, schedule, budgets, checkpoints, ...) come from
-    ``TrainOptions``; the defaults below replace some of them for language modelling.
+    ``TrainOptions``, ``data``, ``out``, ``encoding`` and ``cell`` from ``TaskOptions``; the
+    defaults below replace some of them for language modelling.
     """
 
-    # data
-    data: Path | None = None  # training text
+    missing_data_message: ClassVar[str] = "no training text was given; pass --data FILE."
+    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
+
+    # data (``data`` is the training text)
     val: Path | None = None  # validation text; None: the last val_fraction of data
-    out: Path | None = None  # run directory to write
-    encoding: str = "utf-8"
     val_fraction: float = 0.1
     # tokenizer
     tokenizer: Literal["char", "word", "bpe"] = "char"
     vocab_size: int | None = None  # word: most frequent words kept; bpe: merges' target size
     min_count: int | None = None  # word: rarer words are unknown; bpe: rarer pairs not merged
     # model
-    cell: str = "lstm"
     embedding_size: int | None = None  # None: the hidden size
     hidden: int = 512
     layers: int = 2
@@ -100,51 +100,22 @@ class LMOptions(TrainOptions):
     # TrainOptions defaults that suit language modelling
     lr: float = 3e-3
     schedule: str = "cosine"
-    warmup_steps: int = 100
+    warmup_steps: int = 20  # short: a 10-minute CPU run may take only a few hundred steps
     min_lr: float = 3e-5
     weight_decay: float | None = 0.1
     eval_every: int | None = 500
     precision: str = field(default_factory=preferred_precision)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("data", "val", "out"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                setattr(self, name, Path(value))
-
     def validate(self) -> LMOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
-        if self.data is None:
-            raise UserError("no training text was given; pass --data FILE.")
-        if self.out is None:
-            raise UserError("no run directory was given; pass --out DIR.")
-        if self.tokenizer not in TOKENIZER_KINDS:
-            raise UserError(
-                f"--tokenizer {self.tokenizer!r} is not known; use one of "
-                f"{', '.join(TOKENIZER_KINDS)}."
-            )
-        if self.cell not in CELL_NAMES:
-            raise UserError(
-                f"--cell {self.cell!r} is not known; use one of {', '.join(CELL_NAMES)}."
-            )
-        for name in ("hidden", "layers", "bptt", "batch_size"):
-            _require_at_least(name, getattr(self, name), 1)
-        for name in ("embedding_size", "vocab_size", "min_count"):
-            if getattr(self, name) is not None:
-                _require_at_least(name, getattr(self, name), 1)
-        _require_at_least("sample_length", self.sample_length, 0)
-        for name in ("dropout", "embedding_dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise UserError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be in (0, 1), got {self.val_fraction}.")
+        self.require_known("tokenizer", TOKENIZER_KINDS)
+        self.require_whole_numbers("hidden", "layers", "bptt", "batch_size")
+        self.require_whole_numbers("embedding_size", "vocab_size", "min_count", optional=True)
+        self.require_whole_numbers("sample_length", at_least=0)
+        self.require_rates("dropout", "embedding_dropout", "weight_drop")
+        self.require_fractions("val_fraction")
         return self
-
-    def train_options(self) -> TrainOptions:
-        """The ``TrainOptions`` part, for the trainer."""
-        return TrainOptions.from_dict(dataclasses.asdict(self))
 
     def model_options(self) -> dict[str, Any]:
         """The options that decide the model's shape and regularisation (fixed on resume)."""
@@ -165,15 +136,6 @@ class LMOptions(TrainOptions):
             "batch_size": self.batch_size,
             "seed": self.seed,
         }
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _require_at_least(name: str, value: int, smallest: int) -> None:
-    if not isinstance(value, int) or value < smallest:
-        raise UserError(f"--{_flag(name)} must be a whole number >= {smallest}, got {value!r}.")
 
 
 # ------------------------------------------------------------------------------------ training
@@ -304,9 +266,11 @@ class _Corpus:
 def _prepare_corpus(options: LMOptions) -> _Corpus:
     """Read and split the text, fit the tokenizer (or load the resumed run's), encode both parts."""
     train_text, val_text, train_name = _read_corpora(options)
-    stored = _stored_config(options)
+    # Under torchrun only rank 0 refuses an existing run: the others could see the config it
+    # just wrote.
+    stored = stored_config(Path(options.out), options.resume, TASK, refuse=_is_main_process())
     if stored is not None:
-        _check_resumable(stored, options, Path(options.out))
+        check_resumable(stored, options, Path(options.out))
         tokenizer = load_tokenizer(options.out)
     else:
         tokenizer = _fit_tokenizer(options, train_text)
@@ -355,55 +319,16 @@ def _val_name(options: LMOptions) -> str:
 
 
 def _fit_tokenizer(options: LMOptions, text: str) -> Tokenizer:
-    settings: dict[str, Any] = {}
-    if options.tokenizer == "word":
-        if options.vocab_size is not None:
-            settings["max_size"] = options.vocab_size
-        if options.min_count is not None:
-            settings["min_count"] = options.min_count
-    elif options.tokenizer == "bpe":
-        if options.vocab_size is not None:
-            settings["vocab_size"] = options.vocab_size
-        if options.min_count is not None:
-            settings["min_frequency"] = options.min_count
-    elif options.vocab_size is not None or options.min_count is not None:
+    if options.tokenizer == "char" and (
+        options.vocab_size is not None or options.min_count is not None
+    ):
         raise UserError(
             "--vocab-size and --min-count apply to --tokenizer word or bpe, not char; drop them."
         )
-    try:
-        return train_tokenizer(options.tokenizer, text, **settings)
-    except ValueError as error:  # e.g. a BPE vocabulary smaller than its byte alphabet
-        raise UserError(f"cannot build the {options.tokenizer} tokenizer: {error}.") from None
-
-
-def _stored_config(options: LMOptions) -> dict[str, Any] | None:
-    """The config of the run to resume; refuses to overwrite a run when not resuming."""
-    out = Path(options.out)
-    has_run = (out / CONFIG_FILE).is_file()
-    if not options.resume:
-        # Under torchrun only rank 0 checks: the others could see the config it just wrote.
-        if has_run and _is_main_process():
-            raise UserError(
-                f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-            )
-        return None
-    if not has_run:
-        if out.exists() and any(out.iterdir()):
-            raise UserError(
-                f"{out} has files but no {CONFIG_FILE}, so there is no run to resume; "
-                "choose an empty or new --out."
-            )
-        return None  # killed before anything was written: start from the beginning
-    return read_run_config(out, expected_task=TASK)
-
-
-def _check_resumable(stored: dict[str, Any], options: LMOptions, out: Path) -> None:
-    """Refuse ``--resume`` when an option that fixes the model or the data layout changed."""
-    stored_options = stored.get("options")
-    if not isinstance(stored_options, dict):
-        raise UserError(f"{out / CONFIG_FILE} has no 'options' section; train into a new --out.")
-    before = LMOptions.from_dict(stored_options).model_options()
-    require_same_config(before, options.model_options(), what="option")
+    settings = tokenizer_settings(
+        options.tokenizer, vocab_size=options.vocab_size, min_count=options.min_count
+    )
+    return fit_tokenizer(options.tokenizer, text, settings)
 
 
 def _is_main_process() -> bool:
@@ -629,10 +554,7 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
     config = read_run_config(run_dir, expected_task=TASK)
     model_config = config.get("model", {})
     options = config.get("options", {})
-    try:
-        parameters = sum(p.numel() for p in LanguageModel.from_config(model_config).parameters())
-    except (ValueError, TypeError):
-        parameters = None
+    parameters = parameter_count(lambda: LanguageModel.from_config(model_config))
     results = config.get("results", {})
     description: dict[str, Any] = {
         "task": TASK,
@@ -656,16 +578,5 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
             "schedule": options.get("schedule"),
         },
     }
-    if results:
-        description["training"].update(
-            {
-                "steps": results.get("step"),
-                "epochs": results.get("epoch"),
-                "seconds": results.get("train_seconds"),
-                "stopped_by": results.get("stop_reason"),
-            }
-        )
-        description["metrics"] = results.get("metrics", {})
-    else:
-        description["training"]["status"] = "not finished (no results yet)"
+    add_training_results(description, results)
     return description

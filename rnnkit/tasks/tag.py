@@ -21,14 +21,13 @@ A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags),
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,15 +36,15 @@ from torch import Tensor, nn
 from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.conll import TaggedSentence, read_conll
 from rnnkit.errors import UserError
-from rnnkit.layers import CELL_NAMES
 from rnnkit.metrics.classification import entity_metrics, is_bio
 from rnnkit.models.tagger import SequenceTagger
+from rnnkit.tasks.options import TaskOptions
+from rnnkit.tasks.resuming import refuse_existing_run
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     StepResult,
     Trainer,
-    TrainOptions,
     load_weights,
     read_run_config,
     seed_everything,
@@ -59,18 +58,18 @@ EVAL_BATCH = 128
 
 
 @dataclass
-class TagOptions(TrainOptions):
+class TagOptions(TaskOptions):
     """Everything ``rnnkit train tag`` takes: data, vocabulary, model and training."""
 
-    data: Path | None = None  # CoNLL training file
+    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
+
+    # data (``data`` is a CoNLL training file)
     val: Path | None = None  # CoNLL validation file; None: the last val_fraction of sentences
-    out: Path | None = None
-    encoding: str = "utf-8"
     val_fraction: float = 0.1
     lowercase: bool = True
     min_count: int = 1  # rarer words are unknown (their characters still count)
+    # model
     char_features: bool = True
-    cell: str = "lstm"
     embedding_size: int = 100
     hidden: int = 128
     layers: int = 1
@@ -82,25 +81,10 @@ class TagOptions(TrainOptions):
     lr: float = 3e-3
     epochs: int | None = 10
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("data", "val", "out"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                setattr(self, name, Path(value))
-
     def validate(self) -> TagOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
-        if self.data is None:
-            raise UserError("no training data was given; pass --data FILE.")
-        if self.out is None:
-            raise UserError("no run directory was given; pass --out DIR.")
-        if self.cell not in CELL_NAMES:
-            raise UserError(
-                f"--cell {self.cell!r} is not known; use one of {', '.join(CELL_NAMES)}."
-            )
-        for name in (
+        self.require_whole_numbers(
             "min_count",
             "embedding_size",
             "hidden",
@@ -108,19 +92,10 @@ class TagOptions(TrainOptions):
             "char_embedding_size",
             "char_hidden",
             "batch_size",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                flag = name.replace("_", "-")
-                raise UserError(f"--{flag} must be a whole number >= 1, got {value!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be in (0, 1), got {self.val_fraction}.")
+        )
+        self.require_rates("dropout")
+        self.require_fractions("val_fraction")
         return self
-
-    def train_options(self) -> TrainOptions:
-        return TrainOptions.from_dict(dataclasses.asdict(self))
 
 
 # ---------------------------------------------------------------------------------- vocabulary
@@ -314,11 +289,8 @@ def train(options: TagOptions) -> Path:
     """Train a tagger as ``options`` say; return the run directory."""
     options.validate()
     out = Path(options.out)
+    refuse_existing_run(out, options.resume)
     has_run = (out / CONFIG_FILE).is_file()
-    if has_run and not options.resume:
-        raise UserError(
-            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-        )
     sentences = read_conll(options.data, encoding=options.encoding)
     if options.val is not None:
         train_sentences, val_sentences = (

@@ -30,12 +30,11 @@ and, once training ends, ``results``), ``source_tokenizer.json``, ``target_token
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,20 +43,21 @@ from torch import Tensor, nn
 from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.pairs import read_pairs
 from rnnkit.data.readers import read_text
-from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, train_tokenizer
+from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
-from rnnkit.layers import CELL_NAMES
 from rnnkit.models.seq2seq import ATTENTION_CHOICES, BRIDGES, Seq2Seq
+from rnnkit.tasks.describing import add_training_results, parameter_count
+from rnnkit.tasks.options import TaskOptions, flag
+from rnnkit.tasks.resuming import check_resumable, stored_config
+from rnnkit.tasks.tokenizing import fit_tokenizer, tokenizer_settings
 from rnnkit.training import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     StepResult,
     Trainer,
-    TrainOptions,
     load_weights,
     preferred_precision,
     read_run_config,
-    require_same_config,
     seed_everything,
     write_config,
 )
@@ -78,17 +78,18 @@ def _warn_to_stderr(message: str) -> None:
 
 
 @dataclass
-class TranslateOptions(TrainOptions):
+class TranslateOptions(TaskOptions):
     """Everything ``rnnkit train translate`` takes: data, tokenizers, model, decoding, training.
 
-    The training fields come from ``TrainOptions``; the defaults below replace some of them.
+    The training fields come from ``TrainOptions``, ``data``, ``out``, ``encoding`` and ``cell``
+    from ``TaskOptions``; the defaults below replace some of them.
     """
 
-    # data
-    data: Path | None = None  # training pairs (TSV)
+    missing_data_message: ClassVar[str] = "no training pairs were given; pass --data FILE.tsv."
+    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
+
+    # data (``data`` holds the training pairs, TSV)
     val: Path | None = None  # validation pairs; None: no validation (the last weights are kept)
-    out: Path | None = None  # run directory to write
-    encoding: str = "utf-8"
     max_source_length: int = 200  # tokens (eos included); longer sources are truncated
     max_target_length: int = 200  # tokens (eos included); longer targets are truncated
     # tokenizers
@@ -127,25 +128,13 @@ class TranslateOptions(TrainOptions):
     patience: int | None = 5
     precision: str = field(default_factory=preferred_precision)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("data", "val", "out"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Path):
-                setattr(self, name, Path(value))
-
     def validate(self) -> TranslateOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
-        if self.data is None:
-            raise UserError("no training pairs were given; pass --data FILE.tsv.")
-        if self.out is None:
-            raise UserError("no run directory was given; pass --out DIR.")
-        _choice("tokenizer", self.tokenizer, tuple(TOKENIZER_KINDS))
-        _choice("cell", self.cell, tuple(CELL_NAMES))
-        _choice("attention", self.attention, ATTENTION_CHOICES)
-        _choice("bridge", self.bridge, BRIDGES)
-        for name in (
+        self.require_known("tokenizer", TOKENIZER_KINDS)
+        self.require_known("attention", ATTENTION_CHOICES)
+        self.require_known("bridge", BRIDGES)
+        self.require_whole_numbers(
             "embedding_size",
             "encoder_hidden",
             "encoder_layers",
@@ -153,14 +142,10 @@ class TranslateOptions(TrainOptions):
             "decoder_layers",
             "batch_size",
             "beam",
-        ):
-            _require_at_least(name, getattr(self, name), 1)
-        _require_at_least("max_source_length", self.max_source_length, 2)
-        _require_at_least("max_target_length", self.max_target_length, 2)
-        _require_at_least("no_repeat_ngram", self.no_repeat_ngram, 0)
-        for name in ("vocab_size", "min_count", "attention_size"):
-            if getattr(self, name) is not None:
-                _require_at_least(name, getattr(self, name), 1)
+        )
+        self.require_whole_numbers("max_source_length", "max_target_length", at_least=2)
+        self.require_whole_numbers("no_repeat_ngram", at_least=0)
+        self.require_whole_numbers("vocab_size", "min_count", "attention_size", optional=True)
         if self.tokenizer == "char" and (self.vocab_size is not None or self.min_count is not None):
             raise UserError(
                 "--vocab-size and --min-count apply to --tokenizer word or bpe, not char; "
@@ -174,14 +159,11 @@ class TranslateOptions(TrainOptions):
                 f"width ({self._memory_size()}), got {self.decoder_hidden}; change one of them or "
                 "use --attention luong-general."
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}.")
+        self.require_rates("dropout", "label_smoothing")
         for name in ("teacher_forcing", "teacher_forcing_end"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
-                raise UserError(f"--{_flag(name)} must be in [0, 1], got {value}.")
+                raise UserError(f"{flag(name)} must be in [0, 1], got {value}.")
         if self.teacher_forcing_decay_epochs <= 0:
             raise UserError(
                 "--teacher-forcing-decay-epochs must be positive, got "
@@ -193,10 +175,6 @@ class TranslateOptions(TrainOptions):
 
     def _memory_size(self) -> int:
         return self.encoder_hidden * (2 if self.bidirectional else 1)
-
-    def train_options(self) -> TrainOptions:
-        """The ``TrainOptions`` part, for the trainer."""
-        return TrainOptions.from_dict(dataclasses.asdict(self))
 
     def model_options(self) -> dict[str, Any]:
         """The options that fix the model, tokenizers and data layout (unchanged on resume)."""
@@ -215,20 +193,6 @@ class TranslateOptions(TrainOptions):
             return self.teacher_forcing
         progress = min(1.0, epoch / self.teacher_forcing_decay_epochs)
         return self.teacher_forcing + (self.teacher_forcing_end - self.teacher_forcing) * progress
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise UserError(f"--{_flag(name)} {value!r} is not known; use one of {', '.join(allowed)}.")
-
-
-def _require_at_least(name: str, value: int, smallest: int) -> None:
-    if not isinstance(value, int) or value < smallest:
-        raise UserError(f"--{_flag(name)} must be a whole number >= {smallest}, got {value!r}.")
 
 
 # ------------------------------------------------------------------------------- data as ids
@@ -446,9 +410,9 @@ def train(options: TranslateOptions, *, warn: Warn = _warn_to_stderr) -> Path:
     out = Path(options.out)
     train_pairs = read_pairs(options.data, options.encoding)
     val_pairs = read_pairs(options.val, options.encoding) if options.val is not None else None
-    stored = _stored_config(options)
+    stored = stored_config(out, options.resume, TASK)
     if stored is not None:
-        _check_resumable(stored, options, out)
+        check_resumable(stored, options, out)
         source_tokenizer = load_tokenizer(out, SOURCE_TOKENIZER)
         target_tokenizer = load_tokenizer(out, TARGET_TOKENIZER)
     else:
@@ -496,27 +460,20 @@ def fit_tokenizers(
     options: TranslateOptions, pairs: Sequence[tuple[str, str]]
 ) -> tuple[Tokenizer, Tokenizer]:
     """(source, target) tokenizers trained on the pairs; the same object twice when shared."""
-    settings: dict[str, Any] = {}
-    if options.tokenizer == "word":
-        settings["min_count"] = options.min_count if options.min_count is not None else 2
-        settings["lowercase"] = options.lowercase
-        if options.vocab_size is not None:
-            settings["max_size"] = options.vocab_size
-    elif options.tokenizer == "bpe":
-        settings["vocab_size"] = options.vocab_size if options.vocab_size is not None else 8000
-        if options.min_count is not None:
-            settings["min_frequency"] = options.min_count
+    kind, vocab_size, min_count = options.tokenizer, options.vocab_size, options.min_count
+    # translation's own defaults: rare words are unknown, and a larger bpe vocabulary
+    if kind == "word" and min_count is None:
+        min_count = 2
+    if kind == "bpe" and vocab_size is None:
+        vocab_size = 8000
+    settings = tokenizer_settings(
+        kind, vocab_size=vocab_size, min_count=min_count, lowercase=options.lowercase
+    )
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
-    try:
-        if options.shared_vocab:
-            shared = train_tokenizer(options.tokenizer, sources + targets, **settings)
-            return shared, shared
-        return (
-            train_tokenizer(options.tokenizer, sources, **settings),
-            train_tokenizer(options.tokenizer, targets, **settings),
-        )
-    except ValueError as error:  # e.g. a BPE vocabulary smaller than its byte alphabet
-        raise UserError(f"cannot build the {options.tokenizer} tokenizer: {error}.") from None
+    if options.shared_vocab:
+        shared = fit_tokenizer(kind, sources + targets, settings)
+        return shared, shared
+    return fit_tokenizer(kind, sources, settings), fit_tokenizer(kind, targets, settings)
 
 
 def build_model(
@@ -543,34 +500,6 @@ def build_model(
         bos_id=target_tokenizer.bos_id,
         eos_id=target_tokenizer.eos_id,
     )
-
-
-def _stored_config(options: TranslateOptions) -> dict[str, Any] | None:
-    """The config of the run to resume; refuses to overwrite a run when not resuming."""
-    out = Path(options.out)
-    has_run = (out / CONFIG_FILE).is_file()
-    if not options.resume:
-        if has_run:
-            raise UserError(
-                f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-            )
-        return None
-    if not has_run:
-        if out.exists() and any(out.iterdir()):
-            raise UserError(
-                f"{out} has files but no {CONFIG_FILE}, so there is no run to resume; "
-                "choose an empty or new --out."
-            )
-        return None
-    return read_run_config(out, expected_task=TASK)
-
-
-def _check_resumable(stored: dict[str, Any], options: TranslateOptions, out: Path) -> None:
-    stored_options = stored.get("options")
-    if not isinstance(stored_options, dict):
-        raise UserError(f"{out / CONFIG_FILE} has no 'options' section; train into a new --out.")
-    before = TranslateOptions.from_dict(stored_options).model_options()
-    require_same_config(before, options.model_options(), what="option")
 
 
 def _is_main_process() -> bool:
@@ -833,10 +762,7 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
     config = read_run_config(run_dir, expected_task=TASK)
     model_config = config.get("model", {})
     options = config.get("options", {})
-    try:
-        parameters = sum(p.numel() for p in Seq2Seq.from_config(model_config).parameters())
-    except (ValueError, TypeError):
-        parameters = None
+    parameters = parameter_count(lambda: Seq2Seq.from_config(model_config))
     keys = [
         "cell", "embedding_size", "encoder_hidden", "encoder_layers", "bidirectional",
         "decoder_hidden", "decoder_layers", "attention", "input_feeding", "bridge", "dropout",
@@ -857,16 +783,5 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
         },
     }
     results = config.get("results", {})
-    if results:
-        description["training"].update(
-            {
-                "steps": results.get("step"),
-                "epochs": results.get("epoch"),
-                "seconds": results.get("train_seconds"),
-                "stopped_by": results.get("stop_reason"),
-            }
-        )
-        description["metrics"] = results.get("metrics", {})
-    else:
-        description["training"]["status"] = "not finished (no results yet)"
+    add_training_results(description, results)
     return description

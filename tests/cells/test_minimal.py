@@ -139,6 +139,18 @@ def test_scan_equals_step_loop_with_gradients(cell_class, mask_kind, steps, time
         assert torch.all(scan_out[~mask] == 0)
 
 
+@pytest.mark.parametrize("cell_class", CELLS)
+def test_scan_and_step_agree_at_exact_zero_preactivations(cell_class):
+    """``g`` has a kink at 0 (left slope 1/4, right slope 1); both paths must pick the same side."""
+    cell = cell_class(3, 4).double()
+    u = torch.randint(-1, 2, (2, 20, cell.gate_size)).double().requires_grad_()  # many exact 0s
+    h0 = torch.zeros(2, 4, dtype=F64)
+    weights = torch.randn(2, 20, 4, dtype=F64)
+    (scan_grad,) = torch.autograd.grad((cell.scan(u, h0)[0] * weights).sum(), u)
+    (loop_grad,) = torch.autograd.grad((_step_loop(cell, u, h0)[0] * weights).sum(), u)
+    torch.testing.assert_close(scan_grad, loop_grad, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("mask_kind", ["none", "holes"])
 @pytest.mark.parametrize("cell_class", CELLS)
 def test_scan_gradcheck(cell_class, mask_kind, monkeypatch):
@@ -191,7 +203,10 @@ def test_long_float32_scan_is_finite_and_close_to_float64_loop(cell_class):
 
 
 @pytest.mark.parametrize("cell_class", CELLS)
-def test_preferred_backend_names_an_exact_backend(cell_class):
+def test_preferred_backend_loops_short_sequences_and_scans_long_ones(cell_class):
     cell = cell_class(3, 4)
-    for steps in [1, 2, 64, 4096]:
-        assert cell.preferred_backend(steps, torch.device("cpu")) in {"scan", "loop"}
+    cpu = torch.device("cpu")
+    assert cell.preferred_backend(1, cpu) == "loop"
+    assert cell.preferred_backend(minimal.SCAN_FROM_STEPS - 1, cpu) == "loop"
+    assert cell.preferred_backend(minimal.SCAN_FROM_STEPS, cpu) == "scan"
+    assert cell.preferred_backend(4096, cpu) == "scan"

@@ -1,0 +1,139 @@
+"""Language-model quality in a fixed time: ``rnnkit train lm`` defaults against a hand-written loop.
+
+Both train a character-level model on the first 90% of a text for the same wall-clock budget and
+report the validation loss (nats per character) on the last 10%:
+
+- the plain loop: ``nn.Embedding``, a 2 x 512 ``nn.LSTM`` with dropout 0.2, ``nn.Linear``; AdamW at
+  2e-3 with a cosine schedule over the budget, bf16 autocast where the CPU has bf16 instructions,
+  B=64 streams of T=128 steps, gradient clipping at 1.0 (the loop the issue describes);
+- rnnkit: ``rnnkit train lm --data FILE --time-limit BUDGET``, every other option at its default.
+
+    python benchmarks/lm_quality.py --time-limit 10m            # tiny Shakespeare
+    python benchmarks/lm_quality.py --time-limit 10m --only plain
+
+The two run one after the other in the same process, so the machine's state is as alike as it gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnkit.tasks import lm
+from rnnkit.training import parse_duration, preferred_precision
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
+
+
+class CharLSTM(nn.Module):
+    def __init__(self, vocab: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, layers, dropout=dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.decoder = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state=None):
+        output, state = self.lstm(self.dropout(self.embedding(x)), state)
+        return self.decoder(self.dropout(output)), state
+
+
+def as_streams(ids: torch.Tensor, batch: int) -> torch.Tensor:
+    """``(N,) -> (batch, N // batch)``: parallel streams for truncated BPTT."""
+    return ids[: (len(ids) // batch) * batch].view(batch, -1)
+
+
+@torch.no_grad()
+def stream_loss(model: CharLSTM, ids: torch.Tensor, bptt: int, autocast: bool) -> float:
+    """Mean next-character loss over ``ids``, 16 streams, state carried across chunks."""
+    model.eval()
+    streams = as_streams(ids, 16)
+    state, total, count = None, 0.0, 0
+    for start in range(0, streams.shape[1] - 1, bptt):
+        x = streams[:, start : start + bptt]
+        y = streams[:, start + 1 : start + bptt + 1]
+        x = x[:, : y.shape[1]]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits, state = model(x, state)
+        flat = logits.float().flatten(0, 1)
+        loss = nn.functional.cross_entropy(flat, y.flatten(), reduction="sum")
+        total, count = total + float(loss), count + y.numel()
+    model.train()
+    return total / count
+
+
+def plain_loop(train: torch.Tensor, val: torch.Tensor, vocab: int, seconds: float) -> tuple:
+    """Train the hand-written loop for ``seconds``; return (validation loss, steps, tokens/s)."""
+    torch.manual_seed(0)
+    batch, bptt, peak_lr = 64, 128, 2e-3
+    autocast = preferred_precision() == "bf16"
+    model = CharLSTM(vocab, 512, 2, 0.2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr)
+    streams = as_streams(train, batch)
+    state, step, position = None, 0, 0
+    began = time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        for group in optimizer.param_groups:  # cosine over the time budget
+            group["lr"] = peak_lr * 0.5 * (1 + math.cos(math.pi * elapsed / seconds))
+        if position + bptt + 1 > streams.shape[1]:
+            position, state = 0, None
+        x = streams[:, position : position + bptt]
+        y = streams[:, position + 1 : position + bptt + 1]
+        position += bptt
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits, state = model(x, state)
+        loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        state = tuple(s.detach() for s in state)
+        step += 1
+    tokens_per_s = step * batch * bptt / (time.perf_counter() - began)
+    return stream_loss(model, val, bptt, autocast), step, tokens_per_s
+
+
+def rnnkit_defaults(data: Path, seconds: float, out: Path) -> tuple:
+    """``rnnkit train lm`` with its defaults (B=64, T=128); return (val loss, steps, tokens/s)."""
+    lm.train(lm.LMOptions(data=data, out=out, time_limit=seconds, progress="plain"))
+    with open(out / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    final = [r for r in rows if r["val_loss"]][-1]
+    steps = int(final["step"])
+    return float(final["val_loss"]), steps, steps * 64 * 128 / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--time-limit", default="10m")
+    parser.add_argument("--only", choices=["plain", "rnnkit"], default=None)
+    args = parser.parse_args()
+    seconds = parse_duration(args.time_limit)
+    text = args.data.read_text(encoding="utf-8")
+    symbols = sorted(set(text))
+    index = {s: i for i, s in enumerate(symbols)}
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    split = int(len(ids) * 0.9)
+    results = {}
+    if args.only in (None, "plain"):
+        plain = plain_loop(ids[:split], ids[split:], len(symbols), seconds)
+        results["plain loop (nn.LSTM)"] = plain
+    if args.only in (None, "rnnkit"):
+        with tempfile.TemporaryDirectory() as scratch:
+            results["rnnkit train lm"] = rnnkit_defaults(args.data, seconds, Path(scratch) / "run")
+    print(f"\n{args.data.name}, {args.time_limit} each, {torch.get_num_threads()} threads")
+    print(f"{'':<24}{'val nats/char':>14}{'bpc':>8}{'steps':>8}{'tok/s':>10}")
+    for name, (loss, steps, rate) in results.items():
+        print(f"{name:<24}{loss:>14.4f}{loss / math.log(2):>8.3f}{steps:>8}{rate:>10,.0f}")
+
+
+if __name__ == "__main__":
+    main()
