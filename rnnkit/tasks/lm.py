@@ -23,7 +23,6 @@ and ``results`` once training ends), ``tokenizer.json``, ``model.safetensors``, 
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from rnnkit.training import (
     seed_everything,
     write_config,
 )
+from rnnkit.training.distributed import is_main_process
 
 TASK = "lm"
 
@@ -230,11 +230,11 @@ def train(options: LMOptions, *, on_sample: Callable[[str], None] | None = None)
         "tokenizer": {"kind": corpus.tokenizer.kind, "vocab_size": corpus.tokenizer.vocab_size},
         "data": corpus.description(options),
     }
-    if _is_main_process():
+    if is_main_process():
         write_config(out, TASK, **sections)
         corpus.tokenizer.save(out)
     result = Trainer(model, objective, options.train_options(), out).fit()
-    if _is_main_process():
+    if is_main_process():
         write_config(out, TASK, **sections, results=_jsonable_results(result))
     return out
 
@@ -268,7 +268,7 @@ def _prepare_corpus(options: LMOptions) -> _Corpus:
     train_text, val_text, train_name = _read_corpora(options)
     # Under torchrun only rank 0 refuses an existing run: the others could see the config it
     # just wrote.
-    stored = stored_config(Path(options.out), options.resume, TASK, refuse=_is_main_process())
+    stored = stored_config(Path(options.out), options.resume, TASK, refuse=is_main_process())
     if stored is not None:
         check_resumable(stored, options, Path(options.out))
         tokenizer = load_tokenizer(options.out)
@@ -331,13 +331,6 @@ def _fit_tokenizer(options: LMOptions, text: str) -> Tokenizer:
     return fit_tokenizer(options.tokenizer, text, settings)
 
 
-def _is_main_process() -> bool:
-    """Whether this process writes the run directory (rank 0 under torchrun, or the only one)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank() == 0
-    return int(os.environ.get("RANK", "0")) == 0  # torchrun sets RANK before the group exists
-
-
 def _jsonable_results(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items() if not isinstance(value, Tensor)}
 
@@ -355,7 +348,7 @@ def _training_sampler(
     """
 
     def sample(model: nn.Module) -> None:
-        if not _is_main_process():
+        if not is_main_process():
             return
         model = getattr(model, "module", model)  # unwrap DistributedDataParallel
         generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)

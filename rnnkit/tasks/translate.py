@@ -61,6 +61,7 @@ from rnnkit.training import (
     seed_everything,
     write_config,
 )
+from rnnkit.training.distributed import is_main_process
 
 TASK = "translate"
 SOURCE_TOKENIZER = "source_tokenizer"
@@ -444,13 +445,14 @@ def train(options: TranslateOptions, *, warn: Warn = _warn_to_stderr) -> Path:
             "val_pairs": len(val_set) if val_set is not None else 0,
         },
     }
-    write_config(out, TASK, **sections)
-    source_tokenizer.save(out, SOURCE_TOKENIZER)
-    target_tokenizer.save(out, TARGET_TOKENIZER)
+    if is_main_process():
+        write_config(out, TASK, **sections)
+        source_tokenizer.save(out, SOURCE_TOKENIZER)
+        target_tokenizer.save(out, TARGET_TOKENIZER)
 
     objective = TranslationObjective(train_set, val_set, options, target_tokenizer)
     result = Trainer(model, objective, options.train_options(), out).fit()
-    if _is_main_process():
+    if is_main_process():
         results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
         write_config(out, TASK, **sections, results=results)
     return out
@@ -499,12 +501,6 @@ def build_model(
         pad_id=target_tokenizer.pad_id,
         bos_id=target_tokenizer.bos_id,
         eos_id=target_tokenizer.eos_id,
-    )
-
-
-def _is_main_process() -> bool:
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
-        torch.distributed.get_rank() == 0
     )
 
 

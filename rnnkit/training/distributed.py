@@ -28,6 +28,17 @@ from torch import Tensor, nn
 from rnnkit.training.protocol import Batch
 
 
+def is_main_process() -> bool:
+    """Whether this process writes the run directory: rank 0 under torchrun, or the only one.
+
+    Before the process group exists (a task writes its config before the trainer starts), the
+    ``RANK`` variable that torchrun sets decides.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @dataclass
 class DistributedContext:
     """Where this process stands among the training processes."""
