@@ -12,13 +12,14 @@ lists the width of each component so layers can stack states in torch's
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 State = Tensor | tuple[Tensor, ...]
 InitScheme = Literal["xavier_orthogonal", "uniform"]
+INIT_SCHEMES: tuple[str, ...] = get_args(InitScheme)
 
 
 class Cell(nn.Module):

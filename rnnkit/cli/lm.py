@@ -75,6 +75,12 @@ def train_lm(
         bool,
         flag_option("Share the embedding with the output layer.", MODEL_PANEL),
     ] = DEFAULTS.tie_weights,
+    init: Annotated[
+        str,
+        flag_option(
+            "Cell weight initialisation: uniform (torch's) or xavier_orthogonal.", MODEL_PANEL
+        ),
+    ] = DEFAULTS.init,
     bptt: Annotated[
         int, flag_option("Steps per chunk of truncated BPTT.", _BATCHING)
     ] = DEFAULTS.bptt,

@@ -126,6 +126,8 @@ class TranslateOptions(TaskOptions):
     # TrainOptions defaults that suit translation
     optimizer: str = "adam"
     lr: float = 1e-3
+    schedule: str = "cosine"  # decays over the budget (epochs, steps or time limit)
+    min_lr: float = 1e-5
     patience: int | None = 5
     precision: str = field(default_factory=preferred_precision)
 
