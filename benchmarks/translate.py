@@ -30,6 +30,7 @@ Smoke run (a minute or two): add ``--smoke`` (multi30k: 3,000 training pairs, 20
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import tempfile
@@ -152,6 +153,7 @@ def multi30k(args: argparse.Namespace) -> None:
             seed=args.seed,
             progress="plain",
             log_every=50,
+            **args.overrides,
         )
         started = time.perf_counter()
         tr.train(options)
@@ -235,6 +237,20 @@ def dates(args: argparse.Namespace) -> None:
     print(f"run and plot kept in {work}")
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["lr=2e-3", "dropout=0.2"]`` -> ``{"lr": 0.002, "dropout": 0.2}`` (JSON, else text)."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in tr.TranslateOptions.__dataclass_fields__:
+            raise SystemExit(f"--set {pair!r}: expected OPTION=VALUE with a TranslateOptions field")
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -250,11 +266,19 @@ def main() -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--smoke", action="store_true", help="3,000 training pairs, 200 test sentences")
     m.add_argument("--keep", action="store_true", help="keep the run directories")
+    m.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="override a TranslateOptions default for the rnnkit runs, e.g. --set lr=2e-3",
+    )
     d = commands.add_parser("dates", help="the synthetic date-normalisation example")
     d.add_argument("--time-limit", default="4m")
     d.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.command == "multi30k":
+        args.overrides = parse_overrides(args.set)
         if args.smoke and args.time_limit == "30m":
             args.time_limit = "40s"
         multi30k(args)

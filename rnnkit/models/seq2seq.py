@@ -43,6 +43,7 @@ from rnnkit.layers import RNN
 from rnnkit.layers.attention import ATTENTION_KINDS, make_attention
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.sequences import lengths_to_mask
+from rnnkit.training.losses import linear_cross_entropy
 
 ATTENTION_CHOICES = (*ATTENTION_KINDS, "none")
 BRIDGES = ("linear", "zero")
@@ -249,14 +250,21 @@ class Seq2Seq(nn.Module):
         target_in: Tensor,
         teacher_forcing: float | Tensor = 1.0,
         return_attention: bool = False,
+        target_out: Tensor | None = None,
+        label_smoothing: float = 0.0,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """Logits ``(B, T, V_t)`` of each next target token.
+        """Logits ``(B, T, V_t)`` of each next target token, or with ``target_out`` the loss.
 
         ``target_in (B, T)``: bos followed by the target (padded), the decoder's inputs under full
         teacher forcing. ``teacher_forcing``: a ratio, or one per row ``(B,)``; below 1, each row is
         fed its own previous prediction instead of the true token with probability ``1 - ratio``
         at each step (drawn from torch's global generator). ``return_attention`` also returns the
         attention weights ``(B, T, S)`` (zeros without attention).
+
+        ``target_out (B, T)``: the target followed by eos (padded). Given, the result is the mean
+        cross-entropy (with ``label_smoothing``) over its non-pad tokens instead of the logits,
+        computed without holding all ``B * T * V_t`` logits at once (``linear_cross_entropy``).
+        The loss is the forward's result, so a ``DistributedDataParallel`` wrapper sees it.
         """
         state = self.encode(source, source_lengths)
         batch, steps = target_in.shape
@@ -279,6 +287,23 @@ class Seq2Seq(nn.Module):
                 features.append(x)
             if return_attention and weights is not None:
                 all_weights.append(weights)
+        if target_out is not None and not return_attention:
+            if sampling:
+                logits = torch.stack(step_logits, dim=1).flatten(0, 1)
+                return F.cross_entropy(
+                    logits.to(torch.promote_types(logits.dtype, torch.float32)),
+                    target_out.flatten(),
+                    ignore_index=self.pad_id,
+                    label_smoothing=label_smoothing,
+                )
+            return linear_cross_entropy(
+                self._drop(torch.stack(features, dim=1)).flatten(0, 1),
+                self.output.weight,
+                self.output.bias,
+                target_out.flatten(),
+                ignore_index=self.pad_id,
+                label_smoothing=label_smoothing,
+            )
         if sampling:
             logits = torch.stack(step_logits, dim=1)
         else:

@@ -120,7 +120,7 @@ class TranslateOptions(TaskOptions):
     teacher_forcing_decay_epochs: float = 10.0  # epochs of the linear decay
     # decoding (translate and evaluate; validation decodes greedily)
     beam: int = 5
-    length_penalty: float = 1.0
+    length_penalty: float = 0.0  # GNMT alpha; 0: beams ranked by log-probability (best val BLEU)
     max_length_ratio: float = 2.0
     no_repeat_ngram: int = 0
     # TrainOptions defaults that suit translation
@@ -346,17 +346,13 @@ class TranslationObjective:
             yield batch
 
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
-        logits = model(
+        targets = batch["target_out"]
+        loss = model(
             batch["source"],
             batch["source_lengths"],
             batch["target_in"],
             teacher_forcing=batch["teacher_forcing"],
-        )
-        targets = batch["target_out"]
-        loss = F.cross_entropy(
-            logits.flatten(0, 1).float(),
-            targets.flatten(),
-            ignore_index=self.target_tokenizer.pad_id,
+            target_out=targets,
             label_smoothing=self.options.label_smoothing,
         )
         return StepResult(loss=loss, items=int((targets != self.target_tokenizer.pad_id).sum()))

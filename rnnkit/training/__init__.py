@@ -5,6 +5,7 @@ run_dir).fit()``; readers of a run call ``read_run_config`` and ``load_weights``
 """
 
 from rnnkit.training.checkpoint import checkpoint_path, load_checkpoint
+from rnnkit.training.losses import linear_cross_entropy
 from rnnkit.training.options import TrainOptions, parse_duration
 from rnnkit.training.protocol import Batch, Carry, Objective, StepResult
 from rnnkit.training.rundir import (
@@ -25,6 +26,7 @@ from rnnkit.training.runtime import preferred_precision, resolve_device, seed_ev
 from rnnkit.training.trainer import Trainer, TrainingDiverged, build_optimizer
 
 __all__ = [
+    "linear_cross_entropy",
     "preferred_precision",
     "CHECKPOINT_DIR",
     "CONFIG_FILE",

@@ -200,3 +200,34 @@ def test_shared_embeddings_zero_bridge_and_bad_options():
         Seq2Seq(11, 9, share_embeddings=True)
     with pytest.raises(ValueError, match="attention must be one of"):
         Seq2Seq(11, 9, attention="cosine")
+
+
+@pytest.mark.parametrize("teacher_forcing", [1.0, 0.5])
+def test_loss_from_forward_equals_cross_entropy_of_its_logits(teacher_forcing):
+    model = tiny(dropout=0.0).double().train()
+    source, lengths = sources()
+    target_in = torch.tensor([[BOS, 4, 5, 6], [BOS, 7, 0, 0], [BOS, 8, 4, 0]])
+    target_out = torch.tensor([[4, 5, 6, EOS], [7, EOS, 0, 0], [8, 4, EOS, 0]])
+    params = list(model.parameters())
+    torch.manual_seed(3)  # the same draws of scheduled sampling for both
+    logits = model(source, lengths, target_in, teacher_forcing=teacher_forcing)
+    expected = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), target_out.flatten(), ignore_index=PAD, label_smoothing=0.1
+    )
+    expected_grads = torch.autograd.grad(expected, params, allow_unused=True)
+    torch.manual_seed(3)
+    loss = model(
+        source,
+        lengths,
+        target_in,
+        teacher_forcing=teacher_forcing,
+        target_out=target_out,
+        label_smoothing=0.1,
+    )
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    torch.testing.assert_close(loss, expected, rtol=0, atol=1e-12)
+    for got, want in zip(grads, expected_grads, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
