@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from rnnkit.cells import LayerNormGRUCell, LayerNormLSTMCell
+from rnnkit.native import layernorm as native_layernorm
 
 EPS = 1e-5
 
@@ -191,7 +192,7 @@ def test_fused_sequence_gradients_reach_the_input_weights(cell_class) -> None:
 
 
 @pytest.mark.parametrize("cell_class", CELLS)
-def test_fused_sequence_float32_agrees_with_the_step_loop(cell_class) -> None:
+def test_fused_sequence_float32_agrees_with_the_step_loop(cell_class, kernel_path: str) -> None:
     cell = perturbed(cell_class(16, 32), torch.float32)
     x = torch.randn(8, 20, 16)
     mask = random_lengths_mask(8, 20)
@@ -201,6 +202,57 @@ def test_fused_sequence_float32_agrees_with_the_step_loop(cell_class) -> None:
     torch.testing.assert_close(got_out, want_out, rtol=0, atol=1e-5)
     for got, want in zip(as_list(got_final), as_list(want_final), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    with torch.no_grad():  # inference keeps no per-step buffers: the same numbers all the same
+        inference_out, inference_final = cell.fused_sequence(u, None, mask)
+    torch.testing.assert_close(inference_out, got_out, rtol=0, atol=0)
+    for got, want in zip(as_list(inference_final), as_list(got_final), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.fixture(params=["native", "torch"])
+def kernel_path(request, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a float32 test on both paths of the LN-LSTM: the C kernel (where it builds) and the
+    pure-torch one (``RNNKIT_NATIVE=0``)."""
+    if request.param == "native":
+        if native_layernorm.kernel() is None:
+            pytest.skip("the native LN-LSTM kernel could not be built here")
+    else:
+        monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    return request.param
+
+
+@pytest.mark.parametrize("cell_class", CELLS)
+@pytest.mark.parametrize("masked", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_fused_sequence_float32_gradients_agree_with_float64(
+    cell_class, masked: bool, bias: bool, kernel_path: str
+) -> None:
+    """float32 takes the packed-weight products on CPU (``RecurrentProduct``) and, for the
+    LN-LSTM, the C kernel: its gradients must match the float64 step loop's to float32 accuracy
+    (measured as a whole: 20 steps of a perturbed cell amplify single entries' rounding, and
+    both paths were seen at up to 1.5e-5 relative; a wrong term gives errors of order one)."""
+    cell64 = perturbed(cell_class(16, 32, bias=bias))
+    cell32 = cell_class(16, 32, bias=bias).float()
+    cell32.load_state_dict({k: v.float() for k, v in cell64.state_dict().items()})
+    u64 = torch.randn(8, 20, cell64.gate_size, dtype=torch.float64)
+    state64 = random_state(cell64, 8)
+    mask = random_lengths_mask(8, 20) if masked else None
+
+    def gradients(cell, u, state, run):
+        u = u.detach().clone().requires_grad_()
+        parts = [s.detach().clone().requires_grad_() for s in as_list(state)]
+        packed = tuple(parts) if len(parts) > 1 else parts[0]
+        out, final = run(cell, u, packed)
+        weights = torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)
+        loss = (out * weights).sum() + sum(s.sum() for s in as_list(final))
+        inputs = [u, *parts, cell.weight_hh, cell.gain_hh]
+        return torch.autograd.grad(loss, inputs)
+
+    want = gradients(cell64, u64, state64, lambda c, u, s: reference_loop(c, u, s, mask))
+    got = gradients(cell32, u64.float(), state64, lambda c, u, s: c.fused_sequence(u, s, mask))
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        assert ((g.double() - w).norm() / w.norm()).item() < 1e-4
 
 
 class _FusedRun(nn.Module):

@@ -1,0 +1,263 @@
+/* One time step of the layer-normalised LSTM and GRU (Ba et al. 2016), forward and backward, in
+ * float32.
+ *
+ * The recurrent matrix product p = W_hh h_{t-1} stays with torch (a BLAS call); everything after
+ * it in a step is a handful of passes over each batch row that torch would run as a dozen
+ * separate kernels, each a full pass over memory with its own dispatch. Here every row is
+ * finished in one go while it sits in cache. rnnkit/cells/layernorm.py drives these functions
+ * and documents the equations; the names follow it. With u the normalised input product:
+ *
+ * LSTM (G = 4H, gates i, f, g, o):
+ *     a      = LN(p; gain_hh, bias_hh) + u
+ *     i, f, o = sigmoid(a_i, a_f, a_o); g = tanh(a_g)
+ *     c_t    = f c_{t-1} + i g
+ *     h_t    = o tanh(LN(c_t; gain_c, bias_c))
+ * GRU (G = 3H, gates r, z, n), with q = LN(p; gain_hh, bias_hh):
+ *     r, z   = sigmoid(u_r + q_r, u_z + q_z)
+ *     n      = tanh(u_n + r q_n)
+ *     h_t    = n + z (h_{t-1} - n)
+ * A row whose mask is 0 (padding) carries its state over unchanged.
+ */
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* exp(x) for float32: range reduction to r in [-ln2/2, ln2/2], Cephes' degree-6 polynomial,
+ * and the power of two put into the exponent bits. Relative error about 2e-7; branch-free, so
+ * the compiler vectorises the loops that call it. */
+static inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float poly = 1.9875691500e-4f;
+    poly = poly * r + 1.3981999507e-3f;
+    poly = poly * r + 8.3334519073e-3f;
+    poly = poly * r + 4.1665795894e-2f;
+    poly = poly * r + 1.6666665459e-1f;
+    poly = poly * r + 5.0000001201e-1f;
+    poly = poly * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)n + 127) << 23;
+    return poly * scale.f;
+}
+
+static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+static inline float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
+
+/* Sums over a row keep LANES partial sums, one per position modulo LANES: the compiler turns the
+ * inner loops into vector additions (a single running float sum could not be vectorised, and
+ * would lose accuracy over a 1024-wide row), and the lanes are added up in double. */
+#define LANES 16
+
+/* Mean and 1 / sqrt(biased variance + eps) of n numbers (two passes, as torch's layer norm). */
+static void row_stats(const float *x, int64_t n, float eps, float *mean, float *rstd) {
+    float lanes[LANES] = {0.0f};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int j = 0; j < LANES; ++j) lanes[j] += x[k + j];
+    double sum = 0.0;
+    for (; k < n; ++k) sum += x[k];
+    for (int j = 0; j < LANES; ++j) sum += lanes[j];
+    float m = (float)(sum / (double)n);
+    float square_lanes[LANES] = {0.0f};
+    for (k = 0; k + LANES <= n; k += LANES)
+        for (int j = 0; j < LANES; ++j) square_lanes[j] += (x[k + j] - m) * (x[k + j] - m);
+    double squares = 0.0;
+    for (; k < n; ++k) squares += (x[k] - m) * (x[k] - m);
+    for (int j = 0; j < LANES; ++j) squares += square_lanes[j];
+    *mean = m;
+    *rstd = (float)(1.0 / sqrt(squares / (double)n + eps));
+}
+
+/* d LN(x) / d x applied to dy (gain included, the gain and shift gradients left out):
+ * dx = rstd * (gain dy - mean(gain dy) - xhat * mean(gain dy xhat)), xhat = (x - mean) rstd.
+ * dx may be written over dy. */
+static void layer_norm_input_grad(const float *dy, const float *x, const float *gain, float mean,
+                                  float rstd, int64_t n, float *dx) {
+    float lanes[LANES] = {0.0f}, xhat_lanes[LANES] = {0.0f};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES) {
+        for (int j = 0; j < LANES; ++j) {
+            float g = dy[k + j] * gain[k + j];
+            lanes[j] += g;
+            xhat_lanes[j] += g * (x[k + j] - mean) * rstd;
+        }
+    }
+    double sum = 0.0, sum_xhat = 0.0;
+    for (; k < n; ++k) {
+        float g = dy[k] * gain[k];
+        sum += g;
+        sum_xhat += g * (x[k] - mean) * rstd;
+    }
+    for (int j = 0; j < LANES; ++j) {
+        sum += lanes[j];
+        sum_xhat += xhat_lanes[j];
+    }
+    float mean_g = (float)(sum / (double)n), mean_g_xhat = (float)(sum_xhat / (double)n);
+    for (int64_t i = 0; i < n; ++i) {
+        float xhat = (x[i] - mean) * rstd;
+        dx[i] = rstd * (dy[i] * gain[i] - mean_g - xhat * mean_g_xhat);
+    }
+}
+
+/* Forward step for all B rows. Row strides: p, acts G; u u_stride; states H.
+ * Writes acts (sigmoid i, sigmoid f, tanh g, sigmoid o), mean_p/rstd_p (B), c_new, tanh_cn
+ * (tanh LN(c_t)), mean_c/rstd_c (B) and h_new. bias_hh, bias_c, mask may be NULL. */
+void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *p, const float *u,
+                          int64_t u_stride, const float *gain_hh, const float *bias_hh,
+                          const float *gain_c, const float *bias_c, const float *h_prev,
+                          const float *c_prev, const uint8_t *mask, float eps, float *acts,
+                          float *mean_p, float *rstd_p, float *c_new, float *tanh_cn,
+                          float *mean_c, float *rstd_c, float *h_new) {
+    const int64_t H = hidden, G = 4 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+        const float *p_b = p + b * G, *u_b = u + b * u_stride;
+        const float *h0 = h_prev + b * H, *c0 = c_prev + b * H;
+        float *a = acts + b * G, *c1 = c_new + b * H, *tc = tanh_cn + b * H, *h1 = h_new + b * H;
+        float mp, rp;
+        row_stats(p_b, G, eps, &mp, &rp);
+        mean_p[b] = mp;
+        rstd_p[b] = rp;
+        for (int64_t k = 0; k < G; ++k) {
+            float shift = bias_hh ? bias_hh[k] : 0.0f;
+            a[k] = gain_hh[k] * (p_b[k] - mp) * rp + shift + u_b[k];
+        }
+        for (int64_t k = 0; k < 2 * H; ++k) a[k] = sigmoid(a[k]);
+        for (int64_t k = 2 * H; k < 3 * H; ++k) a[k] = tanh_approx(a[k]);
+        for (int64_t k = 3 * H; k < G; ++k) a[k] = sigmoid(a[k]);
+        const float *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+        for (int64_t k = 0; k < H; ++k) c1[k] = f[k] * c0[k] + i[k] * g[k];
+        float mc, rc;
+        row_stats(c1, H, eps, &mc, &rc);
+        mean_c[b] = mc;
+        rstd_c[b] = rc;
+        for (int64_t k = 0; k < H; ++k) {
+            float shift = bias_c ? bias_c[k] : 0.0f;
+            tc[k] = tanh_approx(gain_c[k] * (c1[k] - mc) * rc + shift);
+            h1[k] = o[k] * tc[k];
+        }
+        if (mask && !mask[b]) {
+            for (int64_t k = 0; k < H; ++k) {
+                h1[k] = h0[k];
+                c1[k] = c0[k];
+            }
+        }
+    }
+}
+
+/* Backward step for all B rows. dh: the whole gradient reaching h_t (its output's and the
+ * recurrence's); dc: the gradient reaching c_t from step t + 1. Writes grad_u (d a, G per row),
+ * grad_rec (d p), grad_cn (d LN(c_t)), dc_prev (reaching c_{t-1}) and dh_carry (the part of dh
+ * that reaches h_{t-1} directly: all of it in a padded row, none in a real one). */
+void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *dh, const float *dc,
+                           const float *acts, const float *p, const float *mean_p,
+                           const float *rstd_p, const float *gain_hh, const float *c_prev,
+                           const float *c_t, const float *tanh_cn, const float *mean_c,
+                           const float *rstd_c, const float *gain_c, const uint8_t *mask,
+                           float *grad_u, float *grad_rec, float *grad_cn, float *dc_prev,
+                           float *dh_carry) {
+    const int64_t H = hidden, G = 4 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+        const float *dh_b = dh + b * H, *dc_b = dc + b * H;
+        float *du = grad_u + b * G, *dp = grad_rec + b * G, *dcn = grad_cn + b * H;
+        float *dc0 = dc_prev + b * H, *carry = dh_carry + b * H;
+        if (mask && !mask[b]) {
+            for (int64_t k = 0; k < G; ++k) du[k] = dp[k] = 0.0f;
+            for (int64_t k = 0; k < H; ++k) {
+                dcn[k] = 0.0f;
+                dc0[k] = dc_b[k];
+                carry[k] = dh_b[k];
+            }
+            continue;
+        }
+        const float *a = acts + b * G, *tc = tanh_cn + b * H;
+        const float *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+        const float *c0 = c_prev + b * H, *c1 = c_t + b * H;
+        float *du_i = du, *du_f = du + H, *du_g = du + 2 * H, *du_o = du + 3 * H;
+        for (int64_t k = 0; k < H; ++k) {
+            dcn[k] = dh_b[k] * o[k] * (1.0f - tc[k] * tc[k]);
+            du_o[k] = dh_b[k] * tc[k] * o[k] * (1.0f - o[k]);
+        }
+        /* dc0 holds d c_t for now: through LN(c_t), plus what reached c_t from step t + 1 */
+        layer_norm_input_grad(dcn, c1, gain_c, mean_c[b], rstd_c[b], H, dc0);
+        for (int64_t k = 0; k < H; ++k) {
+            float d = dc0[k] + dc_b[k];
+            du_i[k] = d * g[k] * i[k] * (1.0f - i[k]);
+            du_f[k] = d * c0[k] * f[k] * (1.0f - f[k]);
+            du_g[k] = d * i[k] * (1.0f - g[k] * g[k]);
+            dc0[k] = d * f[k];
+            carry[k] = 0.0f;
+        }
+        layer_norm_input_grad(du, p + b * G, gain_hh, mean_p[b], rstd_p[b], G, dp);
+    }
+}
+
+/* GRU forward step for all B rows. Row strides: p, acts G = 3H; u u_stride; q_n, states H.
+ * Writes acts (r, z, n), q_n (the n block of LN(p), which the reset gate scales), mean_p/rstd_p
+ * (B) and h_new. bias_hh and mask may be NULL. */
+void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *p, const float *u,
+                         int64_t u_stride, const float *gain_hh, const float *bias_hh,
+                         const float *h_prev, const uint8_t *mask, float eps, float *acts,
+                         float *q_n, float *mean_p, float *rstd_p, float *h_new) {
+    const int64_t H = hidden, G = 3 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+        const float *p_b = p + b * G, *u_b = u + b * u_stride, *h0 = h_prev + b * H;
+        float *a = acts + b * G, *qn = q_n + b * H, *h1 = h_new + b * H;
+        float mp, rp;
+        row_stats(p_b, G, eps, &mp, &rp);
+        mean_p[b] = mp;
+        rstd_p[b] = rp;
+        for (int64_t k = 0; k < G; ++k) {
+            float shift = bias_hh ? bias_hh[k] : 0.0f;
+            a[k] = gain_hh[k] * (p_b[k] - mp) * rp + shift; /* q = LN(p) */
+        }
+        for (int64_t k = 0; k < 2 * H; ++k) a[k] = sigmoid(a[k] + u_b[k]);
+        const float *r = a, *z = a + H;
+        float *n = a + 2 * H;
+        for (int64_t k = 0; k < H; ++k) {
+            qn[k] = n[k];
+            n[k] = tanh_approx(u_b[2 * H + k] + r[k] * qn[k]);
+            h1[k] = n[k] + z[k] * (h0[k] - n[k]);
+        }
+        if (mask && !mask[b]) {
+            for (int64_t k = 0; k < H; ++k) h1[k] = h0[k];
+        }
+    }
+}
+
+/* GRU backward step for all B rows. dh: the whole gradient reaching h_t; g_prev: the gradient
+ * of output t - 1, added to what reaches h_{t-1} directly (NULL for none). Writes grad_u (d u),
+ * grad_q (d LN(p)), grad_rec (d p) and direct: what reaches h_{t-1} other than through W_hh,
+ * dh z in a real row, all of dh in a padded one, plus g_prev. */
+void ln_gru_backward_step(int64_t batch, int64_t hidden, const float *dh, const float *acts,
+                          const float *q_n, const float *p, const float *mean_p,
+                          const float *rstd_p, const float *gain_hh, const float *h_prev,
+                          const float *g_prev, const uint8_t *mask, float *grad_u,
+                          float *grad_q, float *grad_rec, float *direct) {
+    const int64_t H = hidden, G = 3 * hidden;
+    for (int64_t b = 0; b < batch; ++b) {
+        const float *dh_b = dh + b * H, *g_b = g_prev ? g_prev + b * H : NULL;
+        float *du = grad_u + b * G, *dq = grad_q + b * G, *dp = grad_rec + b * G;
+        float *d_direct = direct + b * H;
+        if (mask && !mask[b]) {
+            for (int64_t k = 0; k < G; ++k) du[k] = dq[k] = dp[k] = 0.0f;
+            for (int64_t k = 0; k < H; ++k) d_direct[k] = dh_b[k] + (g_b ? g_b[k] : 0.0f);
+            continue;
+        }
+        const float *a = acts + b * G, *qn = q_n + b * H, *h0 = h_prev + b * H;
+        const float *r = a, *z = a + H, *n = a + 2 * H;
+        for (int64_t k = 0; k < H; ++k) {
+            float d_n = dh_b[k] * (1.0f - z[k]) * (1.0f - n[k] * n[k]); /* d (u_n + r q_n) */
+            float d_z = dh_b[k] * (h0[k] - n[k]) * z[k] * (1.0f - z[k]);
+            float d_r = d_n * qn[k] * r[k] * (1.0f - r[k]);
+            du[k] = dq[k] = d_r;
+            du[H + k] = dq[H + k] = d_z;
+            du[2 * H + k] = d_n;
+            dq[2 * H + k] = d_n * r[k];
+            d_direct[k] = dh_b[k] * z[k] + (g_b ? g_b[k] : 0.0f);
+        }
+        layer_norm_input_grad(dq, p + b * G, gain_hh, mean_p[b], rstd_p[b], G, dp);
+    }
+}

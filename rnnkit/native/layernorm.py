@@ -1,0 +1,48 @@
+"""ctypes bindings of ``layernorm.c``: one LN-LSTM or LN-GRU time step, forward and backward,
+in float32.
+
+Every pointer argument is a tensor's ``data_ptr()`` (an int, or None for an optional one), every
+tensor float32 (the mask uint8), contiguous in the layout the C file documents.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+from rnnkit.native import enabled, load
+
+_INT, _PTR, _FLOAT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+
+_SIGNATURES = {
+    # batch, hidden, p, u, u_stride, gain_hh, bias_hh, gain_c, bias_c, h_prev, c_prev, mask, eps,
+    # acts, mean_p, rstd_p, c_new, tanh_cn, mean_c, rstd_c, h_new
+    "ln_lstm_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 7, _FLOAT, *[_PTR] * 8],
+    # batch, hidden, dh, dc, acts, p, mean_p, rstd_p, gain_hh, c_prev, c_t, tanh_cn, mean_c,
+    # rstd_c, gain_c, mask, grad_u, grad_rec, grad_cn, dc_prev, dh_carry
+    "ln_lstm_backward_step": [_INT, _INT, *[_PTR] * 19],
+    # batch, hidden, p, u, u_stride, gain_hh, bias_hh, h_prev, mask, eps,
+    # acts, q_n, mean_p, rstd_p, h_new
+    "ln_gru_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 4, _FLOAT, *[_PTR] * 5],
+    # batch, hidden, dh, acts, q_n, p, mean_p, rstd_p, gain_hh, h_prev, g_prev, mask,
+    # grad_u, grad_q, grad_rec, direct
+    "ln_gru_backward_step": [_INT, _INT, *[_PTR] * 14],
+}
+
+
+def kernel() -> ctypes.CDLL | None:
+    """The compiled kernel with its functions' signatures set, or None where it is unavailable
+    or ``RNNKIT_NATIVE=0``."""
+    return _kernel() if enabled() else None
+
+
+@functools.cache
+def _kernel() -> ctypes.CDLL | None:
+    library = load("layernorm")
+    if library is None:
+        return None
+    for name, argtypes in _SIGNATURES.items():
+        function = getattr(library, name)
+        function.argtypes = argtypes
+        function.restype = None
+    return library
