@@ -5,7 +5,9 @@ Forward (inference mode) and training (forward, backward and an Adam step) are t
 - rnnkit ``"lstm"`` / ``"gru"`` (backend ``"auto"``) against raw ``nn.LSTM`` / ``nn.GRU`` at
   (B=32, T=128, H=256, 1 layer) and (B=64, T=64, H=512, 2 layers);
 - ``"ln_lstm"`` / ``"ln_gru"`` with each backend against raw ``nn.LSTM`` at (B=32, T=128, H=256).
-  ``"compiled"`` only with ``--compile`` (compiling takes minutes on a small CPU).
+  ``"fused"`` runs the C step kernel (``rnnkit/native``) where it builds; ``RNNKIT_NATIVE=0``
+  times the pure-torch kernel instead. ``"compiled"`` only with ``--compile`` (compiling takes
+  minutes on a small CPU).
 
 Every model in a group is timed in turn, ``repeats`` times, and the best time per iteration is kept,
 so a machine shared with other work disturbs baseline and candidate alike; the ratios compare

@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 _SOURCES = Path(__file__).parent
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared"]
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 
 
 def enabled() -> bool:

@@ -52,7 +52,7 @@ static inline float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0
 #define LANES 16
 
 /* Mean and 1 / sqrt(biased variance + eps) of n numbers (two passes, as torch's layer norm). */
-static void row_stats(const float *x, int64_t n, float eps, float *mean, float *rstd) {
+static void row_stats(const float *restrict x, int64_t n, float eps, float *restrict mean, float *restrict rstd) {
     float lanes[LANES] = {0.0f};
     int64_t k = 0;
     for (; k + LANES <= n; k += LANES)
@@ -73,9 +73,9 @@ static void row_stats(const float *x, int64_t n, float eps, float *mean, float *
 
 /* d LN(x) / d x applied to dy (gain included, the gain and shift gradients left out):
  * dx = rstd * (gain dy - mean(gain dy) - xhat * mean(gain dy xhat)), xhat = (x - mean) rstd.
- * dx may be written over dy. */
-static void layer_norm_input_grad(const float *dy, const float *x, const float *gain, float mean,
-                                  float rstd, int64_t n, float *dx) {
+ * dx must not overlap dy. */
+static void layer_norm_input_grad(const float *restrict dy, const float *restrict x, const float *restrict gain, float mean,
+                                  float rstd, int64_t n, float *restrict dx) {
     float lanes[LANES] = {0.0f}, xhat_lanes[LANES] = {0.0f};
     int64_t k = 0;
     for (; k + LANES <= n; k += LANES) {
@@ -105,12 +105,12 @@ static void layer_norm_input_grad(const float *dy, const float *x, const float *
 /* Forward step for all B rows. Row strides: p, acts G; u u_stride; states H.
  * Writes acts (sigmoid i, sigmoid f, tanh g, sigmoid o), mean_p/rstd_p (B), c_new, tanh_cn
  * (tanh LN(c_t)), mean_c/rstd_c (B) and h_new. bias_hh, bias_c, mask may be NULL. */
-void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *p, const float *u,
-                          int64_t u_stride, const float *gain_hh, const float *bias_hh,
-                          const float *gain_c, const float *bias_c, const float *h_prev,
-                          const float *c_prev, const uint8_t *mask, float eps, float *acts,
-                          float *mean_p, float *rstd_p, float *c_new, float *tanh_cn,
-                          float *mean_c, float *rstd_c, float *h_new) {
+void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *restrict p, const float *restrict u,
+                          int64_t u_stride, const float *restrict gain_hh, const float *restrict bias_hh,
+                          const float *restrict gain_c, const float *restrict bias_c, const float *restrict h_prev,
+                          const float *restrict c_prev, const uint8_t *restrict mask, float eps, float *restrict acts,
+                          float *restrict mean_p, float *restrict rstd_p, float *restrict c_new, float *restrict tanh_cn,
+                          float *restrict mean_c, float *restrict rstd_c, float *restrict h_new) {
     const int64_t H = hidden, G = 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *p_b = p + b * G, *u_b = u + b * u_stride;
@@ -151,13 +151,13 @@ void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *p, const f
  * recurrence's); dc: the gradient reaching c_t from step t + 1. Writes grad_u (d a, G per row),
  * grad_rec (d p), grad_cn (d LN(c_t)), dc_prev (reaching c_{t-1}) and dh_carry (the part of dh
  * that reaches h_{t-1} directly: all of it in a padded row, none in a real one). */
-void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *dh, const float *dc,
-                           const float *acts, const float *p, const float *mean_p,
-                           const float *rstd_p, const float *gain_hh, const float *c_prev,
-                           const float *c_t, const float *tanh_cn, const float *mean_c,
-                           const float *rstd_c, const float *gain_c, const uint8_t *mask,
-                           float *grad_u, float *grad_rec, float *grad_cn, float *dc_prev,
-                           float *dh_carry) {
+void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict dh, const float *restrict dc,
+                           const float *restrict acts, const float *restrict p, const float *restrict mean_p,
+                           const float *restrict rstd_p, const float *restrict gain_hh, const float *restrict c_prev,
+                           const float *restrict c_t, const float *restrict tanh_cn, const float *restrict mean_c,
+                           const float *restrict rstd_c, const float *restrict gain_c, const uint8_t *restrict mask,
+                           float *restrict grad_u, float *restrict grad_rec, float *restrict grad_cn, float *restrict dc_prev,
+                           float *restrict dh_carry) {
     const int64_t H = hidden, G = 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *dh_b = dh + b * H, *dc_b = dc + b * H;
@@ -197,10 +197,10 @@ void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *dh, const
 /* GRU forward step for all B rows. Row strides: p, acts G = 3H; u u_stride; q_n, states H.
  * Writes acts (r, z, n), q_n (the n block of LN(p), which the reset gate scales), mean_p/rstd_p
  * (B) and h_new. bias_hh and mask may be NULL. */
-void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *p, const float *u,
-                         int64_t u_stride, const float *gain_hh, const float *bias_hh,
-                         const float *h_prev, const uint8_t *mask, float eps, float *acts,
-                         float *q_n, float *mean_p, float *rstd_p, float *h_new) {
+void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *restrict p, const float *restrict u,
+                         int64_t u_stride, const float *restrict gain_hh, const float *restrict bias_hh,
+                         const float *restrict h_prev, const uint8_t *restrict mask, float eps, float *restrict acts,
+                         float *restrict q_n, float *restrict mean_p, float *restrict rstd_p, float *restrict h_new) {
     const int64_t H = hidden, G = 3 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *p_b = p + b * G, *u_b = u + b * u_stride, *h0 = h_prev + b * H;
@@ -231,11 +231,11 @@ void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *p, const fl
  * of output t - 1, added to what reaches h_{t-1} directly (NULL for none). Writes grad_u (d u),
  * grad_q (d LN(p)), grad_rec (d p) and direct: what reaches h_{t-1} other than through W_hh,
  * dh z in a real row, all of dh in a padded one, plus g_prev. */
-void ln_gru_backward_step(int64_t batch, int64_t hidden, const float *dh, const float *acts,
-                          const float *q_n, const float *p, const float *mean_p,
-                          const float *rstd_p, const float *gain_hh, const float *h_prev,
-                          const float *g_prev, const uint8_t *mask, float *grad_u,
-                          float *grad_q, float *grad_rec, float *direct) {
+void ln_gru_backward_step(int64_t batch, int64_t hidden, const float *restrict dh, const float *restrict acts,
+                          const float *restrict q_n, const float *restrict p, const float *restrict mean_p,
+                          const float *restrict rstd_p, const float *restrict gain_hh, const float *restrict h_prev,
+                          const float *restrict g_prev, const uint8_t *restrict mask, float *restrict grad_u,
+                          float *restrict grad_q, float *restrict grad_rec, float *restrict direct) {
     const int64_t H = hidden, G = 3 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *dh_b = dh + b * H, *g_b = g_prev ? g_prev + b * H : NULL;
