@@ -5,9 +5,9 @@ Forward (inference mode) and training (forward, backward and an Adam step) are t
 - rnnkit ``"lstm"`` / ``"gru"`` (backend ``"auto"``) against raw ``nn.LSTM`` / ``nn.GRU`` at
   (B=32, T=128, H=256, 1 layer) and (B=64, T=64, H=512, 2 layers);
 - ``"ln_lstm"`` / ``"ln_gru"`` with each backend against raw ``nn.LSTM`` at (B=32, T=128, H=256).
-  ``"fused"`` runs the C step kernel (``rnnkit/native``) where it builds; ``RNNKIT_NATIVE=0``
-  times the pure-torch kernel instead. ``"compiled"`` only with ``--compile`` (compiling takes
-  minutes on a small CPU).
+  ``"fused"`` runs the C step kernel (``rnnkit/native``) where it builds; the row ``fused torch``
+  times the same layer's pure-torch kernel (``RNNKIT_NATIVE=0``) in the same run. ``"compiled"``
+  only with ``--compile`` (compiling takes minutes on a small CPU).
 
 Every model in a group is timed in turn, ``repeats`` times, and the best time per iteration is kept,
 so a machine shared with other work disturbs baseline and candidate alike; the ratios compare
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,25 @@ def rnnkit_layer(cell: str, shape: Shape, backend: str) -> Callable[[], nn.Modul
     )
 
 
+class WithoutNativeKernels(nn.Module):
+    """Runs a layer with ``RNNKIT_NATIVE=0``: its pure-torch kernels, for the same-run ratio."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor):
+        before = os.environ.get("RNNKIT_NATIVE")
+        os.environ["RNNKIT_NATIVE"] = "0"
+        try:
+            return self.layer(x)  # the kernel is chosen here; backward follows the choice
+        finally:
+            if before is None:
+                del os.environ["RNNKIT_NATIVE"]
+            else:
+                os.environ["RNNKIT_NATIVE"] = before
+
+
 def groups(compile_loops: bool) -> list[tuple[Shape, list[Candidate]]]:
     """The benchmark's rows, by shape; each group's baselines come first."""
     ln_backends = ["loop", "fused", "auto"] + (["compiled"] if compile_loops else [])
@@ -92,6 +112,12 @@ def groups(compile_loops: bool) -> list[tuple[Shape, list[Candidate]]]:
             Candidate(cell, f"{cell} {b}", rnnkit_layer(cell, SMALL, b), "nn.LSTM")
             for b in ln_backends
         ]
+        fused = rnnkit_layer(cell, SMALL, "fused")
+        small.append(
+            Candidate(
+                cell, f"{cell} fused torch", lambda f=fused: WithoutNativeKernels(f()), "nn.LSTM"
+            )
+        )
     large = [
         Candidate("lstm", "nn.LSTM", torch_layer("lstm", LARGE), "nn.LSTM"),
         Candidate("gru", "nn.GRU", torch_layer("gru", LARGE), "nn.GRU"),
