@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* exp(x) for float32: range reduction to r in [-ln2/2, ln2/2], Cephes' degree-6 polynomial,
  * and the power of two put into the exponent bits. Relative error about 2e-7; branch-free, so
@@ -46,54 +47,62 @@ static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 
 static inline float tanh_approx(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
 
-/* Sums over a row keep LANES partial sums, one per position modulo LANES: the compiler turns the
- * inner loops into vector additions (a single running float sum could not be vectorised, and
- * would lose accuracy over a 1024-wide row), and the lanes are added up in double. */
+/* Sums over a row run on LANES-wide vectors (GCC/Clang vector extensions, split by the compiler
+ * into whatever registers the CPU has): a running float sum could not be vectorised and would lose
+ * accuracy over a 1024-wide row. The vector's lanes, and the row's tail, are added up in double. */
 #define LANES 16
+typedef float vfloat __attribute__((vector_size(LANES * sizeof(float))));
+
+static inline vfloat load(const float *x) {
+    vfloat v;
+    memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static inline double lane_sum(vfloat v) {
+    double sum = 0.0;
+    for (int j = 0; j < LANES; ++j) sum += v[j];
+    return sum;
+}
 
 /* Mean and 1 / sqrt(biased variance + eps) of n numbers (two passes, as torch's layer norm). */
-static void row_stats(const float *restrict x, int64_t n, float eps, float *restrict mean, float *restrict rstd) {
-    float lanes[LANES] = {0.0f};
+static void row_stats(const float *restrict x, int64_t n, float eps, float *restrict mean,
+                      float *restrict rstd) {
+    vfloat lanes = {0.0f};
     int64_t k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int j = 0; j < LANES; ++j) lanes[j] += x[k + j];
-    double sum = 0.0;
+    for (; k + LANES <= n; k += LANES) lanes += load(x + k);
+    double sum = lane_sum(lanes);
     for (; k < n; ++k) sum += x[k];
-    for (int j = 0; j < LANES; ++j) sum += lanes[j];
     float m = (float)(sum / (double)n);
-    float square_lanes[LANES] = {0.0f};
-    for (k = 0; k + LANES <= n; k += LANES)
-        for (int j = 0; j < LANES; ++j) square_lanes[j] += (x[k + j] - m) * (x[k + j] - m);
-    double squares = 0.0;
-    for (; k < n; ++k) squares += (x[k] - m) * (x[k] - m);
-    for (int j = 0; j < LANES; ++j) squares += square_lanes[j];
+    vfloat squares = {0.0f};
+    for (k = 0; k + LANES <= n; k += LANES) {
+        vfloat d = load(x + k) - m;
+        squares += d * d;
+    }
+    double total = lane_sum(squares);
+    for (; k < n; ++k) total += (x[k] - m) * (x[k] - m);
     *mean = m;
-    *rstd = (float)(1.0 / sqrt(squares / (double)n + eps));
+    *rstd = (float)(1.0 / sqrt(total / (double)n + eps));
 }
 
 /* d LN(x) / d x applied to dy (gain included, the gain and shift gradients left out):
  * dx = rstd * (gain dy - mean(gain dy) - xhat * mean(gain dy xhat)), xhat = (x - mean) rstd.
  * dx must not overlap dy. */
-static void layer_norm_input_grad(const float *restrict dy, const float *restrict x, const float *restrict gain, float mean,
-                                  float rstd, int64_t n, float *restrict dx) {
-    float lanes[LANES] = {0.0f}, xhat_lanes[LANES] = {0.0f};
+static void layer_norm_input_grad(const float *restrict dy, const float *restrict x,
+                                  const float *restrict gain, float mean, float rstd, int64_t n,
+                                  float *restrict dx) {
+    vfloat lanes = {0.0f}, xhat_lanes = {0.0f};
     int64_t k = 0;
     for (; k + LANES <= n; k += LANES) {
-        for (int j = 0; j < LANES; ++j) {
-            float g = dy[k + j] * gain[k + j];
-            lanes[j] += g;
-            xhat_lanes[j] += g * (x[k + j] - mean) * rstd;
-        }
+        vfloat g = load(dy + k) * load(gain + k);
+        lanes += g;
+        xhat_lanes += g * ((load(x + k) - mean) * rstd);
     }
-    double sum = 0.0, sum_xhat = 0.0;
+    double sum = lane_sum(lanes), sum_xhat = lane_sum(xhat_lanes);
     for (; k < n; ++k) {
         float g = dy[k] * gain[k];
         sum += g;
         sum_xhat += g * (x[k] - mean) * rstd;
-    }
-    for (int j = 0; j < LANES; ++j) {
-        sum += lanes[j];
-        sum_xhat += xhat_lanes[j];
     }
     float mean_g = (float)(sum / (double)n), mean_g_xhat = (float)(sum_xhat / (double)n);
     for (int64_t i = 0; i < n; ++i) {
