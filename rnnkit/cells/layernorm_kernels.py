@@ -322,14 +322,14 @@ class NativeLayerNormLSTMSequence(torch.autograd.Function):
             return _outputs(hs, keep), hs[steps].clone(), cs[steps].clone()
         ctx.full, ctx.product = full, product
         ctx.buffers = (hs, cs, rec, acts, tanh_cn, stats, real, keep)
-        ctx.save_for_backward(weight_hh, *params)
+        ctx.save_for_backward(*params)  # the weight travels in ``product``
         return _outputs(hs, keep), hs[steps].clone(), cs[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor, grad_h: Tensor, grad_c: Tensor):
         kernel = native_layernorm.kernel()
-        weight_hh, gain_hh, bias_hh, gain_c, bias_c = ctx.saved_tensors
+        gain_hh, bias_hh, gain_c, bias_c = ctx.saved_tensors
         hs, cs, rec, acts, tanh_cn, stats, real, keep = ctx.buffers
         full, product = ctx.full, ctx.product
         steps, batch, hidden = tanh_cn.shape

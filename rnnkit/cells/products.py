@@ -46,9 +46,12 @@ class RecurrentProduct:
     def __init__(self, weight: Tensor, batch: int, *, backward: bool = True) -> None:
         self.batch = batch
         self.weight = weight  # (G, H): dp W
-        self.weight_t = weight.detach().t().contiguous()  # (H, G): h W^T
         self.packed = self.packed_t = None
-        if _MKL_PACKING and weight.device.type == "cpu" and weight.dtype == torch.float32:
+        packing = _MKL_PACKING and weight.device.type == "cpu" and weight.dtype == torch.float32
+        # (H, G): h W^T unpacked, and the packed backward's reference copy; inference with a
+        # packed weight needs neither
+        self.weight_t = weight.detach().t().contiguous() if backward or not packing else None
+        if packing:
             reorder = torch.ops.mkl._mkl_reorder_linear_weight
             self.packed = reorder(weight.detach(), batch)
             if backward:
