@@ -26,6 +26,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from rnnkit.cpu import cpu_description
+
 _SOURCES = Path(__file__).parent
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 
@@ -38,14 +40,6 @@ def enabled() -> bool:
 def cache_dir() -> Path:
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rnnkit"
     return Path(os.environ.get("RNNKIT_CACHE_DIR", default))
-
-
-def _cpu_features() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            return next((line for line in cpuinfo if line.startswith("flags")), "")
-    except OSError:
-        return platform.processor()
 
 
 def _compiler() -> str | None:
@@ -62,7 +56,7 @@ def _build(name: str, compiler: str) -> Path:
     ).stdout
     key = hashlib.sha256(
         b"\0".join(
-            [source, " ".join(_FLAGS).encode(), version.encode(), _cpu_features().encode(),
+            [source, " ".join(_FLAGS).encode(), version.encode(), cpu_description().encode(),
              platform.machine().encode()]
         )
     ).hexdigest()[:16]  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from rnnkit.cpu import cpu_flags
 from rnnkit.errors import UserError
 
 
@@ -111,9 +112,4 @@ def cpu_bf16_speedup() -> float:
 
 
 def _cpu_has_bf16_instructions() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:  # not Linux: no cheap way to tell, so stay with fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return not cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
