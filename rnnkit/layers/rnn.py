@@ -11,14 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit import cells as cell_module
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.dropout import WeightDrop
+from rnnkit.layers.dropout import WeightDrop, dropout
 from rnnkit.layers.recurrent import (
     DIRECTION_BACKENDS,
     as_tuple,
@@ -212,7 +211,7 @@ class RNN(nn.Module):
                 mask = mask / (1 - self.dropout)
                 output = output * (mask.unsqueeze(1) if rows is None else mask[rows])
             else:
-                output = F.dropout(output, self.dropout, True)
+                output = dropout(output, self.dropout, True)
         return output
 
     def _forward_cells(

@@ -20,10 +20,10 @@ import inspect
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers import RNN
+from rnnkit.layers.dropout import dropout
 from rnnkit.layers.sequences import lengths_to_mask
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -207,7 +207,7 @@ class SequenceClassifier(nn.Module):
         batch, steps = x.shape[0], x.shape[1]
         if lengths is None:
             lengths = torch.full((batch,), steps, dtype=torch.long)
-        x = F.dropout(x, self.dropout, self.training)
+        x = dropout(x, self.dropout, self.training)
         outputs, _ = self.rnn(x, lengths=lengths)
         return outputs, lengths
 
@@ -216,7 +216,7 @@ class SequenceClassifier(nn.Module):
         pooled, weights = pool_outputs(
             outputs, lengths, self.pooling, self.rnn.num_directions, self.attention
         )
-        return self.head(F.dropout(pooled, self.dropout, self.training)), weights
+        return self.head(dropout(pooled, self.dropout, self.training)), weights
 
     def forward_with_weights(
         self, x: Tensor, lengths: Tensor | None = None

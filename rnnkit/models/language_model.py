@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from rnnkit.cells.base import Cell, State
 from rnnkit.decoding.sampling import sample_next
 from rnnkit.layers import RNN, embedding_dropout, locked_dropout
+from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.torch_kernels import torch_kernel_name
 
@@ -158,7 +159,7 @@ class LanguageModel(nn.Module):
     def _drop(self, x: Tensor) -> Tensor:
         if self.locked_dropout:
             return locked_dropout(x, self.dropout, self.training)
-        return F.dropout(x, self.dropout, self.training)
+        return dropout(x, self.dropout, self.training)
 
     def features(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """``tokens (B, T)`` -> (what the output layer reads ``(B, T, E or H_out)``, state)."""

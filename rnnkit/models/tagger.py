@@ -13,10 +13,10 @@ import inspect
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers import RNN
+from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple
 
 
@@ -157,6 +157,6 @@ class SequenceTagger(nn.Module):
             if chars is None or char_lengths is None:
                 raise ValueError("this tagger uses character features: pass chars and char_lengths")
             x = torch.cat([x, self.chars(chars, char_lengths)], dim=-1)
-        x = F.dropout(x, self.dropout, self.training)
+        x = dropout(x, self.dropout, self.training)
         outputs, _ = self.rnn(x, lengths=lengths)
-        return self.head(F.dropout(outputs, self.dropout, self.training))
+        return self.head(dropout(outputs, self.dropout, self.training))
