@@ -103,6 +103,10 @@ def train_translate(
         float,
         flag_option("Dropout on embeddings, layers, outputs.", MODEL_PANEL),
     ] = DEFAULTS.dropout,
+    tie_embeddings: Annotated[
+        bool,
+        flag_option("Output layer reuses the target embeddings.", MODEL_PANEL),
+    ] = DEFAULTS.tie_embeddings,
     batch_size: Annotated[
         int, flag_option("Sentence pairs per batch.", _TEACHING)
     ] = DEFAULTS.batch_size,

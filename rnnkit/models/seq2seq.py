@@ -41,6 +41,7 @@ from rnnkit.cells.base import State
 from rnnkit.decoding import SearchResult, beam_search, greedy_search
 from rnnkit.layers import RNN
 from rnnkit.layers.attention import ATTENTION_KINDS, make_attention
+from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.sequences import lengths_to_mask
 from rnnkit.training.losses import linear_cross_entropy
@@ -70,6 +71,10 @@ class Seq2Seq(nn.Module):
         bridge: ``"linear"`` (``tanh`` of a linear map of the encoder's final state) or ``"zero"``.
         dropout: on embeddings, between layers and before the output layer.
         share_embeddings: one embedding matrix for source and target (needs ``V_s == V_t``).
+        tie_embeddings: the output layer reuses the target embedding matrix (Press & Wolf 2017;
+            Inan et al. 2017): features are mapped ``H -> E`` by a linear layer, then scored
+            against every target embedding, plus a bias per token. Fewer parameters, and a
+            smaller output product (``E`` instead of ``H`` wide).
         pad_id, bos_id, eos_id: special ids (the tokenizers' 0, 2, 3).
     """
 
@@ -90,6 +95,7 @@ class Seq2Seq(nn.Module):
         bridge: str = "linear",
         dropout: float = 0.2,
         share_embeddings: bool = False,
+        tie_embeddings: bool = False,
         pad_id: int = 0,
         bos_id: int = 2,
         eos_id: int = 3,
@@ -122,6 +128,7 @@ class Seq2Seq(nn.Module):
             "bridge": bridge,
             "dropout": dropout,
             "share_embeddings": share_embeddings,
+            "tie_embeddings": tie_embeddings,
             "pad_id": pad_id,
             "bos_id": bos_id,
             "eos_id": eos_id,
@@ -160,7 +167,12 @@ class Seq2Seq(nn.Module):
         else:
             self.attention = make_attention(attention, decoder_hidden, memory_size, attention_size)
             self.combine = nn.Linear(decoder_hidden + memory_size, decoder_hidden, bias=False)
-        self.output = nn.Linear(decoder_hidden, target_vocab_size)
+        if tie_embeddings:
+            self.output = None
+            self.output_projection = nn.Linear(decoder_hidden, embedding_size, bias=False)
+            self.output_bias = nn.Parameter(torch.zeros(target_vocab_size))
+        else:
+            self.output = nn.Linear(decoder_hidden, target_vocab_size)
 
     # --- configuration ----------------------------------------------------------------------------
 
@@ -174,10 +186,10 @@ class Seq2Seq(nn.Module):
 
     @property
     def target_vocab_size(self) -> int:
-        return self.output.out_features
+        return self._config["target_vocab_size"]
 
     def _drop(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+        return dropout(x, self.dropout, self.training) if self.dropout else x
 
     # --- encoder ----------------------------------------------------------------------------------
 
@@ -241,7 +253,21 @@ class Seq2Seq(nn.Module):
 
     def logits(self, features: Tensor) -> Tensor:
         """``features (..., H) -> logits (..., V_t)``."""
-        return self.output(self._drop(features))
+        weight, bias = self._output_layer()
+        return F.linear(self._output_inputs(features), weight, bias)
+
+    def _output_inputs(self, features: Tensor) -> Tensor:
+        """What the output layer's matrix multiplies: ``(..., H)``, or ``(..., E)`` when tied."""
+        features = self._drop(features)
+        if self.output is None:
+            features = self.output_projection(features)
+        return features
+
+    def _output_layer(self) -> tuple[Tensor, Tensor]:
+        """The output layer's weight ``(V_t, H or E)`` and bias ``(V_t,)``."""
+        if self.output is None:
+            return self.target_embedding.weight, self.output_bias
+        return self.output.weight, self.output.bias
 
     def forward(
         self,
@@ -296,10 +322,11 @@ class Seq2Seq(nn.Module):
                     ignore_index=self.pad_id,
                     label_smoothing=label_smoothing,
                 )
+            weight, bias = self._output_layer()
             return linear_cross_entropy(
-                self._drop(torch.stack(features, dim=1)).flatten(0, 1),
-                self.output.weight,
-                self.output.bias,
+                self._output_inputs(torch.stack(features, dim=1)).flatten(0, 1),
+                weight,
+                bias,
                 target_out.flatten(),
                 ignore_index=self.pad_id,
                 label_smoothing=label_smoothing,

@@ -112,6 +112,7 @@ class TranslateOptions(TaskOptions):
     input_feeding: bool = True
     bridge: str = "linear"  # linear | zero
     dropout: float = 0.3
+    tie_embeddings: bool = True  # the output layer reuses the target embedding matrix
     # training
     batch_size: int = 128
     label_smoothing: float = 0.1
@@ -186,7 +187,7 @@ class TranslateOptions(TaskOptions):
             "max_source_length", "max_target_length", "cell", "embedding_size",
             "encoder_hidden", "encoder_layers", "bidirectional", "decoder_hidden",
             "decoder_layers", "attention", "attention_size", "input_feeding", "bridge",
-            "dropout", "batch_size", "seed",
+            "dropout", "tie_embeddings", "batch_size", "seed",
         ]  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
@@ -496,6 +497,7 @@ def build_model(
         bridge=options.bridge,
         dropout=options.dropout,
         share_embeddings=options.shared_vocab,
+        tie_embeddings=options.tie_embeddings,
         pad_id=target_tokenizer.pad_id,
         bos_id=target_tokenizer.bos_id,
         eos_id=target_tokenizer.eos_id,

@@ -202,9 +202,10 @@ def test_shared_embeddings_zero_bridge_and_bad_options():
         Seq2Seq(11, 9, attention="cosine")
 
 
+@pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("teacher_forcing", [1.0, 0.5])
-def test_loss_from_forward_equals_cross_entropy_of_its_logits(teacher_forcing):
-    model = tiny(dropout=0.0).double().train()
+def test_loss_from_forward_equals_cross_entropy_of_its_logits(teacher_forcing, tie):
+    model = tiny(dropout=0.0, tie_embeddings=tie).double().train()
     source, lengths = sources()
     target_in = torch.tensor([[BOS, 4, 5, 6], [BOS, 7, 0, 0], [BOS, 8, 4, 0]])
     target_out = torch.tensor([[4, 5, 6, EOS], [7, EOS, 0, 0], [8, 4, EOS, 0]])
@@ -231,3 +232,37 @@ def test_loss_from_forward_equals_cross_entropy_of_its_logits(teacher_forcing):
             assert got is None
         else:
             torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_tied_output_layer_scores_features_against_the_target_embeddings():
+    untied, tied = tiny(), tiny(tie_embeddings=True)
+    # untied output: H*V + V; tied: an H -> E projection and a bias per token
+    assert sum(p.numel() for p in untied.parameters()) - sum(
+        p.numel() for p in tied.parameters()
+    ) == (12 * 9 + 9) - (12 * 8 + 9)
+    assert tied.output is None
+    # token 6 is a target but never a decoder input: only through the tied output layer does
+    # its embedding get a gradient
+    source, lengths = sources()
+    target_in = torch.tensor([[BOS, 4, 5], [BOS, 7, 0], [BOS, 8, 4]])
+    target_out = torch.tensor([[4, 5, 6], [7, EOS, 0], [8, 4, EOS]])
+    for model, gets_gradient in [(untied, False), (tied, True)]:
+        model.zero_grad()
+        model.train()(source, lengths, target_in, target_out=target_out).backward()
+        assert bool(model.target_embedding.weight.grad[6].abs().sum() > 0) is gets_gradient
+    # changing token 6's embedding moves its logit in the tied model only
+    probe = torch.tensor([[BOS, 4]])
+    for model, moves in [(untied, False), (tied, True)]:
+        model.eval()
+        before = model(source[:1], lengths[:1], probe)
+        with torch.no_grad():
+            model.target_embedding.weight[6] += 1.0
+        after = model(source[:1], lengths[:1], probe)
+        assert bool((after[..., 6] != before[..., 6]).any()) is moves
+        torch.testing.assert_close(after[..., 5], before[..., 5])
+
+
+def test_a_config_without_tie_embeddings_builds_the_untied_model():
+    config = tiny().config()
+    del config["tie_embeddings"]  # as written before the option existed
+    assert Seq2Seq.from_config(config).output is not None
