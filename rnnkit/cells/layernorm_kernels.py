@@ -265,7 +265,13 @@ def native_applies(u: Tensor, weight_hh: Tensor) -> bool:
 class NativeLayerNormLSTMSequence(torch.autograd.Function):
     """``LayerNormLSTMSequence`` with each step's elementwise work done by the C kernel
     ``rnnkit/native/layernorm.c`` (float32 on CPU): per step one matrix product and one call,
-    forward and backward, instead of a dozen torch kernels. Same arguments, same results."""
+    forward and backward, instead of a dozen torch kernels. Same arguments, same results.
+
+    The kernel also writes the outputs and ``grad_u`` straight into batch-major ``(B, T, .)``
+    tensors and sums the layer norms' gain and shift gradients as it goes, so neither pass makes
+    a transposed copy, and each step's recurrent product is kept as the tensor the matrix
+    library returned instead of being copied into a buffer for all steps.
+    """
 
     @staticmethod
     def forward(
@@ -286,7 +292,7 @@ class NativeLayerNormLSTMSequence(torch.autograd.Function):
         batch, steps, gates_width = u.shape
         hidden = gates_width // 4
         u = u.contiguous()
-        full, keep = _step_masks(mask, u)
+        full, _ = _step_masks(mask, u)
         params = [None if t is None else t.detach().contiguous()
                   for t in (gain_hh, bias_hh, gain_c, bias_c)]  # fmt: skip
         gain_hh_p, bias_hh_p, gain_c_p, bias_c_p = (
@@ -297,67 +303,77 @@ class NativeLayerNormLSTMSequence(torch.autograd.Function):
         hs = u.new_empty(steps + 1, batch, hidden)
         cs = u.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = h0, c0
+        outputs = u.new_empty(batch, steps, hidden)
         slots = steps if needs_backward else 1
-        rec = u.new_empty(slots, batch, gates_width)  # W_hh h_{t-1}
+        rec: list[Tensor] = []  # W_hh h_{t-1}, (B, 4H) each
         acts = u.new_empty(slots, batch, gates_width)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         tanh_cn = u.new_empty(slots, batch, hidden)  # tanh(LN(c_t))
         stats = u.new_empty(4, slots, batch)  # mean and rstd of W_hh h_{t-1}, then of c_t
         real = None if mask is None else mask.t().contiguous().to(torch.uint8)  # (T, B)
-        h_at, c_at, rec_at, acts_at, tanh_at = map(_Pointers, (hs, cs, rec, acts, tanh_cn))
+        h_at, c_at, acts_at, tanh_at = map(_Pointers, (hs, cs, acts, tanh_cn))
         mean_p, rstd_p, mean_c, rstd_c = map(_Pointers, stats.unbind(0))
         real_at = None if real is None else _Pointers(real)
-        u_at = _Pointers(u[0])  # u[0, t] for step t
-        rec_steps, h_steps = rec.unbind(0), hs.unbind(0)
+        u_at, out_at = _Pointers(u[0]), _Pointers(outputs[0])  # u[0, t], outputs[0, t]
+        h_steps = hs.unbind(0)
         for t in range(steps):
             slot = t % slots
-            product(h_steps[t], out=rec_steps[slot])
+            rec_t = product(h_steps[t])
+            if needs_backward:
+                rec.append(rec_t)
             kernel.ln_lstm_forward_step(
-                batch, hidden, rec_at[slot], u_at[t], steps * gates_width,
+                batch, hidden, rec_t.data_ptr(), u_at[t], steps * gates_width,
                 gain_hh_p, bias_hh_p, gain_c_p, bias_c_p, h_at[t], c_at[t],
                 None if full[t] else real_at[t], eps,
                 acts_at[slot], mean_p[slot], rstd_p[slot], c_at[t + 1], tanh_at[slot],
-                mean_c[slot], rstd_c[slot], h_at[t + 1],
+                mean_c[slot], rstd_c[slot], h_at[t + 1], out_at[t], steps * hidden,
             )  # fmt: skip
-        if slots == 1:
-            return _outputs(hs, keep), hs[steps].clone(), cs[steps].clone()
-        ctx.full, ctx.product = full, product
-        ctx.buffers = (hs, cs, rec, acts, tanh_cn, stats, real, keep)
-        ctx.save_for_backward(*params)  # the weight travels in ``product``
-        return _outputs(hs, keep), hs[steps].clone(), cs[steps].clone()
+        if needs_backward:
+            ctx.full, ctx.product = full, product
+            ctx.buffers = (hs, cs, rec, acts, tanh_cn, stats, real, mask)
+            ctx.save_for_backward(*params)  # the weight travels in ``product``
+        return outputs, hs[steps].clone(), cs[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor, grad_h: Tensor, grad_c: Tensor):
         kernel = native_layernorm.kernel()
         gain_hh, bias_hh, gain_c, bias_c = ctx.saved_tensors
-        hs, cs, rec, acts, tanh_cn, stats, real, keep = ctx.buffers
+        hs, cs, rec, acts, tanh_cn, stats, real, mask = ctx.buffers
         full, product = ctx.full, ctx.product
         steps, batch, hidden = tanh_cn.shape
+        gates_width = 4 * hidden
 
         # The gradient reaching h_t from the outputs: zero at padding, whose outputs are zero.
-        grad_outputs = grad_out.transpose(0, 1)
-        if keep is not None:
-            grad_outputs = grad_outputs * keep
-        g_outs = grad_outputs.unbind(0)
-        grad_u = torch.empty_like(rec)  # d gates = d u
-        grad_rec = torch.empty_like(rec)  # d (W_hh h_{t-1})
-        grad_cn = torch.empty_like(tanh_cn)  # d LN(c_t)
+        if mask is not None:
+            grad_out = grad_out * mask.unsqueeze(-1)
+        g_outs = grad_out.unbind(1)
+        grad_u = rec[0].new_empty(batch, steps, gates_width)  # d gates = d u
+        grad_rec = torch.empty_like(acts)  # d (W_hh h_{t-1})
+        sums = torch.zeros(2 * gates_width + 2 * hidden, dtype=acts.dtype)
+        d_gain_hh, d_bias_hh, d_gain_c, d_bias_c = sums.split(
+            [gates_width, gates_width, hidden, hidden]
+        )
         dc_buffers = [grad_c.contiguous().clone(), torch.empty_like(tanh_cn[0])]
         dh_carry = torch.empty_like(tanh_cn[0])
-        at = [_Pointers(x) for x in (acts, rec, cs, tanh_cn, grad_u, grad_rec, grad_cn)]
-        acts_at, rec_at, c_at, tanh_at, grad_u_at, grad_rec_at, grad_cn_at = at
+        acts_at, c_at, tanh_at, grad_rec_at = map(_Pointers, (acts, cs, tanh_cn, grad_rec))
+        grad_u_at = _Pointers(grad_u[0])  # grad_u[0, t]
         mean_p, rstd_p, mean_c, rstd_c = map(_Pointers, stats.unbind(0))
         real_at = None if real is None else _Pointers(real)
+        sum_pointers = (
+            d_gain_hh.data_ptr(), None if bias_hh is None else d_bias_hh.data_ptr(),
+            d_gain_c.data_ptr(), None if bias_c is None else d_bias_c.data_ptr(),
+        )  # fmt: skip
         gain_hh_p, gain_c_p = gain_hh.data_ptr(), gain_c.data_ptr()
         grad_rec_steps = grad_rec.unbind(0)
         dh = (g_outs[-1] + grad_h).contiguous()  # the whole gradient reaching h_t
         for t in reversed(range(steps)):
             dc, dc_prev = dc_buffers
             kernel.ln_lstm_backward_step(
-                batch, hidden, dh.data_ptr(), dc.data_ptr(), acts_at[t], rec_at[t], mean_p[t],
-                rstd_p[t], gain_hh_p, c_at[t], c_at[t + 1], tanh_at[t], mean_c[t], rstd_c[t],
-                gain_c_p, None if full[t] else real_at[t], grad_u_at[t], grad_rec_at[t],
-                grad_cn_at[t], dc_prev.data_ptr(), dh_carry.data_ptr(),
+                batch, hidden, dh.data_ptr(), dc.data_ptr(), acts_at[t], rec[t].data_ptr(),
+                mean_p[t], rstd_p[t], gain_hh_p, c_at[t], c_at[t + 1], tanh_at[t], mean_c[t],
+                rstd_c[t], gain_c_p, None if full[t] else real_at[t], grad_u_at[t],
+                steps * gates_width, grad_rec_at[t], dc_prev.data_ptr(), dh_carry.data_ptr(),
+                *sum_pointers,
             )  # fmt: skip
             # the gradient reaching h_{t-1}: its own output's, through W_hh, and carried over
             direct = g_outs[t - 1] if t > 0 else None
@@ -366,17 +382,11 @@ class NativeLayerNormLSTMSequence(torch.autograd.Function):
             dh = product.backward(grad_rec_steps[t], add=direct).contiguous()
             dc_buffers.reverse()
 
-        gates_width = 4 * hidden
         grad_weight_hh = grad_rec.view(-1, gates_width).t() @ hs[:-1].reshape(-1, hidden)
-        grad_gain_hh, grad_bias_hh = _layer_norm_param_grads(
-            grad_u, rec, stats[0], stats[1], gain_hh, bias_hh
-        )
-        grad_gain_c, grad_bias_c = _layer_norm_param_grads(
-            grad_cn, cs[1:], stats[2], stats[3], gain_c, bias_c
-        )
         return (
-            grad_u.transpose(0, 1), dh, dc_buffers[0], None, grad_weight_hh,
-            grad_gain_hh, grad_bias_hh, grad_gain_c, grad_bias_c, None, None,
+            grad_u, dh, dc_buffers[0], None, grad_weight_hh, d_gain_hh,
+            None if bias_hh is None else d_bias_hh, d_gain_c,
+            None if bias_c is None else d_bias_c, None, None,
         )  # fmt: skip
 
 

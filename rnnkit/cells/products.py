@@ -57,12 +57,16 @@ class RecurrentProduct:
             if backward:
                 self.packed_t = reorder(self.weight_t, batch)
 
-    def __call__(self, h: Tensor, out: Tensor) -> Tensor:
-        """``h (B, H) -> h W^T (B, G)``, written into ``out`` (returned)."""
+    def __call__(self, h: Tensor, out: Tensor | None = None) -> Tensor:
+        """``h (B, H) -> h W^T (B, G)``: a new tensor, or written into ``out`` (returned).
+
+        With a packed weight a new tensor is the cheaper of the two: MKL's packed product has no
+        ``out=``, so filling ``out`` costs a copy.
+        """
         if self.packed is not None:
             product = torch.ops.mkl._mkl_linear(h, self.packed, self.weight, None, self.batch)
-            return out.copy_(product)
-        return torch.mm(h, self.weight_t, out=out)
+            return product if out is None else out.copy_(product)
+        return torch.mm(h, self.weight_t, out=out) if out is not None else h @ self.weight_t
 
     def backward(self, grad: Tensor, add: Tensor | None = None) -> Tensor:
         """``grad (B, G) -> grad W (B, H)``, plus ``add (B, H)`` when given (a new tensor)."""

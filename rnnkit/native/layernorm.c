@@ -111,20 +111,33 @@ static void layer_norm_input_grad(const float *restrict dy, const float *restric
     }
 }
 
-/* Forward step for all B rows. Row strides: p, acts G; u u_stride; states H.
+/* Adds this row's share of the gain and shift gradients of y = LN(x; gain, shift):
+ * d_gain += dy * xhat, d_shift += dy (d_shift may be NULL). */
+static void layer_norm_param_grads(const float *restrict dy, const float *restrict x, float mean,
+                                   float rstd, int64_t n, float *restrict d_gain,
+                                   float *restrict d_shift) {
+    for (int64_t k = 0; k < n; ++k) d_gain[k] += dy[k] * ((x[k] - mean) * rstd);
+    if (d_shift)
+        for (int64_t k = 0; k < n; ++k) d_shift[k] += dy[k];
+}
+
+/* Forward step for all B rows. Row strides: p, acts G; u u_stride; out out_stride; states H.
  * Writes acts (sigmoid i, sigmoid f, tanh g, sigmoid o), mean_p/rstd_p (B), c_new, tanh_cn
- * (tanh LN(c_t)), mean_c/rstd_c (B) and h_new. bias_hh, bias_c, mask may be NULL. */
+ * (tanh LN(c_t)), mean_c/rstd_c (B), h_new, and out: h_t again, or 0 in a padded row (the
+ * layer's output). bias_hh, bias_c, mask may be NULL. */
 void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *restrict p, const float *restrict u,
                           int64_t u_stride, const float *restrict gain_hh, const float *restrict bias_hh,
                           const float *restrict gain_c, const float *restrict bias_c, const float *restrict h_prev,
                           const float *restrict c_prev, const uint8_t *restrict mask, float eps, float *restrict acts,
                           float *restrict mean_p, float *restrict rstd_p, float *restrict c_new, float *restrict tanh_cn,
-                          float *restrict mean_c, float *restrict rstd_c, float *restrict h_new) {
+                          float *restrict mean_c, float *restrict rstd_c, float *restrict h_new,
+                          float *restrict out, int64_t out_stride) {
     const int64_t H = hidden, G = 4 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *p_b = p + b * G, *u_b = u + b * u_stride;
         const float *h0 = h_prev + b * H, *c0 = c_prev + b * H;
         float *a = acts + b * G, *c1 = c_new + b * H, *tc = tanh_cn + b * H, *h1 = h_new + b * H;
+        float *y = out + b * out_stride;
         float mp, rp;
         row_stats(p_b, G, eps, &mp, &rp);
         mean_p[b] = mp;
@@ -145,37 +158,40 @@ void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *restrict p
         for (int64_t k = 0; k < H; ++k) {
             float shift = bias_c ? bias_c[k] : 0.0f;
             tc[k] = tanh_approx(gain_c[k] * (c1[k] - mc) * rc + shift);
-            h1[k] = o[k] * tc[k];
+            h1[k] = y[k] = o[k] * tc[k];
         }
         if (mask && !mask[b]) {
             for (int64_t k = 0; k < H; ++k) {
                 h1[k] = h0[k];
                 c1[k] = c0[k];
+                y[k] = 0.0f;
             }
         }
     }
 }
 
 /* Backward step for all B rows. dh: the whole gradient reaching h_t (its output's and the
- * recurrence's); dc: the gradient reaching c_t from step t + 1. Writes grad_u (d a, G per row),
- * grad_rec (d p), grad_cn (d LN(c_t)), dc_prev (reaching c_{t-1}) and dh_carry (the part of dh
- * that reaches h_{t-1} directly: all of it in a padded row, none in a real one). */
+ * recurrence's); dc: the gradient reaching c_t from step t + 1. Writes grad_u (d a, row stride
+ * grad_u_stride), grad_rec (d p), dc_prev (reaching c_{t-1}) and dh_carry (the part of dh that
+ * reaches h_{t-1} directly: all of it in a padded row, none in a real one), and adds the step's
+ * share to the gradients of both layer norms' gains and shifts (d_bias_hh, d_bias_c may be NULL). */
 void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict dh, const float *restrict dc,
                            const float *restrict acts, const float *restrict p, const float *restrict mean_p,
                            const float *restrict rstd_p, const float *restrict gain_hh, const float *restrict c_prev,
                            const float *restrict c_t, const float *restrict tanh_cn, const float *restrict mean_c,
                            const float *restrict rstd_c, const float *restrict gain_c, const uint8_t *restrict mask,
-                           float *restrict grad_u, float *restrict grad_rec, float *restrict grad_cn, float *restrict dc_prev,
-                           float *restrict dh_carry) {
+                           float *restrict grad_u, int64_t grad_u_stride, float *restrict grad_rec,
+                           float *restrict dc_prev, float *restrict dh_carry, float *restrict d_gain_hh,
+                           float *restrict d_bias_hh, float *restrict d_gain_c, float *restrict d_bias_c) {
     const int64_t H = hidden, G = 4 * hidden;
+    float dcn[H];
     for (int64_t b = 0; b < batch; ++b) {
         const float *dh_b = dh + b * H, *dc_b = dc + b * H;
-        float *du = grad_u + b * G, *dp = grad_rec + b * G, *dcn = grad_cn + b * H;
+        float *du = grad_u + b * grad_u_stride, *dp = grad_rec + b * G;
         float *dc0 = dc_prev + b * H, *carry = dh_carry + b * H;
         if (mask && !mask[b]) {
             for (int64_t k = 0; k < G; ++k) du[k] = dp[k] = 0.0f;
             for (int64_t k = 0; k < H; ++k) {
-                dcn[k] = 0.0f;
                 dc0[k] = dc_b[k];
                 carry[k] = dh_b[k];
             }
@@ -191,6 +207,7 @@ void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict 
         }
         /* dc0 holds d c_t for now: through LN(c_t), plus what reached c_t from step t + 1 */
         layer_norm_input_grad(dcn, c1, gain_c, mean_c[b], rstd_c[b], H, dc0);
+        layer_norm_param_grads(dcn, c1, mean_c[b], rstd_c[b], H, d_gain_c, d_bias_c);
         for (int64_t k = 0; k < H; ++k) {
             float d = dc0[k] + dc_b[k];
             du_i[k] = d * g[k] * i[k] * (1.0f - i[k]);
@@ -200,6 +217,7 @@ void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict 
             carry[k] = 0.0f;
         }
         layer_norm_input_grad(du, p + b * G, gain_hh, mean_p[b], rstd_p[b], G, dp);
+        layer_norm_param_grads(du, p + b * G, mean_p[b], rstd_p[b], G, d_gain_hh, d_bias_hh);
     }
 }
 

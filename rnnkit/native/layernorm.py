@@ -16,11 +16,12 @@ _INT, _PTR, _FLOAT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 
 _SIGNATURES = {
     # batch, hidden, p, u, u_stride, gain_hh, bias_hh, gain_c, bias_c, h_prev, c_prev, mask, eps,
-    # acts, mean_p, rstd_p, c_new, tanh_cn, mean_c, rstd_c, h_new
-    "ln_lstm_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 7, _FLOAT, *[_PTR] * 8],
+    # acts, mean_p, rstd_p, c_new, tanh_cn, mean_c, rstd_c, h_new, out, out_stride
+    "ln_lstm_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 7, _FLOAT, *[_PTR] * 9, _INT],
     # batch, hidden, dh, dc, acts, p, mean_p, rstd_p, gain_hh, c_prev, c_t, tanh_cn, mean_c,
-    # rstd_c, gain_c, mask, grad_u, grad_rec, grad_cn, dc_prev, dh_carry
-    "ln_lstm_backward_step": [_INT, _INT, *[_PTR] * 19],
+    # rstd_c, gain_c, mask, grad_u, grad_u_stride, grad_rec, dc_prev, dh_carry, d_gain_hh,
+    # d_bias_hh, d_gain_c, d_bias_c
+    "ln_lstm_backward_step": [_INT, _INT, *[_PTR] * 15, _INT, *[_PTR] * 7],
     # batch, hidden, p, u, u_stride, gain_hh, bias_hh, h_prev, mask, eps,
     # acts, q_n, mean_p, rstd_p, h_new
     "ln_gru_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 4, _FLOAT, *[_PTR] * 5],
