@@ -9,10 +9,11 @@ Forward (inference mode) and training (forward, backward and an Adam step) are t
   times the same layer's pure-torch kernel (``RNNKIT_NATIVE=0``) in the same run. ``"compiled"``
   only with ``--compile`` (compiling takes minutes on a small CPU).
 
-Every model in a group is timed in turn, ``repeats`` times, and the best time per iteration is kept,
-so a machine shared with other work disturbs baseline and candidate alike; the ratios compare
-numbers measured in the same run. Input size equals hidden size. A final section runs
-``benchmarks/mingru.py`` when it exists.
+The models of a group take turns, one forward pass and one training step each per round, for
+``--rounds`` rounds (default 10), and each row reports the median over its rounds: a machine whose
+speed drifts (shared, or throttled; 25% between runs here) then disturbs baseline and candidate
+alike, and the ratios compare numbers measured side by side in the same run. Input size equals
+hidden size. A final section runs ``benchmarks/mingru.py`` when it exists.
 
 Run: ``python benchmarks/layers.py`` (a few minutes on 2 busy cores), ``--quick`` for a smoke run,
 ``--only NAME`` (lstm, gru, ln_lstm, ln_gru, mingru) for one row group, ``--threads N`` to set
@@ -24,9 +25,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -60,8 +62,16 @@ class Candidate:
 
 @dataclass
 class Timing:
-    forward_s: float = float("inf")
-    train_s: float = float("inf")
+    forward: list[float] = field(default_factory=list)  # seconds, one per round
+    train: list[float] = field(default_factory=list)
+
+    @property
+    def forward_s(self) -> float:
+        return statistics.median(self.forward)
+
+    @property
+    def train_s(self) -> float:
+        return statistics.median(self.train)
 
 
 SMALL = Shape(batch=32, steps=128, hidden=256, layers=1)
@@ -158,10 +168,9 @@ def train_seconds(
     return (time.perf_counter() - start) / iterations
 
 
-def measure(
-    shape: Shape, candidates: list[Candidate], repeats: int, iterations: int
-) -> dict[str, Timing]:
-    """Best time per iteration of every candidate, the candidates timed in turn each repeat."""
+def measure(shape: Shape, candidates: list[Candidate], rounds: int) -> dict[str, Timing]:
+    """Per candidate, one forward and one training step's time in each of ``rounds`` rounds;
+    within a round the candidates run one after another."""
     torch.manual_seed(0)
     x = torch.randn(shape.batch, shape.steps, shape.hidden)
     models = {c.label: c.build() for c in candidates}
@@ -170,19 +179,17 @@ def measure(
     for label, model in models.items():  # warm-up: first-call allocations, lazy initialisation
         forward_seconds(model, x, 1)
         train_seconds(model, optimizers[label], x, 1)
-    for _ in range(repeats):
+    for _ in range(rounds):
         for label, model in models.items():
-            timing = timings[label]
-            timing.forward_s = min(timing.forward_s, forward_seconds(model, x, iterations))
-            timing.train_s = min(
-                timing.train_s, train_seconds(model, optimizers[label], x, iterations)
-            )
+            timings[label].forward.append(forward_seconds(model, x, 1))
+            timings[label].train.append(train_seconds(model, optimizers[label], x, 1))
     return timings
 
 
 def print_table(shape: Shape, candidates: list[Candidate], timings: dict[str, Timing]) -> None:
     header = f"{'layer':<20} {'fwd tok/s':>10} {'ratio':>6} {'train tok/s':>12} {'ratio':>6}  vs"
-    print(f"\n{shape}  ({torch.get_num_threads()} threads)")
+    rounds = len(next(iter(timings.values())).train)
+    print(f"\n{shape}  ({torch.get_num_threads()} threads, median of {rounds} rounds)")
     print(header)
     print("-" * len(header))
     for candidate in candidates:
@@ -207,13 +214,15 @@ def run_mingru(quick: bool) -> None:
     module.main(quick)
 
 
-def main(quick: bool = False, only: str | None = None, compile_loops: bool = False) -> None:
-    repeats, iterations = (2, 1) if quick else (3, 2)
+def main(
+    quick: bool = False, only: str | None = None, compile_loops: bool = False, rounds: int = 10
+) -> None:
+    rounds = 2 if quick else rounds
     for shape, candidates in groups(compile_loops):
         rows = selected(candidates, only)
         if not rows:
             continue
-        print_table(shape, rows, measure(shape, rows, repeats, iterations))
+        print_table(shape, rows, measure(shape, rows, rounds))
     if only in (None, "mingru"):
         run_mingru(quick)
 
@@ -230,7 +239,8 @@ if __name__ == "__main__":
         "--compile", action="store_true", help="also time the 'compiled' backend (slow to build)"
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds (median reported)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    main(quick=args.quick, only=args.only, compile_loops=args.compile)
+    main(quick=args.quick, only=args.only, compile_loops=args.compile, rounds=args.rounds)
