@@ -505,7 +505,9 @@ class LayerNormGRUSequence(torch.autograd.Function):
 
 class NativeLayerNormGRUSequence(torch.autograd.Function):
     """``LayerNormGRUSequence`` with each step's elementwise work done by the C kernel
-    ``rnnkit/native/layernorm.c`` (float32 on CPU). Same arguments, same results."""
+    ``rnnkit/native/layernorm.c`` (float32 on CPU). Same arguments, same results; laid out as
+    ``NativeLayerNormLSTMSequence`` (batch-major outputs and ``grad_u``, gain and shift gradients
+    summed by the kernel, the per-step products kept as returned)."""
 
     @staticmethod
     def forward(
@@ -523,77 +525,79 @@ class NativeLayerNormGRUSequence(torch.autograd.Function):
         batch, steps, gates_width = u.shape
         hidden = gates_width // 3
         u = u.contiguous()
-        full, keep = _step_masks(mask, u)
+        full, _ = _step_masks(mask, u)
         gain_hh = gain_hh.detach().contiguous()
         bias_hh = None if bias_hh is None else bias_hh.detach().contiguous()
         product = RecurrentProduct(weight_hh, batch, backward=needs_backward)
 
         hs = u.new_empty(steps + 1, batch, hidden)
         hs[0] = h0
+        outputs = u.new_empty(batch, steps, hidden)
         slots = steps if needs_backward else 1
-        rec = u.new_empty(slots, batch, gates_width)  # W_hh h_{t-1}
+        rec: list[Tensor] = []  # W_hh h_{t-1}, (B, 3H) each
         acts = u.new_empty(slots, batch, gates_width)  # r, z, n
         q_n = u.new_empty(slots, batch, hidden)  # the n block of LN(W_hh h_{t-1})
         stats = u.new_empty(2, slots, batch)  # mean and rstd of W_hh h_{t-1}
         real = None if mask is None else mask.t().contiguous().to(torch.uint8)  # (T, B)
-        h_at, rec_at, acts_at, q_n_at = map(_Pointers, (hs, rec, acts, q_n))
+        h_at, acts_at, q_n_at = map(_Pointers, (hs, acts, q_n))
         mean_p, rstd_p = map(_Pointers, stats.unbind(0))
         real_at = None if real is None else _Pointers(real)
-        u_at = _Pointers(u[0])  # u[0, t] for step t
+        u_at, out_at = _Pointers(u[0]), _Pointers(outputs[0])  # u[0, t], outputs[0, t]
         bias_p = None if bias_hh is None else bias_hh.data_ptr()
-        rec_steps, h_steps = rec.unbind(0), hs.unbind(0)
+        h_steps = hs.unbind(0)
         for t in range(steps):
             slot = t % slots
-            product(h_steps[t], out=rec_steps[slot])
+            rec_t = product(h_steps[t])
+            if needs_backward:
+                rec.append(rec_t)
             kernel.ln_gru_forward_step(
-                batch, hidden, rec_at[slot], u_at[t], steps * gates_width, gain_hh.data_ptr(),
-                bias_p, h_at[t], None if full[t] else real_at[t], eps, acts_at[slot],
-                q_n_at[slot], mean_p[slot], rstd_p[slot], h_at[t + 1],
+                batch, hidden, rec_t.data_ptr(), u_at[t], steps * gates_width,
+                gain_hh.data_ptr(), bias_p, h_at[t], None if full[t] else real_at[t], eps,
+                acts_at[slot], q_n_at[slot], mean_p[slot], rstd_p[slot], h_at[t + 1],
+                out_at[t], steps * hidden,
             )  # fmt: skip
-        if slots == 1:
-            return _outputs(hs, keep), hs[steps].clone()
-        ctx.full, ctx.product = full, product
-        ctx.buffers = (hs, rec, acts, q_n, stats, real, keep)
-        ctx.save_for_backward(gain_hh, bias_hh)
-        return _outputs(hs, keep), hs[steps].clone()
+        if needs_backward:
+            ctx.full, ctx.product = full, product
+            ctx.buffers = (hs, rec, acts, q_n, stats, real, mask)
+            ctx.save_for_backward(gain_hh, bias_hh)
+        return outputs, hs[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor, grad_h: Tensor):
         kernel = native_layernorm.kernel()
         gain_hh, bias_hh = ctx.saved_tensors
-        hs, rec, acts, q_n, stats, real, keep = ctx.buffers
+        hs, rec, acts, q_n, stats, real, mask = ctx.buffers
         full, product = ctx.full, ctx.product
         steps, batch, hidden = q_n.shape
+        gates_width = 3 * hidden
 
-        # The gradient reaching h_t from the outputs, (T, B, H): zero at padding.
-        grad_outputs = grad_out.transpose(0, 1)
-        grad_outputs = (grad_outputs * keep if keep is not None else grad_outputs).contiguous()
-        grad_u = torch.empty_like(rec)  # d pre-activations [r, z, n] = d u
-        grad_q = torch.empty_like(rec)  # d LN(W_hh h_{t-1})
-        grad_rec = torch.empty_like(rec)  # d W_hh h_{t-1}
+        # The gradient reaching h_t from the outputs, (B, T, H): zero at padding.
+        grad_out = (grad_out if mask is None else grad_out * mask.unsqueeze(-1)).contiguous()
+        grad_u = acts.new_empty(batch, steps, gates_width)  # d pre-activations [r, z, n] = d u
+        grad_rec = torch.empty_like(acts)  # d W_hh h_{t-1}
+        sums = torch.zeros(2, gates_width, dtype=acts.dtype)
+        d_gain_hh, d_bias_hh = sums.unbind(0)
         direct = torch.empty_like(q_n[0])
-        at = [_Pointers(x) for x in (acts, q_n, rec, hs, grad_outputs, grad_u, grad_q, grad_rec)]
-        acts_at, q_n_at, rec_at, h_at, g_at, grad_u_at, grad_q_at, grad_rec_at = at
+        acts_at, q_n_at, h_at, grad_rec_at = map(_Pointers, (acts, q_n, hs, grad_rec))
+        g_at, grad_u_at = _Pointers(grad_out[0]), _Pointers(grad_u[0])  # [0, t]
         mean_p, rstd_p = map(_Pointers, stats.unbind(0))
         real_at = None if real is None else _Pointers(real)
+        bias_sum_p = None if bias_hh is None else d_bias_hh.data_ptr()
         grad_rec_steps = grad_rec.unbind(0)
-        dh = (grad_outputs[-1] + grad_h).contiguous()  # the whole gradient reaching h_t
+        dh = (grad_out[:, -1] + grad_h).contiguous()  # the whole gradient reaching h_t
         for t in reversed(range(steps)):
             kernel.ln_gru_backward_step(
-                batch, hidden, dh.data_ptr(), acts_at[t], q_n_at[t], rec_at[t], mean_p[t],
-                rstd_p[t], gain_hh.data_ptr(), h_at[t], g_at[t - 1] if t > 0 else None,
-                None if full[t] else real_at[t], grad_u_at[t], grad_q_at[t], grad_rec_at[t],
-                direct.data_ptr(),
+                batch, hidden, dh.data_ptr(), acts_at[t], q_n_at[t], rec[t].data_ptr(),
+                mean_p[t], rstd_p[t], gain_hh.data_ptr(), h_at[t],
+                g_at[t - 1] if t > 0 else None, steps * hidden,
+                None if full[t] else real_at[t], grad_u_at[t], steps * gates_width,
+                grad_rec_at[t], direct.data_ptr(), d_gain_hh.data_ptr(), bias_sum_p,
             )  # fmt: skip
             dh = product.backward(grad_rec_steps[t], add=direct).contiguous()
 
-        gates_width = 3 * hidden
         grad_weight_hh = grad_rec.view(-1, gates_width).t() @ hs[:-1].reshape(-1, hidden)
-        grad_gain_hh, grad_bias_hh = _layer_norm_param_grads(
-            grad_q, rec, stats[0], stats[1], gain_hh, bias_hh
-        )
         return (
-            grad_u.transpose(0, 1), dh, None, grad_weight_hh,
-            grad_gain_hh, grad_bias_hh, None, None,
+            grad_u, dh, None, grad_weight_hh, d_gain_hh,
+            None if bias_hh is None else d_bias_hh, None, None,
         )  # fmt: skip

@@ -184,7 +184,7 @@ void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict 
                            float *restrict dc_prev, float *restrict dh_carry, float *restrict d_gain_hh,
                            float *restrict d_bias_hh, float *restrict d_gain_c, float *restrict d_bias_c) {
     const int64_t H = hidden, G = 4 * hidden;
-    float dcn[H];
+    float dcn[H]; /* d LN(c_t) of one row */
     for (int64_t b = 0; b < batch; ++b) {
         const float *dh_b = dh + b * H, *dc_b = dc + b * H;
         float *du = grad_u + b * grad_u_stride, *dp = grad_rec + b * G;
@@ -221,17 +221,19 @@ void ln_lstm_backward_step(int64_t batch, int64_t hidden, const float *restrict 
     }
 }
 
-/* GRU forward step for all B rows. Row strides: p, acts G = 3H; u u_stride; q_n, states H.
- * Writes acts (r, z, n), q_n (the n block of LN(p), which the reset gate scales), mean_p/rstd_p
- * (B) and h_new. bias_hh and mask may be NULL. */
+/* GRU forward step for all B rows. Row strides: p, acts G = 3H; u u_stride; out out_stride;
+ * q_n, states H. Writes acts (r, z, n), q_n (the n block of LN(p), which the reset gate scales),
+ * mean_p/rstd_p (B), h_new, and out: h_t again, or 0 in a padded row (the layer's output).
+ * bias_hh and mask may be NULL. */
 void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *restrict p, const float *restrict u,
                          int64_t u_stride, const float *restrict gain_hh, const float *restrict bias_hh,
                          const float *restrict h_prev, const uint8_t *restrict mask, float eps, float *restrict acts,
-                         float *restrict q_n, float *restrict mean_p, float *restrict rstd_p, float *restrict h_new) {
+                         float *restrict q_n, float *restrict mean_p, float *restrict rstd_p, float *restrict h_new,
+                         float *restrict out, int64_t out_stride) {
     const int64_t H = hidden, G = 3 * hidden;
     for (int64_t b = 0; b < batch; ++b) {
         const float *p_b = p + b * G, *u_b = u + b * u_stride, *h0 = h_prev + b * H;
-        float *a = acts + b * G, *qn = q_n + b * H, *h1 = h_new + b * H;
+        float *a = acts + b * G, *qn = q_n + b * H, *h1 = h_new + b * H, *y = out + b * out_stride;
         float mp, rp;
         row_stats(p_b, G, eps, &mp, &rp);
         mean_p[b] = mp;
@@ -246,30 +248,36 @@ void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *restrict p,
         for (int64_t k = 0; k < H; ++k) {
             qn[k] = n[k];
             n[k] = tanh_approx(u_b[2 * H + k] + r[k] * qn[k]);
-            h1[k] = n[k] + z[k] * (h0[k] - n[k]);
+            h1[k] = y[k] = n[k] + z[k] * (h0[k] - n[k]);
         }
         if (mask && !mask[b]) {
-            for (int64_t k = 0; k < H; ++k) h1[k] = h0[k];
+            for (int64_t k = 0; k < H; ++k) {
+                h1[k] = h0[k];
+                y[k] = 0.0f;
+            }
         }
     }
 }
 
 /* GRU backward step for all B rows. dh: the whole gradient reaching h_t; g_prev: the gradient
- * of output t - 1, added to what reaches h_{t-1} directly (NULL for none). Writes grad_u (d u),
- * grad_q (d LN(p)), grad_rec (d p) and direct: what reaches h_{t-1} other than through W_hh,
- * dh z in a real row, all of dh in a padded one, plus g_prev. */
+ * of output t - 1 (row stride g_stride), added to what reaches h_{t-1} directly (NULL for none).
+ * Writes grad_u (d u, row stride grad_u_stride), grad_rec (d p) and direct: what reaches h_{t-1}
+ * other than through W_hh, dh z in a real row, all of dh in a padded one, plus g_prev; and adds
+ * the step's share to the gradients of the layer norm's gain and shift (d_bias_hh may be NULL). */
 void ln_gru_backward_step(int64_t batch, int64_t hidden, const float *restrict dh, const float *restrict acts,
                           const float *restrict q_n, const float *restrict p, const float *restrict mean_p,
                           const float *restrict rstd_p, const float *restrict gain_hh, const float *restrict h_prev,
-                          const float *restrict g_prev, const uint8_t *restrict mask, float *restrict grad_u,
-                          float *restrict grad_q, float *restrict grad_rec, float *restrict direct) {
+                          const float *restrict g_prev, int64_t g_stride, const uint8_t *restrict mask,
+                          float *restrict grad_u, int64_t grad_u_stride, float *restrict grad_rec,
+                          float *restrict direct, float *restrict d_gain_hh, float *restrict d_bias_hh) {
     const int64_t H = hidden, G = 3 * hidden;
+    float dq[G]; /* d LN(p) of one row */
     for (int64_t b = 0; b < batch; ++b) {
-        const float *dh_b = dh + b * H, *g_b = g_prev ? g_prev + b * H : NULL;
-        float *du = grad_u + b * G, *dq = grad_q + b * G, *dp = grad_rec + b * G;
+        const float *dh_b = dh + b * H, *g_b = g_prev ? g_prev + b * g_stride : NULL;
+        float *du = grad_u + b * grad_u_stride, *dp = grad_rec + b * G;
         float *d_direct = direct + b * H;
         if (mask && !mask[b]) {
-            for (int64_t k = 0; k < G; ++k) du[k] = dq[k] = dp[k] = 0.0f;
+            for (int64_t k = 0; k < G; ++k) du[k] = dp[k] = 0.0f;
             for (int64_t k = 0; k < H; ++k) d_direct[k] = dh_b[k] + (g_b ? g_b[k] : 0.0f);
             continue;
         }
@@ -286,5 +294,6 @@ void ln_gru_backward_step(int64_t batch, int64_t hidden, const float *restrict d
             d_direct[k] = dh_b[k] * z[k] + (g_b ? g_b[k] : 0.0f);
         }
         layer_norm_input_grad(dq, p + b * G, gain_hh, mean_p[b], rstd_p[b], G, dp);
+        layer_norm_param_grads(dq, p + b * G, mean_p[b], rstd_p[b], G, d_gain_hh, d_bias_hh);
     }
 }

@@ -23,11 +23,11 @@ _SIGNATURES = {
     # d_bias_hh, d_gain_c, d_bias_c
     "ln_lstm_backward_step": [_INT, _INT, *[_PTR] * 15, _INT, *[_PTR] * 7],
     # batch, hidden, p, u, u_stride, gain_hh, bias_hh, h_prev, mask, eps,
-    # acts, q_n, mean_p, rstd_p, h_new
-    "ln_gru_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 4, _FLOAT, *[_PTR] * 5],
-    # batch, hidden, dh, acts, q_n, p, mean_p, rstd_p, gain_hh, h_prev, g_prev, mask,
-    # grad_u, grad_q, grad_rec, direct
-    "ln_gru_backward_step": [_INT, _INT, *[_PTR] * 14],
+    # acts, q_n, mean_p, rstd_p, h_new, out, out_stride
+    "ln_gru_forward_step": [_INT, _INT, _PTR, _PTR, _INT, *[_PTR] * 4, _FLOAT, *[_PTR] * 6, _INT],
+    # batch, hidden, dh, acts, q_n, p, mean_p, rstd_p, gain_hh, h_prev, g_prev, g_stride, mask,
+    # grad_u, grad_u_stride, grad_rec, direct, d_gain_hh, d_bias_hh
+    "ln_gru_backward_step": [_INT, _INT, *[_PTR] * 9, _INT, _PTR, _PTR, _INT, *[_PTR] * 4],
 }
 
 
