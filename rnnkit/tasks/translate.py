@@ -111,7 +111,7 @@ class TranslateOptions(TaskOptions):
     attention_size: int | None = None  # additive score's width (default: decoder_hidden)
     input_feeding: bool = True
     bridge: str = "linear"  # linear | zero
-    dropout: float = 0.3
+    dropout: float = 0.2
     tie_embeddings: bool = True  # the output layer reuses the target embedding matrix
     # training
     batch_size: int = 128
@@ -126,7 +126,7 @@ class TranslateOptions(TaskOptions):
     no_repeat_ngram: int = 0
     # TrainOptions defaults that suit translation
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 2e-3
     schedule: str = "cosine"  # decays over the budget (epochs, steps or time limit)
     min_lr: float = 1e-5
     patience: int | None = 5
