@@ -177,6 +177,12 @@ class TranslateOptions(TaskOptions):
             raise UserError(f"--max-length-ratio must be positive, got {self.max_length_ratio}.")
         return self
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TranslateOptions:
+        """Options as stored in a run's config; a run stored before ``tie_embeddings`` existed had
+        a separate output layer, so its missing key reads as False, not today's default."""
+        return super().from_dict({"tie_embeddings": False, **values})  # type: ignore[return-value]
+
     def _memory_size(self) -> int:
         return self.encoder_hidden * (2 if self.bidirectional else 1)
 

@@ -125,3 +125,11 @@ def test_shared_bpe_vocabulary_run_loads_with_one_embedding(tmp_path):
     assert run.model.source_embedding is run.model.target_embedding
     assert run.source_tokenizer.to_dict() == run.target_tokenizer.to_dict()
     assert tr.translate(tmp_path / "run", ["a b c", ""], beam=2)[1] == ""
+
+
+def test_options_stored_before_tied_embeddings_existed_read_as_untied(tmp_path):
+    stored = tr.TranslateOptions(data=tmp_path / "a.tsv", out=tmp_path / "run").to_dict()
+    assert stored["tie_embeddings"] is True  # today's default, written into new runs
+    assert tr.TranslateOptions.from_dict(stored).tie_embeddings is True
+    del stored["tie_embeddings"]  # a run written before the option existed had no tied layer
+    assert tr.TranslateOptions.from_dict(stored).tie_embeddings is False
