@@ -1,6 +1,12 @@
 """Recurrent layers: ``Recurrent`` (one cell over time) and ``RNN`` (stacked, bidirectional)."""
 
-from rnnkit.layers.dropout import LockedDropout, WeightDrop, embedding_dropout, locked_dropout
+from rnnkit.layers.dropout import (
+    LockedDropout,
+    WeightDrop,
+    dropout,
+    embedding_dropout,
+    locked_dropout,
+)
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.rnn import CELL_NAMES, RNN
 
@@ -10,6 +16,7 @@ __all__ = [
     "LockedDropout",
     "Recurrent",
     "WeightDrop",
+    "dropout",
     "embedding_dropout",
     "locked_dropout",
 ]
