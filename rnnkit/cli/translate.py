@@ -140,6 +140,10 @@ def train_translate(
         int,
         flag_option("No n-gram this long twice; 0: off.", _DECODING),
     ] = DEFAULTS.no_repeat_ngram,
+    allow_unknown: Annotated[
+        bool,
+        flag_option("Let outputs contain the unknown token.", _DECODING),
+    ] = DEFAULTS.allow_unknown,
 ) -> None:
     """Train an encoder-decoder with attention on sentence pairs."""
     options = train_command_options(tr.TranslateOptions, ctx, tr.TASK)
@@ -174,6 +178,13 @@ def translate(
         int | None,
         typer.Option(help="Forbid repeated n-grams this long; 0: off (default: the run's)."),
     ] = None,
+    allow_unknown: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-unknown/--forbid-unknown",
+            help="Whether outputs may contain the unknown token (default: the run's).",
+        ),
+    ] = None,
     attention_plot: Annotated[
         Path | None, typer.Option(help="Draw the attention of the (first) --text into this PNG.")
     ] = None,
@@ -190,6 +201,7 @@ def translate(
         length_penalty=length_penalty,
         max_length_ratio=max_length_ratio,
         no_repeat_ngram=no_repeat_ngram,
+        allow_unknown=allow_unknown,
     )
     if data is not None:
         count = tr.translate_file(run_dir, data, output, encoding=encoding, **decoding)

@@ -30,6 +30,7 @@ rows in dim 0 (``state_dims=0``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -343,15 +344,18 @@ class Seq2Seq(nn.Module):
 
     # --- search -----------------------------------------------------------------------------------
 
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+    def step(
+        self, tokens: Tensor, state: DecoderState, forbidden: Sequence[int] = ()
+    ) -> tuple[Tensor, DecoderState]:
         """The search step function: ``tokens (N,)``, state -> ``(log_probs (N, V_t), state)``.
 
-        Padding and bos are never outputs: their logits are masked before the softmax, so the
-        log-probabilities are normalised over the tokens a translation may contain.
+        Padding and bos are never outputs, nor are the ``forbidden`` ids (e.g. the unknown
+        token): their logits are masked before the softmax, so the log-probabilities are
+        normalised over the tokens a translation may contain.
         """
         features, state, _ = self.decode_step(self.target_embedding(tokens), state)
         logits = self.logits(features).float()
-        logits[:, [self.pad_id, self.bos_id]] = float("-inf")
+        logits[:, [self.pad_id, self.bos_id, *forbidden]] = float("-inf")
         return torch.log_softmax(logits, dim=-1), state
 
     @torch.no_grad()
@@ -363,18 +367,28 @@ class Seq2Seq(nn.Module):
         beam_size: int = 1,
         length_penalty: float = 0.0,
         no_repeat_ngram: int = 0,
+        forbidden_ids: Sequence[int] = (),
     ) -> SearchResult:
         """Translate a batch: greedy search for ``beam_size == 1``, batched beam search otherwise.
 
         ``max_len``: the most target tokens (eos included), an int or one per row ``(B,)``.
-        The model is put in eval mode for the search and restored afterwards.
+        ``forbidden_ids``: target ids the search never emits (besides pad and bos), such as the
+        unknown token. The model is put in eval mode for the search and restored afterwards.
         """
+        forbidden = tuple(int(i) for i in forbidden_ids)
+        if any(not 0 <= i < self.target_vocab_size for i in forbidden):
+            raise ValueError(
+                f"forbidden_ids must be target ids in 0..{self.target_vocab_size - 1}, "
+                f"got {list(forbidden)}"
+            )
+        if self.eos_id in forbidden:
+            raise ValueError("forbidden_ids must not contain eos: every output needs its end")
         was_training = self.training
         self.eval()
         try:
             state = self.encode(source, source_lengths)
             common = dict(
-                step=self.step,
+                step=functools.partial(self.step, forbidden=forbidden) if forbidden else self.step,
                 initial_state=state,
                 batch_size=source.shape[0],
                 bos_id=self.bos_id,

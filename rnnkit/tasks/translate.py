@@ -21,7 +21,9 @@ below 1 (or a ``teacher_forcing_end`` it decays to, linearly over
 ``teacher_forcing_decay_epochs``) each row is fed its own previous prediction at some steps
 (scheduled sampling). Validation decodes the ``--val`` pairs greedily and reports ``bleu`` (which
 drives early stopping and the weights kept), ``chrf``, ``exact_match`` and the teacher-forced
-``loss``. Decoding allows at most ``ceil(max_length_ratio * source tokens) + 10`` target tokens.
+``loss``. Decoding allows at most ``ceil(max_length_ratio * source tokens) + 10`` target tokens,
+and never emits the unknown token unless ``allow_unknown`` (a word vocabulary's ``<unk>`` would
+otherwise stand in the output text for every word the model cannot name).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``tokenizers``, ``data``
 and, once training ends, ``results``), ``source_tokenizer.json``, ``target_tokenizer.json``,
@@ -121,9 +123,12 @@ class TranslateOptions(TaskOptions):
     teacher_forcing_decay_epochs: float = 10.0  # epochs of the linear decay
     # decoding (translate and evaluate; validation decodes greedily)
     beam: int = 5
-    length_penalty: float = 0.0  # GNMT alpha; 0: beams ranked by log-probability (best val BLEU)
+    length_penalty: float = 1.0  # GNMT alpha (0: beams ranked by log-probability); 1: best val BLEU
     max_length_ratio: float = 2.0
     no_repeat_ngram: int = 0
+    # False: the search never emits the unknown token (a word tokenizer's "<unk>" in the output
+    # text), so each output word is a real one (Multi30k test: +1.4 BLEU greedy, +0.3 beam 5)
+    allow_unknown: bool = False
     # TrainOptions defaults that suit translation
     optimizer: str = "adam"
     lr: float = 2e-3
@@ -378,6 +383,7 @@ class TranslationObjective:
             max_length_ratio=self.options.max_length_ratio,
             max_target_length=self.options.max_target_length,
             no_repeat_ngram=0,
+            allow_unknown=self.options.allow_unknown,
         )
         return {**score_translations(outputs, self.val.references), "loss": loss}
 
@@ -560,10 +566,11 @@ def decode(
     max_length_ratio: float,
     max_target_length: int,
     no_repeat_ngram: int,
+    allow_unknown: bool = False,
     batch_size: int = DECODE_BATCH,
 ) -> list[str]:
     """Translate encoded sources (each ending with eos), in batches of similar length; texts in
-    the order given."""
+    the order given. Unless ``allow_unknown``, no output contains the unknown token."""
     ids = decode_ids(
         model,
         sources,
@@ -572,9 +579,15 @@ def decode(
         max_length_ratio=max_length_ratio,
         max_target_length=max_target_length,
         no_repeat_ngram=no_repeat_ngram,
+        forbidden_ids=forbidden_ids(target_tokenizer, allow_unknown),
         batch_size=batch_size,
     )
     return [target_tokenizer.decode(row) for row in ids]
+
+
+def forbidden_ids(target_tokenizer: Tokenizer, allow_unknown: bool) -> tuple[int, ...]:
+    """The target ids a search must not emit: the unknown token unless ``allow_unknown``."""
+    return () if allow_unknown else (target_tokenizer.unk_id,)
 
 
 def decode_ids(
@@ -586,9 +599,10 @@ def decode_ids(
     max_length_ratio: float,
     max_target_length: int,
     no_repeat_ngram: int,
+    forbidden_ids: Sequence[int] = (),
     batch_size: int = DECODE_BATCH,
 ) -> list[list[int]]:
-    """The output ids of each source (see ``decode``)."""
+    """The output ids of each source (see ``decode``); ``forbidden_ids`` are never emitted."""
     device = next(model.parameters()).device
     outputs: list[list[int]] = [[] for _ in sources]
     for rows in bucket_batches([len(s) for s in sources], batch_size, shuffle=False):
@@ -601,6 +615,7 @@ def decode_ids(
             beam_size=beam,
             length_penalty=length_penalty,
             no_repeat_ngram=no_repeat_ngram,
+            forbidden_ids=forbidden_ids,
         )
         for row, sequence in zip(rows, result.sequences(), strict=True):
             outputs[row] = sequence
@@ -614,6 +629,7 @@ def _decoding_settings(run: TranslationRun, **given: Any) -> dict[str, Any]:
         "length_penalty": run.options.length_penalty,
         "max_length_ratio": run.options.max_length_ratio,
         "no_repeat_ngram": run.options.no_repeat_ngram,
+        "allow_unknown": run.options.allow_unknown,
     }
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings["beam"] < 1:
@@ -635,6 +651,7 @@ def translate(
     length_penalty: float | None = None,
     max_length_ratio: float | None = None,
     no_repeat_ngram: int | None = None,
+    allow_unknown: bool | None = None,
     warn: Warn = _warn_to_stderr,
     what: str = "the input",
     run: TranslationRun | None = None,
@@ -648,6 +665,7 @@ def translate(
         length_penalty=length_penalty,
         max_length_ratio=max_length_ratio,
         no_repeat_ngram=no_repeat_ngram,
+        allow_unknown=allow_unknown,
     )
     sources = encode_sources(
         texts, run.source_tokenizer, run.options.max_source_length, what=what, warn=warn
@@ -701,6 +719,7 @@ def evaluate(
     length_penalty: float | None = None,
     max_length_ratio: float | None = None,
     no_repeat_ngram: int | None = None,
+    allow_unknown: bool | None = None,
     warn: Warn = _warn_to_stderr,
 ) -> dict[str, Any]:
     """``bleu``, ``chrf``, ``exact_match`` and ``sentences`` of a run on a pairs file, decoding
@@ -717,6 +736,7 @@ def evaluate(
         length_penalty=length_penalty,
         max_length_ratio=max_length_ratio,
         no_repeat_ngram=no_repeat_ngram,
+        allow_unknown=allow_unknown,
     )
     return {**score_translations(outputs, [t for _, t in pairs]), "sentences": len(pairs)}
 
@@ -740,11 +760,16 @@ def plot_attention_of(
             "drop --attention-plot."
         )
     settings = _decoding_settings(run, **decoding)
+    allow_unknown = settings.pop("allow_unknown")
     sources = encode_sources(
         [text], run.source_tokenizer, run.options.max_source_length, what="--text", warn=warn
     )
     output = decode_ids(
-        run.model, sources, max_target_length=run.options.max_target_length, **settings
+        run.model,
+        sources,
+        max_target_length=run.options.max_target_length,
+        forbidden_ids=forbidden_ids(run.target_tokenizer, allow_unknown),
+        **settings,
     )[0]
     source = torch.tensor([sources[0]])
     weights = run.model.attention_weights(source, torch.tensor([len(sources[0])]), [output])[0]
@@ -782,7 +807,8 @@ def describe(run_dir: str | Path) -> dict[str, Any]:
         "decoding": {
             k: options.get(k)
             for k in ("beam", "length_penalty", "max_length_ratio", "no_repeat_ngram")
-        },
+        }
+        | {"allow_unknown": options.get("allow_unknown", False)},
     }
     results = config.get("results", {})
     add_training_results(description, results)

@@ -69,6 +69,23 @@ def test_translate_file_and_evaluate_json(run, tmp_path):
     assert {"bleu", "chrf", "exact_match"} <= metrics.keys() and metrics["sentences"] == 20
     result = invoke("info", run_dir, "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["task"] == "translate"
+    assert json.loads(result.stdout)["decoding"]["allow_unknown"] is False
+
+
+def test_allow_unknown_flags(run, tmp_path):
+    run_dir, val = run
+    for flag in ("--allow-unknown", "--forbid-unknown"):
+        result = invoke("translate", run_dir, "--text", "22 November 2026", flag)
+        assert result.exit_code == 0, result.output
+    train = tmp_path / "train.tsv"
+    write_pairs_tsv(date_pairs(40, seed=0), train)
+    result = invoke(
+        "train", "translate", "--data", train, "--out", tmp_path / "run", "--max-steps", "1",
+        "--allow-unknown", *TINY_MODEL,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = invoke("info", tmp_path / "run", "--json")
+    assert json.loads(result.stdout)["decoding"]["allow_unknown"] is True
 
 
 def test_lines_without_a_tab(tmp_path):

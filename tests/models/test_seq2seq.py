@@ -266,3 +266,36 @@ def test_a_config_without_tie_embeddings_builds_the_untied_model():
     config = tiny().config()
     del config["tie_embeddings"]  # as written before the option existed
     assert Seq2Seq.from_config(config).output is not None
+
+
+UNK = 1
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_forbidden_ids_are_never_emitted_and_the_rest_renormalised(beam_size):
+    model = tiny("bahdanau")
+    with torch.no_grad():
+        model.output.bias[UNK] = 50.0  # the unknown token outscores every other token
+    source, lengths = sources()
+    free = model.generate(source, lengths, 6, beam_size=beam_size)
+    assert all(sequence and set(sequence) == {UNK} for sequence in free.sequences())
+    banned = model.generate(source, lengths, 6, beam_size=beam_size, forbidden_ids=[UNK])
+    assert all(UNK not in sequence for sequence in banned.sequences())
+    # the step's log-probabilities: the teacher-forced logits with pad, bos and unk masked
+    target_in = torch.randint(4, 9, (3, 4))
+    logits = model(source, lengths, target_in)
+    logits[..., [PAD, BOS, UNK]] = float("-inf")
+    expected = torch.log_softmax(logits, dim=-1)
+    state = model.encode(source, lengths)
+    for t, tokens in enumerate(target_in.unbind(1)):
+        log_probs, state = model.step(tokens, state, forbidden=[UNK])
+        torch.testing.assert_close(log_probs, expected[:, t], rtol=1e-5, atol=1e-6)
+
+
+def test_forbidding_eos_or_an_id_outside_the_vocabulary_is_refused():
+    model = tiny()
+    source, lengths = sources()
+    with pytest.raises(ValueError, match="must not contain eos"):
+        model.generate(source, lengths, 4, forbidden_ids=[EOS])
+    with pytest.raises(ValueError, match=r"target ids in 0\.\.8"):
+        model.generate(source, lengths, 4, forbidden_ids=[9])

@@ -6,6 +6,7 @@ import random
 
 import pytest
 import sacrebleu
+import torch
 
 from rnnkit.data.synthetic import write_pairs_tsv
 from rnnkit.tasks import translate as tr
@@ -133,3 +134,50 @@ def test_options_stored_before_tied_embeddings_existed_read_as_untied(tmp_path):
     assert tr.TranslateOptions.from_dict(stored).tie_embeddings is True
     del stored["tie_embeddings"]  # a run written before the option existed had no tied layer
     assert tr.TranslateOptions.from_dict(stored).tie_embeddings is False
+
+
+def test_outputs_hold_no_unknown_token_unless_allowed(tmp_path):
+    """A word-level run whose output layer is rigged to prefer ``<unk>``: translate and
+    validation never emit it by default; ``allow_unknown`` lets it through."""
+    train = write_pairs_tsv(reversal_pairs(200, seed=0), tmp_path / "train.tsv")
+    options = tr.TranslateOptions(
+        data=train,
+        out=tmp_path / "run",
+        min_count=1,
+        embedding_size=8,
+        encoder_hidden=8,
+        encoder_layers=1,
+        decoder_hidden=16,
+        max_steps=1,
+        precision="fp32",
+        progress="off",
+    )
+    run_dir = tr.train(options)
+    run = tr.load_run(run_dir)
+    assert run.options.allow_unknown is False
+    with torch.no_grad():
+        run.model.output_bias[run.target_tokenizer.unk_id] = 50.0
+    texts = ["a b c", "f e"]
+    for beam in (1, 3):
+        allowed = tr.translate(run_dir, texts, run=run, beam=beam, allow_unknown=True)
+        assert all("<unk>" in t for t in allowed)
+        banned = tr.translate(run_dir, texts, run=run, beam=beam)
+        assert all(t and "<unk>" not in t for t in banned)
+    # validation decodes as the option says
+    pairs = [("a b c", "c b a"), ("f e", "e f")]
+    encoded = tr.encode_pairs(
+        pairs, run.source_tokenizer, run.target_tokenizer, options, what="val"
+    )
+    objective = tr.TranslationObjective(encoded, encoded, options, run.target_tokenizer)
+    expected = {
+        allow: tr.score_translations(
+            tr.translate(run_dir, [s for s, _ in pairs], run=run, beam=1, allow_unknown=allow),
+            [t for _, t in pairs],
+        )["chrf"]
+        for allow in (False, True)
+    }
+    assert expected[False] != expected[True]
+    assert objective.evaluate(run.model)["chrf"] == pytest.approx(expected[False])
+    stored = run.options.to_dict()
+    del stored["allow_unknown"]  # a run stored before the option existed forbids it too
+    assert tr.TranslateOptions.from_dict(stored).allow_unknown is False
