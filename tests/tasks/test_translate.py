@@ -105,22 +105,25 @@ def test_long_sources_are_truncated_with_one_warning():
     assert "2 sources" in warnings[0] and "test.txt" in warnings[0] and "sentence 2" in warnings[0]
 
 
-def test_shared_bpe_vocabulary_run_loads_with_one_embedding(tmp_path):
+def briefly_trained_options(tmp_path, **options) -> tr.TranslateOptions:
+    """Options of a tiny model trained for a step or two on 200 reversal pairs."""
     train = write_pairs_tsv(reversal_pairs(200, seed=0), tmp_path / "train.tsv")
-    options = tr.TranslateOptions(
-        data=train,
-        out=tmp_path / "run",
-        tokenizer="bpe",
-        vocab_size=300,
-        shared_vocab=True,
+    settings = dict(
         embedding_size=8,
         encoder_hidden=8,
         encoder_layers=1,
         decoder_hidden=16,
-        batch_size=32,
         max_steps=2,
         precision="fp32",
         progress="off",
+    )
+    settings.update(options)
+    return tr.TranslateOptions(data=train, out=tmp_path / "run", **settings)
+
+
+def test_shared_bpe_vocabulary_run_loads_with_one_embedding(tmp_path):
+    options = briefly_trained_options(
+        tmp_path, tokenizer="bpe", vocab_size=300, shared_vocab=True, batch_size=32
     )
     run = tr.load_run(tr.train(options))
     assert run.model.source_embedding is run.model.target_embedding
@@ -139,19 +142,7 @@ def test_options_stored_before_tied_embeddings_existed_read_as_untied(tmp_path):
 def test_outputs_hold_no_unknown_token_unless_allowed(tmp_path):
     """A word-level run whose output layer is rigged to prefer ``<unk>``: translate and
     validation never emit it by default; ``allow_unknown`` lets it through."""
-    train = write_pairs_tsv(reversal_pairs(200, seed=0), tmp_path / "train.tsv")
-    options = tr.TranslateOptions(
-        data=train,
-        out=tmp_path / "run",
-        min_count=1,
-        embedding_size=8,
-        encoder_hidden=8,
-        encoder_layers=1,
-        decoder_hidden=16,
-        max_steps=1,
-        precision="fp32",
-        progress="off",
-    )
+    options = briefly_trained_options(tmp_path, min_count=1, max_steps=1)
     run_dir = tr.train(options)
     run = tr.load_run(run_dir)
     assert run.options.allow_unknown is False
