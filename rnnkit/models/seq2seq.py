@@ -388,7 +388,7 @@ class Seq2Seq(nn.Module):
         try:
             state = self.encode(source, source_lengths)
             common = dict(
-                step=functools.partial(self.step, forbidden=forbidden) if forbidden else self.step,
+                step=functools.partial(self.step, forbidden=forbidden),
                 initial_state=state,
                 batch_size=source.shape[0],
                 bos_id=self.bos_id,
