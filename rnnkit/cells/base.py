@@ -86,7 +86,7 @@ def init_recurrent_weights(
 ) -> None:
     """Initialise a cell's weights in place.
 
-    ``xavier_orthogonal`` (default, DESIGN.md): Xavier/Glorot uniform per gate block of the input
+    ``xavier_orthogonal`` (default): Xavier/Glorot uniform per gate block of the input
     weights, orthogonal per gate block of the recurrent weights, zero biases.
     ``uniform``: torch's scheme, U(-1/sqrt(H), 1/sqrt(H)) for everything.
     """

@@ -49,8 +49,8 @@ class LayerNormLSTMCell(Cell):
     shifts ``bias_ih, bias_hh (4H,)``, ``bias_c (H,)`` (the shifts of the two gate normalisations
     together play the role of torch's two LSTM biases). State: ``(h (B, H), c (B, H))``.
 
-    Initialisation: weights per ``init`` (DESIGN.md), gains one, ``bias_c`` zero; with
-    ``init="xavier_orthogonal"`` the gate shifts start at zero except the forget block of
+    Initialisation: weights per ``init`` (``init_recurrent_weights``), gains one, ``bias_c``
+    zero; with ``init="xavier_orthogonal"`` the gate shifts start at zero except the forget block of
     ``bias_ih``, which starts at ``forget_bias``.
     """
 
@@ -160,7 +160,7 @@ class LayerNormGRUCell(Cell):
 
     Parameters: ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, gains ``gain_ih, gain_hh (3H,)``
     and, when ``bias``, shifts ``bias_ih, bias_hh (3H,)``. Initialisation: weights and shifts per
-    ``init`` (DESIGN.md: zero shifts), gains one. State: ``h (B, H)``.
+    ``init`` (``init_recurrent_weights``; zero shifts), gains one. State: ``h (B, H)``.
     """
 
     def __init__(

@@ -282,7 +282,7 @@ class _MinimalCell(Cell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Xavier per gate block and zero bias (or torch's uniform scheme), as in DESIGN.md."""
+        """Xavier per gate block and zero bias, or torch's uniform scheme (``init``)."""
         biases = [self.bias_ih] if self.bias else []
         init_recurrent_weights(
             self.weight_ih,

@@ -30,7 +30,8 @@ from rnnkit.cli.options import train_command_options
 from rnnkit.cli.runs import RunDirArgument
 from rnnkit.cli.training_flags import with_training_flags
 from rnnkit.errors import UserError
-from rnnkit.tasks import classify, run_task
+from rnnkit.tasks import classify
+from rnnkit.tasks.lifecycle import Run
 
 DEFAULTS = classify.ClassifyOptions()
 _NUMERIC, _TRANSFER = "Numeric sequences", "Transfer"
@@ -137,7 +138,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines to stdout.")] = False,
 ) -> None:
     """Predict with a classify run (label and probabilities) or a tag run (token/TAG pairs)."""
-    task, module, _ = run_task(run_dir)
+    task = Run.open(run_dir).task
     if task not in ("classify", "tag"):
         raise UserError(
             f"{run_dir} is a run of task '{task}'; `rnnkit predict` works on classify and tag runs."

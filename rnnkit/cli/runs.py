@@ -1,7 +1,8 @@
 """Commands that work on a run of any task: ``rnnkit evaluate`` and ``rnnkit info``.
 
-They read the task from the run's ``config.json`` and call that task module's ``evaluate`` or
-``describe``; results go to stdout (as JSON with ``--json``), so they can be piped.
+They read the task from the run's ``config.json`` and call that task's ``evaluate`` or
+``describe`` (``rnnkit.tasks.lifecycle.Task``); results go to stdout (as JSON with ``--json``),
+so they can be piped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from rnnkit.cli.app import app
-from rnnkit.tasks import run_task
+from rnnkit.tasks import open_run
 
 RunDirArgument = Annotated[
     Path, typer.Argument(help="Run directory written by `rnnkit train`.", show_default=False)
@@ -30,8 +31,8 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
-    _, module, _ = run_task(run_dir)
-    metrics = module.evaluate(run_dir, data, encoding=encoding)
+    task, run = open_run(run_dir)
+    metrics = task.evaluate(run, data, encoding=encoding)
     if as_json:
         typer.echo(to_json(metrics))
     else:
@@ -42,8 +43,8 @@ def evaluate(
 @app.command()
 def info(run_dir: RunDirArgument, as_json: JsonFlag = False) -> None:
     """Task, model, size, data and metrics of a run."""
-    _, module, _ = run_task(run_dir)
-    description = module.describe(run_dir)
+    task, run = open_run(run_dir)
+    description = task.describe(run)
     if as_json:
         typer.echo(to_json(description, indent=2))
     else:

@@ -1,4 +1,5 @@
-"""Recurrent layers: ``Recurrent`` (one cell over time) and ``RNN`` (stacked, bidirectional)."""
+"""Recurrent layers: ``Recurrent`` (one cell over time) and ``RNN`` (stacked, bidirectional);
+the dropout variants, attention and the chunked ``linear_cross_entropy`` output loss."""
 
 from rnnkit.layers.dropout import (
     LockedDropout,
@@ -7,6 +8,7 @@ from rnnkit.layers.dropout import (
     embedding_dropout,
     locked_dropout,
 )
+from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.rnn import CELL_NAMES, RNN
 
@@ -18,5 +20,6 @@ __all__ = [
     "WeightDrop",
     "dropout",
     "embedding_dropout",
+    "linear_cross_entropy",
     "locked_dropout",
 ]

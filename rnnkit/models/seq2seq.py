@@ -43,9 +43,9 @@ from rnnkit.decoding import SearchResult, beam_search, greedy_search
 from rnnkit.layers import RNN
 from rnnkit.layers.attention import ATTENTION_KINDS, make_attention
 from rnnkit.layers.dropout import dropout
+from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.sequences import lengths_to_mask
-from rnnkit.training.losses import linear_cross_entropy
 
 ATTENTION_CHOICES = (*ATTENTION_KINDS, "none")
 BRIDGES = ("linear", "zero")

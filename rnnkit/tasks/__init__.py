@@ -1,13 +1,15 @@
 """The tasks rnnkit trains end to end, and how to find the task of a run directory.
 
-Each task is a module with the same public functions (its Python API, which the CLI calls):
+Each task is a module holding a ``rnnkit.tasks.lifecycle.Task`` subclass, its instance
+``TASK_SPEC``, and the same public functions (its Python API, which the CLI calls):
 
-- ``train(options) -> Path``: train and write a run directory;
+- ``train(options) -> Path``: train and write a run directory (``lifecycle.train``);
 - ``evaluate(run_dir, data, ...) -> dict[str, float]``: metrics of a run on a file;
 - ``describe(run_dir) -> dict``: task, model, size, data and metrics of a run, for ``rnnkit info``;
 
-plus its own commands (``lm.generate``, ``classify.predict``, ...). Modules are imported only when
-a run or command needs them, so ``rnnkit info`` on an lm run never imports the translation code.
+plus its own commands (``lm.generate``, ``classify.predict_texts``, ...). Modules are imported
+only when a run or command needs them, so ``rnnkit info`` on an lm run never imports the
+translation code. A new task is one more module and one more line in ``TASK_MODULES``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from rnnkit.errors import UserError
-from rnnkit.training.rundir import read_run_config
+from rnnkit.tasks.lifecycle import Run, Task
 
 #: task name (as written in config.json and as the `rnnkit train <task>` command) -> module
 TASK_MODULES: dict[str, str] = {
@@ -46,7 +47,12 @@ def task_module(task: str) -> ModuleType:
         raise UserError(f"task {task!r} is not available in this rnnkit; upgrade rnnkit.") from None
 
 
-def run_task(run_dir: str | Path) -> tuple[str, ModuleType, dict[str, Any]]:
-    """The task name, its module and the config of the run in ``run_dir`` (checked)."""
-    config = read_run_config(run_dir)
-    return config["task"], task_module(config["task"]), config
+def task_spec(task: str) -> Task:
+    """The ``Task`` named ``task``; ``UserError`` if this rnnkit does not know it."""
+    return task_module(task).TASK_SPEC
+
+
+def open_run(run_dir: str | Path) -> tuple[Task, Run]:
+    """The task of the run in ``run_dir`` and the run, opened and checked."""
+    run = Run.open(run_dir)
+    return task_spec(run.task), run

@@ -39,25 +39,22 @@ from rnnkit.data.streams import StreamBatches, check_stream_size
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.models import LanguageModel
-from rnnkit.tasks.describing import add_training_results, parameter_count
-from rnnkit.tasks.options import TaskOptions
-from rnnkit.tasks.resuming import check_resumable, stored_config
-from rnnkit.tasks.tokenizing import fit_tokenizer, tokenizer_settings
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    preferred_precision,
-    read_run_config,
-    resolve_device,
-    seed_everything,
-    write_config,
+from rnnkit.tasks import lifecycle
+from rnnkit.tasks.lifecycle import Prepared, Run, Task
+from rnnkit.tasks.options import MODEL, TaskOptions, option
+from rnnkit.tasks.tokenizing import (
+    MIN_COUNT_HELP,
+    TOKENIZER_HELP,
+    VOCAB_SIZE_HELP,
+    fit_tokenizer,
+    tokenizer_settings,
 )
+from rnnkit.training import StepResult, preferred_precision
 from rnnkit.training.distributed import is_main_process
 
 TASK = "lm"
+TOKENIZER_FILE = "tokenizer.json"
+BATCHING = "Batching"
 
 #: validation runs this many parallel streams (fewer on a small text): few streams means few
 #: tokens scored without context at stream starts, so the figure is close to a single pass.
@@ -77,30 +74,47 @@ class LMOptions(TaskOptions):
     missing_data_message: ClassVar[str] = "no training text was given; pass --data FILE."
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
 
-    # data (``data`` is the training text)
-    val: Path | None = None  # validation text; None: the last val_fraction of data
-    val_fraction: float = 0.1
-    # tokenizer
-    tokenizer: Literal["char", "word", "bpe"] = "char"
-    vocab_size: int | None = None  # word: most frequent words kept; bpe: merges' target size
-    min_count: int | None = None  # word: rarer words are unknown; bpe: rarer pairs not merged
-    # model
-    embedding_size: int | None = None  # None: the hidden size
-    hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.1
-    embedding_dropout: float = 0.0
-    locked_dropout: bool = True
-    weight_drop: float = 0.0
-    tie_weights: bool = False
-    # the cells' weights: torch's uniform scheme (DESIGN.md's Xavier/orthogonal is the other
-    # choice); in 100 steps of a 2 x 512 character LSTM it reached a training loss 0.085 lower
-    init: str = "uniform"
-    # batching (truncated BPTT)
-    bptt: int = 128
-    batch_size: int = 64
-    # a sample of this many tokens is shown (stderr) at each validation; 0: none
-    sample_length: int = 0
+    data: Path | None = option(None, help="Training text file.")
+    val: Path | None = option(
+        None, help="Validation text (default: the last --val-fraction of --data)."
+    )
+    val_fraction: float = option(0.1, help="Share of --data kept for validation without --val.")
+    tokenizer: Literal["char", "word", "bpe"] = option("char", help=TOKENIZER_HELP, fixed=True)
+    vocab_size: int | None = option(None, help=VOCAB_SIZE_HELP, fixed=True)
+    min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
+    embedding_size: int | None = option(
+        None, help="Embedding width (default: --hidden).", panel=MODEL, fixed=True
+    )
+    hidden: int = option(512, help="Hidden units per layer.", panel=MODEL, fixed=True)
+    layers: int = option(2, help="Stacked recurrent layers.", panel=MODEL, fixed=True)
+    dropout: float = option(
+        0.1, help="Dropout on embeddings, between layers, on outputs.", panel=MODEL, fixed=True
+    )
+    embedding_dropout: float = option(
+        0.0, help="Probability of dropping a whole token's embedding.", panel=MODEL, fixed=True
+    )
+    locked_dropout: bool = option(
+        True, help="One dropout mask per sequence (variational).", panel=MODEL, fixed=True
+    )
+    weight_drop: float = option(
+        0.0, help="DropConnect on the recurrent weights.", panel=MODEL, fixed=True
+    )
+    tie_weights: bool = option(
+        False, help="Share the embedding with the output layer.", panel=MODEL, fixed=True
+    )
+    # torch's uniform scheme by default: in 100 steps of a 2 x 512 character LSTM it reached a
+    # training loss 0.085 lower than the Xavier/orthogonal scheme
+    init: str = option(
+        "uniform",
+        help="Cell weight initialisation: uniform (torch's) or xavier_orthogonal.",
+        panel=MODEL,
+        fixed=True,
+    )
+    bptt: int = option(128, help="Steps per chunk of truncated BPTT.", panel=BATCHING, fixed=True)
+    batch_size: int = option(64, help="Parallel streams per batch.", panel=BATCHING, fixed=True)
+    sample_length: int = option(
+        0, help="Show a sample this long at each validation.", panel=BATCHING
+    )
     # TrainOptions defaults that suit language modelling
     lr: float = 3e-3
     schedule: str = "cosine"
@@ -121,27 +135,6 @@ class LMOptions(TaskOptions):
         self.require_known("init", INIT_SCHEMES)
         self.require_fractions("val_fraction")
         return self
-
-    def model_options(self) -> dict[str, Any]:
-        """The options that decide the model's shape and regularisation (fixed on resume)."""
-        return {
-            "tokenizer": self.tokenizer,
-            "vocab_size": self.vocab_size,
-            "min_count": self.min_count,
-            "cell": self.cell,
-            "embedding_size": self.embedding_size,
-            "hidden": self.hidden,
-            "layers": self.layers,
-            "dropout": self.dropout,
-            "embedding_dropout": self.embedding_dropout,
-            "locked_dropout": self.locked_dropout,
-            "weight_drop": self.weight_drop,
-            "tie_weights": self.tie_weights,
-            "init": self.init,
-            "bptt": self.bptt,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-        }
 
 
 # ------------------------------------------------------------------------------------ training
@@ -204,45 +197,95 @@ class LanguageModelObjective:
         return metrics
 
 
+class LanguageModelTask(Task[LMOptions]):
+    """The lm task: a text file, a tokenizer fitted on it, a ``LanguageModel``."""
+
+    name = TASK
+    options_class = LMOptions
+    summary = "Train a recurrent language model on a text file."
+    artifact_files = (TOKENIZER_FILE,)
+    described_training_options = ("precision", "batch_size", "bptt", "lr", "schedule")
+
+    def __init__(self, on_sample: Callable[[str], None] | None = None) -> None:
+        self.on_sample = on_sample
+
+    def prepare(self, options: LMOptions, resumed: Run | None) -> Prepared:
+        corpus = _prepare_corpus(options, resumed)
+        sampler = None
+        if options.sample_length > 0:
+            show = self.on_sample or _print_sample
+            sampler = _training_sampler(corpus.tokenizer, corpus.prime, options.sample_length, show)
+        objective = LanguageModelObjective(  # checks that the text fills one batch
+            corpus.train_ids,
+            corpus.val_ids,
+            batch_size=options.batch_size,
+            bptt=options.bptt,
+            report_bpc=corpus.tokenizer.kind == "char",
+            train_name=corpus.train_name,
+            sample=sampler,
+        )
+        tokenizer = corpus.tokenizer
+        return Prepared(
+            model=build_model(options, tokenizer.vocab_size),
+            objective=objective,
+            sections={
+                "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
+                "data": corpus.description(options),
+            },
+            artifacts={TOKENIZER_FILE: tokenizer.to_dict()},
+        )
+
+    def model_from_config(self, model_config: dict[str, Any]) -> LanguageModel:
+        return LanguageModel.from_config(model_config)
+
+    def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+        """Loss (nats per token), perplexity, bpc (char tokenizer) and token count of a file."""
+        model, tokenizer = self.load(run)
+        ids = torch.tensor(tokenizer.encode(read_text(data, encoding)), dtype=torch.long)
+        if ids.numel() < 2:
+            raise UserError(f"{data} has {ids.numel()} token; give at least two to score one.")
+        total, count = stream_loss(model, ids)
+        return {**loss_metrics(total / count, tokenizer.kind == "char"), "tokens": count}
+
+    def load(self, run: Run) -> tuple[LanguageModel, Tokenizer]:
+        """The trained model (eval mode, CPU) and tokenizer of an lm run; checked."""
+        tokenizer = load_tokenizer(run.path)
+        model = self.load_model(run)
+        if model.vocab_size != tokenizer.vocab_size:
+            raise UserError(
+                f"{run.path} has a tokenizer of {tokenizer.vocab_size} tokens but a model of "
+                f"{model.vocab_size}; the run is damaged, train it again."
+            )
+        return model, tokenizer
+
+    def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "cell": model_config.get("cell"),
+            "layers": model_config.get("num_layers"),
+            "hidden": model_config.get("hidden_size"),
+            "embedding": model_config.get("embedding_size"),
+            "tie_weights": model_config.get("tie_weights"),
+            "dropout": model_config.get("dropout"),
+        }
+
+    def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if key != "default_prime"}
+
+    def describe_more(self, run: Run) -> dict[str, Any]:
+        return {"tokenizer": run.config.get("tokenizer", {})}
+
+
+TASK_SPEC = LanguageModelTask()
+
+
 def train(options: LMOptions, *, on_sample: Callable[[str], None] | None = None) -> Path:
     """Train a language model as ``options`` say; return the run directory.
 
     ``on_sample`` receives the text sampled at each validation when ``options.sample_length > 0``
     (default: printed to stderr). Every check of the user's input runs before anything is
-    written, so a refused run leaves no half-made run directory behind.
+    written, so a refused run leaves the run directory as it was.
     """
-    options.validate()
-    resolve_device(options.device)  # fail on a missing GPU before anything is written
-    out = Path(options.out)
-    corpus = _prepare_corpus(options)
-    sampler = None
-    if options.sample_length > 0:
-        show = on_sample or _print_sample
-        sampler = _training_sampler(corpus.tokenizer, corpus.prime, options.sample_length, show)
-    objective = LanguageModelObjective(  # checks that the text fills one batch
-        corpus.train_ids,
-        corpus.val_ids,
-        batch_size=options.batch_size,
-        bptt=options.bptt,
-        report_bpc=corpus.tokenizer.kind == "char",
-        train_name=corpus.train_name,
-        sample=sampler,
-    )
-    seed_everything(options.seed)  # the initial weights follow the run's seed
-    model = build_model(options, corpus.tokenizer.vocab_size)
-    sections = {
-        "options": options,
-        "model": model.config(),
-        "tokenizer": {"kind": corpus.tokenizer.kind, "vocab_size": corpus.tokenizer.vocab_size},
-        "data": corpus.description(options),
-    }
-    if is_main_process():
-        write_config(out, TASK, **sections)
-        corpus.tokenizer.save(out)
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    if is_main_process():
-        write_config(out, TASK, **sections, results=_jsonable_results(result))
-    return out
+    return lifecycle.train(LanguageModelTask(on_sample), options)
 
 
 @dataclass
@@ -269,15 +312,11 @@ class _Corpus:
         }
 
 
-def _prepare_corpus(options: LMOptions) -> _Corpus:
+def _prepare_corpus(options: LMOptions, resumed: Run | None) -> _Corpus:
     """Read and split the text, fit the tokenizer (or load the resumed run's), encode both parts."""
     train_text, val_text, train_name = _read_corpora(options)
-    # Under torchrun only rank 0 refuses an existing run: the others could see the config it
-    # just wrote.
-    stored = stored_config(Path(options.out), options.resume, TASK, refuse=is_main_process())
-    if stored is not None:
-        check_resumable(stored, options, Path(options.out))
-        tokenizer = load_tokenizer(options.out)
+    if resumed is not None:
+        tokenizer = load_tokenizer(resumed.path)
     else:
         tokenizer = _fit_tokenizer(options, train_text)
     train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
@@ -336,10 +375,6 @@ def _fit_tokenizer(options: LMOptions, text: str) -> Tokenizer:
         options.tokenizer, vocab_size=options.vocab_size, min_count=options.min_count
     )
     return fit_tokenizer(options.tokenizer, text, settings)
-
-
-def _jsonable_results(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if not isinstance(value, Tensor)}
 
 
 def _print_sample(text: str) -> None:
@@ -403,36 +438,13 @@ def loss_metrics(loss: float, report_bpc: bool) -> dict[str, float]:
 
 def load_run(run_dir: str | Path) -> tuple[LanguageModel, Tokenizer, dict[str, Any]]:
     """The trained model (eval mode, CPU), tokenizer and config of an lm run; checked."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    tokenizer = load_tokenizer(run_dir)
-    model_config = config.get("model")
-    try:
-        if not isinstance(model_config, dict):
-            raise ValueError("it is missing")
-        model = LanguageModel.from_config(model_config)
-    except (ValueError, TypeError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} has an unusable 'model' section ({error}); "
-            "train the run again."
-        ) from None
-    if model.vocab_size != tokenizer.vocab_size:
-        raise UserError(
-            f"{run_dir} has a tokenizer of {tokenizer.vocab_size} tokens but a model of "
-            f"{model.vocab_size}; the run is damaged, train it again."
-        )
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    return model.eval(), tokenizer, config
+    run = TASK_SPEC.open(run_dir)
+    return (*TASK_SPEC.load(run), run.config)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") -> dict[str, Any]:
     """Loss (nats per token), perplexity, bpc (char tokenizer) and token count of a text file."""
-    model, tokenizer, _ = load_run(run_dir)
-    ids = torch.tensor(tokenizer.encode(read_text(data, encoding)), dtype=torch.long)
-    if ids.numel() < 2:
-        raise UserError(f"{data} has {ids.numel()} token; give at least two to score one.")
-    total, count = stream_loss(model, ids)
-    return {**loss_metrics(total / count, tokenizer.kind == "char"), "tokens": count}
+    return TASK_SPEC.evaluate(TASK_SPEC.open(run_dir), Path(data), encoding=encoding)
 
 
 # ---------------------------------------------------------------------------------- generation
@@ -545,38 +557,6 @@ def _stream_text(ids: Iterator[int], stream: TextStream) -> Iterator[str]:
         yield rest
 
 
-# -------------------------------------------------------------------------------- description
-
-
 def describe(run_dir: str | Path) -> dict[str, Any]:
     """Task, model, size, data and metrics of an lm run, as a nested dict."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    model_config = config.get("model", {})
-    options = config.get("options", {})
-    parameters = parameter_count(lambda: LanguageModel.from_config(model_config))
-    results = config.get("results", {})
-    description: dict[str, Any] = {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": {
-            "cell": model_config.get("cell"),
-            "layers": model_config.get("num_layers"),
-            "hidden": model_config.get("hidden_size"),
-            "embedding": model_config.get("embedding_size"),
-            "tie_weights": model_config.get("tie_weights"),
-            "dropout": model_config.get("dropout"),
-            "parameters": parameters,
-        },
-        "tokenizer": config.get("tokenizer", {}),
-        "data": {k: v for k, v in config.get("data", {}).items() if k != "default_prime"},
-        "training": {
-            "precision": options.get("precision"),
-            "batch_size": options.get("batch_size"),
-            "bptt": options.get("bptt"),
-            "lr": options.get("lr"),
-            "schedule": options.get("schedule"),
-        },
-    }
-    add_training_results(description, results)
-    return description
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

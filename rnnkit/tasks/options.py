@@ -6,6 +6,11 @@ Each task's options dataclass (``LMOptions``, ``ClassifyOptions``, ``TagOptions`
 encoding and the recurrent cell. ``validate()`` checks those; a task's own ``validate()`` calls it
 first and then checks its own fields with the ``require_*`` helpers, so every task words the same
 kind of mistake in the same way.
+
+Every field is declared with ``option(default, help=..., panel=..., fixed=...)``: its help text
+and panel make the ``rnnkit train <task>`` flag (``rnnkit.cli.train_command``), and ``fixed``
+marks the options a resumed run must keep (``model_options``). A subclass that only changes a
+default may redeclare the field plainly (``lr: float = 3e-3``): the help is inherited.
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ from typing import Any, ClassVar
 from rnnkit.errors import UserError
 from rnnkit.layers import CELL_NAMES
 from rnnkit.training import TrainOptions
+from rnnkit.training.options import TRAINING, option
+
+#: the ``--help`` panels of task options (training options have their own, ``TRAINING``)
+DATA, MODEL = "Data", "Model"
+
+__all__ = ["DATA", "MODEL", "TRAINING", "TaskOptions", "flag", "option", "require_at_least"]
 
 
 @dataclass
 class TaskOptions(TrainOptions):
     """The fields and checks every task shares; each task adds its own fields and defaults."""
 
-    data: Path | None = None  # the training file
-    out: Path | None = None  # run directory to write
-    encoding: str = "utf-8"
-    cell: str = "lstm"
+    data: Path | None = option(None, help="Training file.")
+    out: Path | None = option(None, help="Run directory to write.")
+    encoding: str = option("utf-8", help="Text encoding of the files.")
+    cell: str = option(
+        "lstm", help=f"Recurrent cell: {', '.join(CELL_NAMES)}.", panel=MODEL, fixed=True
+    )
 
     #: what ``validate`` says when ``data`` is missing (each task names its kind of file)
     missing_data_message: ClassVar[str] = "no training data was given; pass --data FILE."
@@ -51,6 +64,12 @@ class TaskOptions(TrainOptions):
             raise UserError("no run directory was given; pass --out DIR.")
         self.require_known("cell", CELL_NAMES)
         return self
+
+    def model_options(self) -> dict[str, Any]:
+        """The options that fix the model or the data layout (``fixed``), and the seed: a
+        resumed run must keep them, or its weights and artifacts would not fit."""
+        fixed = {f.name: getattr(self, f.name) for f in fixed_fields(type(self))}
+        return {**fixed, "seed": self.seed}
 
     def train_options(self) -> TrainOptions:
         """The ``TrainOptions`` part, for the trainer."""
@@ -86,6 +105,25 @@ class TaskOptions(TrainOptions):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
                 raise UserError(f"{flag(name)} must be in (0, 1), got {value}.")
+
+
+def field_metadata(options_class: type, name: str) -> dict[str, Any]:
+    """The ``option`` metadata of field ``name``, from the nearest class that declared it so
+    (a subclass that only changes a default inherits the help)."""
+    for klass in options_class.__mro__:
+        declared = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if declared is not None and "help" in declared.metadata:
+            return dict(declared.metadata)
+    raise TypeError(f"{options_class.__name__}.{name} is not declared with option(help=...)")
+
+
+def fixed_fields(options_class: type) -> list[dataclasses.Field]:
+    """The fields of ``options_class`` marked ``fixed`` (model and data layout)."""
+    return [
+        f
+        for f in dataclasses.fields(options_class)
+        if field_metadata(options_class, f.name).get("fixed")
+    ]
 
 
 def flag(name: str) -> str:

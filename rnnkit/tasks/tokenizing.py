@@ -13,6 +13,12 @@ from typing import Any
 from rnnkit.data.tokenizers import Tokenizer, train_tokenizer
 from rnnkit.errors import UserError
 
+# the help of the tokenizer flags, the same in every text task
+TOKENIZER_HELP = "Tokens to model: char, word or bpe."
+VOCAB_SIZE_HELP = "word: words kept; bpe: vocabulary size."
+MIN_COUNT_HELP = "word/bpe: fewest occurrences to keep or merge."
+LOWERCASE_HELP = "word: lowercase the texts."
+
 
 def tokenizer_settings(
     kind: str, *, vocab_size: int | None, min_count: int | None, lowercase: bool | None = None

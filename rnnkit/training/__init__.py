@@ -4,8 +4,8 @@ A task builds a model and an ``Objective`` and calls ``Trainer(model, objective,
 run_dir).fit()``; readers of a run call ``read_run_config`` and ``load_weights``.
 """
 
+from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.training.checkpoint import checkpoint_path, load_checkpoint
-from rnnkit.training.losses import linear_cross_entropy
 from rnnkit.training.options import TrainOptions, parse_duration
 from rnnkit.training.protocol import Batch, Carry, Objective, StepResult
 from rnnkit.training.rundir import (

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from rnnkit.errors import UserError
 
@@ -24,6 +24,37 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
 PROGRESS_MODES = ("auto", "bar", "plain", "off")
+
+#: the ``--help`` panel of the training flags
+TRAINING = "Training"
+
+
+def option(
+    default: Any = MISSING,
+    *,
+    help: str,
+    panel: str = "Data",
+    fixed: bool = False,
+    cli_type: Any = None,
+    default_factory: Any = MISSING,
+) -> Any:
+    """A dataclass field that is also a command-line flag, declared once.
+
+    ``help`` and ``panel`` are what ``rnnkit train <task> --help`` shows; ``fixed`` marks an
+    option that fixes the model or the data layout, so a resumed run must keep it;
+    ``cli_type`` is the flag's type when it differs from the field's (a duration typed as
+    text, stored as seconds).
+    """
+    metadata = {"help": help, "panel": panel, "fixed": fixed, "cli_type": cli_type}
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _flag(default: Any, help: str, **more: Any) -> Any:
+    """A training option: a flag in the Training panel of every ``rnnkit train <task>``."""
+    return option(default, help=help, panel=TRAINING, **more)
+
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)", re.IGNORECASE)
 _SECONDS_PER_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -57,40 +88,59 @@ class TrainOptions:
     """How to train: optimiser, schedule, clipping, budgets, checkpoints, devices, logging."""
 
     # optimiser
-    optimizer: str = "adamw"  # sgd | adam | adamw
-    lr: float = 1e-3
-    weight_decay: float | None = None  # None: 0.01 for adamw, 0 for sgd and adam
-    momentum: float = 0.9  # sgd only
+    optimizer: Literal["sgd", "adam", "adamw"] = _flag("adamw", "Optimiser.")
+    lr: float = _flag(1e-3, "Peak learning rate.")
+    weight_decay: float | None = _flag(
+        None, "Weight decay; when unset, 0.01 for adamw and 0 otherwise."
+    )
+    momentum: float = _flag(0.9, "Momentum of sgd.")
     # schedule; lr is multiplied by a linear warm-up factor during the first warmup_steps steps
-    schedule: str = "constant"  # constant | step | cosine | plateau
-    warmup_steps: int = 0
-    min_lr: float = 0.0  # floor of cosine and plateau
-    lr_decay: float = 0.5  # factor of the step and plateau schedules
-    lr_step_size: int | None = None  # steps between decays of "step"; None: one epoch
-    plateau_patience: int = 2  # evaluations without improvement before "plateau" decays
+    schedule: Literal["constant", "step", "cosine", "plateau"] = _flag(
+        "constant", "Learning-rate schedule after the warm-up."
+    )
+    warmup_steps: int = _flag(0, "Steps of linear learning-rate warm-up.")
+    min_lr: float = _flag(0.0, "Lowest learning rate of the cosine and plateau schedules.")
+    lr_decay: float = _flag(0.5, "Factor of each decay of the step and plateau schedules.")
+    lr_step_size: int | None = _flag(
+        None, "Steps between decays of the step schedule (default: an epoch)."
+    )
+    plateau_patience: int = _flag(2, "Evaluations without improvement before plateau decays.")
     # gradient clipping (both may be given: value first, then norm)
-    clip_norm: float | None = 1.0
-    clip_value: float | None = None
+    clip_norm: float | None = _flag(1.0, "Clip the gradient's norm to this.")
+    clip_value: float | None = _flag(None, "Clip each gradient value to +-this.")
     # budgets
-    epochs: int | None = None
-    max_steps: int | None = None
-    time_limit: float | str | None = None  # seconds, or text like "10m"; stored as seconds
+    epochs: int | None = _flag(None, "Passes over the training data.")
+    max_steps: int | None = _flag(None, "Stop after this many training batches.")
+    # seconds, or text like "10m"; stored as seconds
+    time_limit: float | str | None = _flag(
+        None, "Stop after this much time, e.g. 90s, 10m, 1h30m.", cli_type=str | None
+    )
     # evaluation, early stopping, checkpoints
-    eval_every: int | None = None  # steps; None: at each epoch end
-    patience: int | None = None  # evaluations without improvement before stopping; None: never
-    min_delta: float = 0.0  # smallest change of the monitored metric that counts as improvement
-    checkpoint_every: int | None = None  # steps; None: every checkpoint_seconds and each epoch end
-    checkpoint_seconds: float = 300.0
-    resume: bool = False
+    eval_every: int | None = _flag(None, "Steps between validations (default: each epoch end).")
+    patience: int | None = _flag(None, "Stop after this many validations without improvement.")
+    min_delta: float = _flag(
+        0.0, "Smallest change of the validation metric that counts as improvement."
+    )
+    checkpoint_every: int | None = _flag(
+        None, "Steps between checkpoints (default: by time, and epochs)."
+    )
+    checkpoint_seconds: float = _flag(
+        300.0, "Seconds between checkpoints when --checkpoint-every is unset."
+    )
+    resume: bool = _flag(False, "Continue the run in --out from its last checkpoint.")
     # numerics and hardware
-    precision: str = "fp32"  # fp32 | bf16
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
-    max_bad_steps: int = 5  # consecutive NaN/Inf steps before training stops
+    precision: Literal["fp32", "bf16"] = _flag(
+        "fp32", "Numeric precision (bf16 autocast on CPU or CUDA)."
+    )
+    device: str = _flag("auto", "auto, cpu, cuda or cuda:N.")
+    seed: int = _flag(0, "Seed of every random choice: weights, dropout, data order.")
+    max_bad_steps: int = _flag(5, "Consecutive NaN/Inf steps before training stops.")
     # output
-    log_every: int = 50  # steps between log lines and metrics.csv rows
-    progress: str = "auto"  # auto (bar on a terminal) | bar | plain | off
-    tensorboard: bool = False
+    log_every: int = _flag(50, "Steps between log lines and metrics.csv rows.")
+    progress: Literal["auto", "bar", "plain", "off"] = _flag(
+        "auto", "Progress display on stderr (bar on a terminal by default)."
+    )
+    tensorboard: bool = _flag(False, "Also write TensorBoard events (needs tensorboard installed).")
 
     def __post_init__(self) -> None:
         if self.time_limit is not None:

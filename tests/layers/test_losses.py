@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.training import linear_cross_entropy
+from rnnkit.layers import linear_cross_entropy
 
 
 def problem(dtype=torch.float64, rows=37, hidden=7, vocab=13, seed=0):
