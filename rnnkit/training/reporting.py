@@ -118,8 +118,10 @@ class MetricsLog:
         self.rows: list[dict[str, Any]] = []
         self.columns: list[str] = list(BASE_COLUMNS)
 
-    def start(self, resume_step: int | None) -> None:
-        """Fresh run: start an empty file. Resume: keep the rows up to ``resume_step``."""
+    def start(self, resume_step: int | None, kept_rows: int | None = None) -> None:
+        """Fresh run: start an empty file. Resume: keep the rows up to ``resume_step``, at most
+        the first ``kept_rows`` of them (the rows the checkpoint saw: an evaluation logged after
+        it, at the same step, runs again on resume)."""
         self.rows = []
         if resume_step is not None and self.path.is_file():
             with self.path.open(newline="", encoding="utf-8") as handle:
@@ -127,6 +129,7 @@ class MetricsLog:
                     parsed = _parse_row(row)
                     if parsed is not None and parsed["step"] <= resume_step:
                         self.rows.append(parsed)
+            self.rows = self.rows[:kept_rows]
             for row in self.rows:
                 self._add_columns(row)
         if self.enabled:

@@ -219,7 +219,15 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
             f"{path} holds tensor '{unexpected[0]}' that this model does not have; "
             "give the model.safetensors of the same run."
         )
-    with torch.no_grad():
-        for name, tensor in expected.items():
-            tensor.copy_(tensors[name])
+    copy_weights_into(expected, tensors)
     return model
+
+
+def copy_weights_into(
+    targets: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor]
+) -> None:
+    """Copy ``tensors[name]`` into each of a model's ``targets`` (from ``unique_state_dict``), in
+    place and outside autograd; the caller has checked that the names and shapes fit."""
+    with torch.no_grad():
+        for name, target in targets.items():
+            target.copy_(tensors[name])

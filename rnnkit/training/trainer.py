@@ -61,6 +61,7 @@ from rnnkit.training.rundir import (
     LOSS_PLOT_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
+    copy_weights_into,
     save_weights,
     unique_state_dict,
 )
@@ -228,7 +229,10 @@ class Trainer:
             self.checkpoint_file.unlink()  # a fresh run must never resume a stale checkpoint
         if o.resume and checkpoint is None:
             self.progress.message(f"no checkpoint in {self.run_dir}; training from the start")
-        self.metrics_log.start(self.state.step if checkpoint is not None else None)
+        if checkpoint is None:
+            self.metrics_log.start(None)
+        else:  # rows logged after the checkpoint was written are logged again, so dropped
+            self.metrics_log.start(self.state.step, checkpoint.state.get("metrics_rows"))
         self.tensorboard = TensorBoardLog(
             self.run_dir / "tensorboard", enabled=o.tensorboard and is_main, progress=self.progress
         )
@@ -293,8 +297,12 @@ class Trainer:
 
     def _train_step(self, batch: Batch) -> None:
         o, state = self.options, self.state
-        batch = distributed.shard_batch(batch, self.dist.rank, self.dist.world_size)
-        batch = move_to_device(batch, self.device)
+        shard = distributed.shard_batch(batch, self.dist.rank, self.dist.world_size)
+        # A global batch smaller than the world leaves this rank no rows: it then computes on
+        # the batch's first row, weighted zero, so that it takes part in every collective with
+        # a carry of the same structure as the other ranks'.
+        idle = any(t.shape[0] == 0 for t in shard.values())
+        batch = move_to_device({k: t[:1] for k, t in batch.items()} if idle else shard, self.device)
         lr = self.schedule.lr_at(state.step, self._elapsed())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -303,8 +311,8 @@ class Trainer:
         with precision_context(self.device, o.precision):
             result = self.objective.training_step(self.model, batch, state.carry)
         loss = result.loss
-        loss_value = float(loss.detach().float())
-        local_items = int(result.items)
+        loss_value = 0.0 if idle else float(loss.detach().float())
+        local_items = 0 if idle else int(result.items)
         items, loss_total = local_items, loss_value * local_items
         bad = not math.isfinite(loss_value)
         if self.dist.enabled:
@@ -516,6 +524,7 @@ class Trainer:
             "last_eval_step": state.last_eval_step,
             "last_metrics": state.last_metrics,
             "best_metrics": state.best_metrics,
+            "metrics_rows": len(self.metrics_log.rows),
             "carry": carry_structure,
             "optimizer": optimizer_document,
             "schedule": self.schedule.state_dict(),
@@ -605,9 +614,7 @@ def _copy_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: Any) 
             f"{source} does not fit this model (its tensors differ in names or shapes); resume "
             "with the run's own model options or train into a new --out directory."
         )
-    with torch.no_grad():
-        for name, tensor in expected.items():
-            tensor.copy_(tensors[name])
+    copy_weights_into(expected, tensors)
 
 
 class _StopRequests(contextlib.AbstractContextManager):

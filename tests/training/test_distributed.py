@@ -33,7 +33,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _train_as_rank(rank: int, port: int, run_dir: str) -> None:
+def _train_as_rank(rank: int, port: int, run_dir: str, streams: int = 7) -> None:
     """A worker as torchrun would start it: rank and rendezvous in environment variables."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -42,7 +42,7 @@ def _train_as_rank(rank: int, port: int, run_dir: str) -> None:
         RANK=str(rank),
         LOCAL_RANK=str(rank),
     )
-    train_toy(run_dir, dropout=0.0, streams=7, checkpoint_every=3)
+    train_toy(run_dir, dropout=0.0, streams=streams, checkpoint_every=3)
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
@@ -74,6 +74,26 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
         p.name for p in (tmp_path / "single").iterdir()
     )
+
+
+def test_a_batch_smaller_than_the_world_leaves_a_rank_idle_and_matches_one_process(tmp_path):
+    # one stream: rank 1's slice of every batch is empty, yet it joins every collective
+    _, _, single = train_toy(tmp_path / "single", dropout=0.0, streams=1, checkpoint_every=3)
+    fork = multiprocessing.get_context("fork")
+    port = _free_port()
+    workers = [
+        fork.Process(target=_train_as_rank, args=(rank, port, str(tmp_path / "ddp"), 1))
+        for rank in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    got = read_safetensors(tmp_path / "ddp" / "model.safetensors")
+    want = read_safetensors(tmp_path / "single" / "model.safetensors")
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6)
 
 
 def test_checkpoint_gathers_each_ranks_carry_of_its_own_slice(tmp_path):
