@@ -60,9 +60,7 @@ class Cell(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> State:
         """Zeros in the state's shape: a tensor ``(B, S)`` or a tuple of them."""
-        tensors = tuple(
-            torch.zeros(batch_size, size, device=device, dtype=dtype) for size in self.state_sizes
-        )
+        tensors = zero_state_components((batch_size,), self.state_sizes, device=device, dtype=dtype)
         return tensors[0] if len(tensors) == 1 else tensors
 
     # --- shared helpers -------------------------------------------------------------------------
@@ -106,3 +104,62 @@ def init_recurrent_weights(
                 nn.init.orthogonal_(block)
         for b in biases:
             b.zero_()
+
+
+class GatedCell(Cell):
+    """The set-up the built-in cells share: sizes, settings and the weights of the two products.
+
+    ``project`` yields ``G = num_gates * H`` features, made by ``weight_ih (G, I)``; a cell with a
+    recurrent product also gets ``weight_hh (G, R)``, ``R = recurrent_size`` (the width of
+    ``h_{t-1}``). Subclasses register their biases and other parameters after these two, which
+    keeps the order of ``parameters()`` (and so of optimiser state) as torch's.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_gates: int,
+        recurrent_size: int | None,
+        bias: bool,
+        init: InitScheme,
+    ) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_gates = num_gates
+        self.gate_size = num_gates * hidden_size
+        self.bias = bias
+        self.init = init
+        self.weight_ih = nn.Parameter(torch.empty(self.gate_size, input_size))
+        if recurrent_size is not None:
+            self.weight_hh = nn.Parameter(torch.empty(self.gate_size, recurrent_size))
+
+    def register_biases(self, names: tuple[str, ...], size: int) -> None:
+        """Register each of ``names`` as an uninitialised ``(size,)`` parameter, or as None
+        when the cell has no biases."""
+        for name in names:
+            self.register_parameter(name, nn.Parameter(torch.empty(size)) if self.bias else None)
+
+    def init_weights(self, weight_hh: Tensor | None, biases: list[Tensor]) -> None:
+        """``init_recurrent_weights`` with this cell's gates and scheme: ``weight_ih``,
+        ``weight_hh`` (None for a cell without one) and, when the cell has biases, ``biases``."""
+        init_recurrent_weights(
+            self.weight_ih,
+            weight_hh,
+            biases if self.bias else [],
+            num_gates=self.num_gates,
+            scheme=self.init,
+            hidden_size=self.hidden_size,
+        )
+
+
+def zero_state_components(
+    shape: tuple[int, ...],
+    state_sizes: tuple[int, ...],
+    *,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[Tensor, ...]:
+    """One tensor of zeros ``(*shape, S)`` per state component of width ``S`` in ``state_sizes``."""
+    return tuple(torch.zeros(*shape, size, device=device, dtype=dtype) for size in state_sizes)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import Cell, InitScheme, init_recurrent_weights
+from rnnkit.cells.base import GatedCell, InitScheme
 
 
-class ElmanCell(Cell):
+class ElmanCell(GatedCell):
     """The classic recurrent cell with a ``tanh`` or ``relu`` nonlinearity.
 
     Weights are laid out as in ``torch.nn.RNN``: ``weight_ih (H, I)``, ``weight_hh (H, H)``,
@@ -26,40 +26,22 @@ class ElmanCell(Cell):
         bias: bool = True,
         init: InitScheme = "xavier_orthogonal",
     ) -> None:
-        super().__init__()
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.input_size, self.hidden_size, self.gate_size = input_size, hidden_size, hidden_size
+        super().__init__(
+            input_size, hidden_size, num_gates=1, recurrent_size=hidden_size, bias=bias, init=init
+        )
         self.nonlinearity = nonlinearity
-        self.bias = bias
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.init = init
+        self.register_biases(("bias_ih", "bias_hh"), hidden_size)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        biases = [self.bias_ih, self.bias_hh] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih,
-            self.weight_hh,
-            biases,
-            num_gates=1,
-            scheme=self.init,
-            hidden_size=self.hidden_size,
-        )
+        self.init_weights(self.weight_hh, [self.bias_ih, self.bias_hh])
 
     def project(self, x: Tensor) -> Tensor:
         """``(B, T, I) -> (B, T, H)``: input product plus both biases."""
         u = x @ self.weight_ih.t()
-        if self.bias:
-            u = u + (self.bias_ih + self.bias_hh)
-        return u
+        return u + (self.bias_ih + self.bias_hh) if self.bias else u
 
     def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         pre = torch.addmm(u_t, state, self.weight_hh.t())

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import Cell, InitScheme, init_recurrent_weights
+from rnnkit.cells.base import GatedCell, InitScheme
 
 
-class GRUCell(Cell):
+class GRUCell(GatedCell):
     """GRU cell with torch's weight layout ``weight_ih (3H, I)``, ``weight_hh (3H, H)``.
 
     ``reset_after=True`` (torch, cuDNN): ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
@@ -25,32 +25,15 @@ class GRUCell(Cell):
         bias: bool = True,
         init: InitScheme = "xavier_orthogonal",
     ) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.gate_size = 3 * hidden_size
+        super().__init__(
+            input_size, hidden_size, num_gates=3, recurrent_size=hidden_size, bias=bias, init=init
+        )
         self.reset_after = reset_after
-        self.bias = bias
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.init = init
+        self.register_biases(("bias_ih", "bias_hh"), self.gate_size)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        biases = [self.bias_ih, self.bias_hh] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih,
-            self.weight_hh,
-            biases,
-            num_gates=3,
-            scheme=self.init,
-            hidden_size=self.hidden_size,
-        )
+        self.init_weights(self.weight_hh, [self.bias_ih, self.bias_hh])
 
     def project(self, x: Tensor) -> Tensor:
         """``(B, T, I) -> (B, T, 3H)``: input product, ``b_ih`` and the r, z parts of ``b_hh``."""

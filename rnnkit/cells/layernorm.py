@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, InitScheme, init_recurrent_weights
+from rnnkit.cells.base import GatedCell, InitScheme
 from rnnkit.cells.layernorm_kernels import (
     LayerNormGRUSequence,
     LayerNormLSTMSequence,
@@ -35,7 +35,7 @@ from rnnkit.cells.layernorm_kernels import (
 LSTMState = tuple[Tensor, Tensor]
 
 
-class LayerNormLSTMCell(Cell):
+class LayerNormLSTMCell(GatedCell):
     """LSTM cell with layer normalisation (Ba et al. 2016), gate order i, f, g, o as in torch.
 
     With ``a = LN(W_ih x_t; gain_ih, bias_ih)`` computed by ``project`` for all steps::
@@ -64,21 +64,16 @@ class LayerNormLSTMCell(Cell):
         forget_bias: float = 1.0,
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.gate_size = 4 * hidden_size
-        self.bias = bias
-        self.init = init
+        super().__init__(
+            input_size, hidden_size, num_gates=4, recurrent_size=hidden_size, bias=bias, init=init
+        )
         self.forget_bias = forget_bias
         self.eps = eps
-        g, h = self.gate_size, hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(g, h))
-        self.gain_ih = nn.Parameter(torch.empty(g))
-        self.gain_hh = nn.Parameter(torch.empty(g))
-        self.gain_c = nn.Parameter(torch.empty(h))
-        for name, size in [("bias_ih", g), ("bias_hh", g), ("bias_c", h)]:
-            self.register_parameter(name, nn.Parameter(torch.empty(size)) if bias else None)
+        self.gain_ih = nn.Parameter(torch.empty(self.gate_size))
+        self.gain_hh = nn.Parameter(torch.empty(self.gate_size))
+        self.gain_c = nn.Parameter(torch.empty(hidden_size))
+        self.register_biases(("bias_ih", "bias_hh"), self.gate_size)
+        self.register_biases(("bias_c",), hidden_size)
         self.reset_parameters()
 
     @property
@@ -86,11 +81,7 @@ class LayerNormLSTMCell(Cell):
         return (self.hidden_size, self.hidden_size)
 
     def reset_parameters(self) -> None:
-        biases = [self.bias_ih, self.bias_hh] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih, self.weight_hh, biases, num_gates=4, scheme=self.init,
-            hidden_size=self.hidden_size,
-        )  # fmt: skip
+        self.init_weights(self.weight_hh, [self.bias_ih, self.bias_hh])
         with torch.no_grad():
             for gain in (self.gain_ih, self.gain_hh, self.gain_c):
                 gain.fill_(1.0)
@@ -147,7 +138,7 @@ class LayerNormLSTMCell(Cell):
 # --- GRU ------------------------------------------------------------------------------------------
 
 
-class LayerNormGRUCell(Cell):
+class LayerNormGRUCell(GatedCell):
     """GRU cell with layer normalisation (Ba et al. 2016), gate order r, z, n as in torch.
 
     With ``a = LN(W_ih x_t; gain_ih, bias_ih)`` computed by ``project`` for all steps and
@@ -172,27 +163,17 @@ class LayerNormGRUCell(Cell):
         init: InitScheme = "xavier_orthogonal",
         eps: float = 1e-5,
     ) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.gate_size = 3 * hidden_size
-        self.bias = bias
-        self.init = init
+        super().__init__(
+            input_size, hidden_size, num_gates=3, recurrent_size=hidden_size, bias=bias, init=init
+        )
         self.eps = eps
-        g = self.gate_size
-        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
-        self.gain_ih = nn.Parameter(torch.empty(g))
-        self.gain_hh = nn.Parameter(torch.empty(g))
-        for name in ("bias_ih", "bias_hh"):
-            self.register_parameter(name, nn.Parameter(torch.empty(g)) if bias else None)
+        self.gain_ih = nn.Parameter(torch.empty(self.gate_size))
+        self.gain_hh = nn.Parameter(torch.empty(self.gate_size))
+        self.register_biases(("bias_ih", "bias_hh"), self.gate_size)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        biases = [self.bias_ih, self.bias_hh] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih, self.weight_hh, biases, num_gates=3, scheme=self.init,
-            hidden_size=self.hidden_size,
-        )  # fmt: skip
+        self.init_weights(self.weight_hh, [self.bias_ih, self.bias_hh])
         with torch.no_grad():
             self.gain_ih.fill_(1.0)
             self.gain_hh.fill_(1.0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, InitScheme, init_recurrent_weights
+from rnnkit.cells.base import GatedCell, InitScheme
 
 
-class LSTMCell(Cell):
+class LSTMCell(GatedCell):
     """LSTM cell with torch's weight layout and an optional output projection.
 
     ``weight_ih (4H, I)``, ``weight_hh (4H, P)``, ``bias_ih (4H,)``, ``bias_hh (4H,)`` and, when
@@ -26,27 +26,22 @@ class LSTMCell(Cell):
         init: InitScheme = "xavier_orthogonal",
         forget_bias: float = 1.0,
     ) -> None:
-        super().__init__()
         if proj_size < 0 or (proj_size and proj_size >= hidden_size):
             raise ValueError(f"proj_size must be 0 or in 1..{hidden_size - 1}, got {proj_size}")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.gate_size = 4 * hidden_size
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_gates=4,
+            recurrent_size=proj_size or hidden_size,
+            bias=bias,
+            init=init,
+        )
         self.proj_size = proj_size
-        self.bias = bias
-        real_h = proj_size or hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, real_h))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.register_biases(("bias_ih", "bias_hh"), self.gate_size)
         if proj_size:
             self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))
         else:
             self.register_parameter("weight_hr", None)
-        self.init = init
         self.forget_bias = forget_bias
         self.reset_parameters()
 
@@ -59,15 +54,7 @@ class LSTMCell(Cell):
         return (self.output_size, self.hidden_size)
 
     def reset_parameters(self) -> None:
-        biases = [self.bias_ih, self.bias_hh] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih,
-            self.weight_hh,
-            biases,
-            num_gates=4,
-            scheme=self.init,
-            hidden_size=self.hidden_size,
-        )
+        self.init_weights(self.weight_hh, [self.bias_ih, self.bias_hh])
         with torch.no_grad():
             if self.weight_hr is not None:
                 if self.init == "uniform":
@@ -82,9 +69,7 @@ class LSTMCell(Cell):
     def project(self, x: Tensor) -> Tensor:
         """``(B, T, I) -> (B, T, 4H)``: input product plus both biases."""
         u = x @ self.weight_ih.t()
-        if self.bias:
-            u = u + (self.bias_ih + self.bias_hh)
-        return u
+        return u + (self.bias_ih + self.bias_hh) if self.bias else u
 
     def step(
         self, u_t: Tensor, state: tuple[Tensor, Tensor]

@@ -30,10 +30,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from rnnkit.cells.base import Cell, InitScheme, init_recurrent_weights
+from rnnkit.cells.base import GatedCell, InitScheme
 
 # A chunk shorter than this gains nothing over plain sequential steps.
 _MIN_CHUNK = 8
@@ -252,11 +252,12 @@ def _keep_blocks(mask: Tensor | None, u: Tensor, length: int) -> list[Tensor | N
 # --- the cells ----------------------------------------------------------------------------------
 
 
-class _MinimalCell(Cell):
+class _MinimalCell(GatedCell):
     """Shared body of minGRU and minLSTM: one input product, a convex mix, ``step`` and ``scan``.
 
     Weights: ``weight_ih (G, I)`` and ``bias_ih (G,)``, ``G = num_gates * H`` in the gate order of
-    the subclass, the candidate block last. Subclasses define the weight ``w_t`` of the mix.
+    the subclass, the candidate block last. Subclasses define the weight ``w_t`` of the mix
+    (``mix_weight``, and its gradient in ``mix_weight_backward``).
     """
 
     num_gates: int
@@ -269,29 +270,20 @@ class _MinimalCell(Cell):
         bias: bool = True,
         init: InitScheme = "xavier_orthogonal",
     ) -> None:
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.gate_size = self.num_gates * hidden_size
-        self.bias = bias
-        self.weight_ih = nn.Parameter(torch.empty(self.gate_size, input_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(self.gate_size))
-        else:
-            self.register_parameter("bias_ih", None)
-        self.init = init
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_gates=self.num_gates,
+            recurrent_size=None,  # the gates read x_t alone
+            bias=bias,
+            init=init,
+        )
+        self.register_biases(("bias_ih",), self.gate_size)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Xavier per gate block and zero bias, or torch's uniform scheme (``init``)."""
-        biases = [self.bias_ih] if self.bias else []
-        init_recurrent_weights(
-            self.weight_ih,
-            None,
-            biases,
-            num_gates=self.num_gates,
-            scheme=self.init,
-            hidden_size=self.hidden_size,
-        )
+        self.init_weights(None, [self.bias_ih])
 
     def project(self, x: Tensor) -> Tensor:
         """``(B, T, I) -> (B, T, G)``: every gate's pre-activation; nothing else reads ``x``."""
@@ -299,7 +291,8 @@ class _MinimalCell(Cell):
 
     def gate_and_candidate(self, u: Tensor) -> tuple[Tensor, Tensor]:
         """``u (..., G) -> (w, h~)``, new tensors ``(..., H)``: the mix's weight and candidate."""
-        raise NotImplementedError
+        gate_inputs, pre_h = self._split_candidate(u)
+        return self.mix_weight(gate_inputs), positive_activation(pre_h)
 
     def gate_and_candidate_backward(
         self,
@@ -314,6 +307,26 @@ class _MinimalCell(Cell):
         """Write ``du (..., G)`` into ``out`` from the gradients of ``w`` and ``h~``.
 
         ``grad_weight`` is zero where the step was masked; the inputs may be overwritten.
+        """
+        gate_inputs, pre_h = self._split_candidate(u)
+        grad_gates, grad_h = self._split_candidate(out)
+        self.mix_weight_backward(gate_inputs, weight, grad_weight, out=grad_gates)
+        torch.mul(grad_candidate, _positive_activation_derivative(pre_h, candidate), out=grad_h)
+
+    def _split_candidate(self, u: Tensor) -> tuple[Tensor, Tensor]:
+        """``u (..., G)`` as views: the gates ``(..., G - H)`` and the candidate ``(..., H)``."""
+        return u.split([self.gate_size - self.hidden_size, self.hidden_size], dim=-1)
+
+    def mix_weight(self, gate_inputs: Tensor) -> Tensor:
+        """``w (..., H)``, a new tensor, from the gates' pre-activations ``(..., G - H)``."""
+        raise NotImplementedError
+
+    def mix_weight_backward(
+        self, gate_inputs: Tensor, weight: Tensor, grad_weight: Tensor, *, out: Tensor
+    ) -> None:
+        """Write the gradient of the gates' pre-activations ``(..., G - H)`` into ``out``.
+
+        ``weight`` is ``mix_weight(gate_inputs)`` and ``grad_weight`` its gradient (overwritable).
         """
         raise NotImplementedError
 
@@ -364,24 +377,13 @@ class MinGRUCell(_MinimalCell):
 
     num_gates = 2
 
-    def gate_and_candidate(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        pre_z, pre_h = u.chunk(2, dim=-1)
-        return torch.sigmoid(pre_z), positive_activation(pre_h)
+    def mix_weight(self, gate_inputs: Tensor) -> Tensor:
+        return torch.sigmoid(gate_inputs)  # z
 
-    def gate_and_candidate_backward(
-        self,
-        u: Tensor,
-        weight: Tensor,
-        candidate: Tensor,
-        grad_weight: Tensor,
-        grad_candidate: Tensor,
-        *,
-        out: Tensor,
+    def mix_weight_backward(
+        self, gate_inputs: Tensor, weight: Tensor, grad_weight: Tensor, *, out: Tensor
     ) -> None:
-        _, pre_h = u.chunk(2, dim=-1)
-        grad_z, grad_h = out.chunk(2, dim=-1)
-        torch.mul(grad_weight, torch.addcmul(weight, weight, weight, value=-1.0), out=grad_z)
-        torch.mul(grad_candidate, _positive_activation_derivative(pre_h, candidate), out=grad_h)
+        torch.mul(grad_weight, torch.addcmul(weight, weight, weight, value=-1.0), out=out)
 
 
 class MinLSTMCell(_MinimalCell):
@@ -394,29 +396,20 @@ class MinLSTMCell(_MinimalCell):
 
     num_gates = 3
 
-    def gate_and_candidate(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        pre_f, pre_i, pre_h = u.chunk(3, dim=-1)
+    def mix_weight(self, gate_inputs: Tensor) -> Tensor:
+        pre_f, pre_i = gate_inputs.chunk(2, dim=-1)
         # log i - log f = softplus(-pre_f) - softplus(-pre_i) (F.logsigmoid is slow on CPU).
-        weight = torch.sigmoid(F.softplus(-pre_f) - F.softplus(-pre_i))
-        return weight, positive_activation(pre_h)
+        return torch.sigmoid(F.softplus(-pre_f) - F.softplus(-pre_i))
 
-    def gate_and_candidate_backward(
-        self,
-        u: Tensor,
-        weight: Tensor,
-        candidate: Tensor,
-        grad_weight: Tensor,
-        grad_candidate: Tensor,
-        *,
-        out: Tensor,
+    def mix_weight_backward(
+        self, gate_inputs: Tensor, weight: Tensor, grad_weight: Tensor, *, out: Tensor
     ) -> None:
-        pre_f, pre_i, pre_h = u.chunk(3, dim=-1)
-        grad_f, grad_i, grad_h = out.chunk(3, dim=-1)
+        pre_f, pre_i = gate_inputs.chunk(2, dim=-1)
+        grad_f, grad_i = out.chunk(2, dim=-1)
         # w = sigmoid(d), d = log sigmoid(i) - log sigmoid(f); d(log sigmoid(v))/dv = sigmoid(-v).
         grad_d = grad_weight.mul_(torch.addcmul(weight, weight, weight, value=-1.0))
         torch.mul(grad_d, torch.sigmoid(-pre_i), out=grad_i)
         torch.mul(grad_d, torch.sigmoid(-pre_f), out=grad_f).neg_()
-        torch.mul(grad_candidate, _positive_activation_derivative(pre_h, candidate), out=grad_h)
 
 
 # --- choosing between "scan" and "loop" ---------------------------------------------------------

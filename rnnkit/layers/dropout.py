@@ -52,27 +52,30 @@ def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return x * mask
 
 
-class LockedDropout(nn.Module):
-    """Module form of ``locked_dropout`` for ``(B, T, F)`` batches."""
+class _Dropout(nn.Module):
+    """A module that drops with one probability ``p`` in [0, 1) while training; the error for
+    any other ``p`` names it ``probability_name``."""
+
+    probability_name = "dropout probability"
 
     def __init__(self, p: float) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+            raise ValueError(f"{self.probability_name} must be in [0, 1), got {p}")
         self.p = p
+
+
+class LockedDropout(_Dropout):
+    """Module form of ``locked_dropout`` for ``(B, T, F)`` batches."""
 
     def forward(self, x: Tensor) -> Tensor:
         return locked_dropout(x, self.p, self.training)
 
 
-class WeightDrop(nn.Module):
+class WeightDrop(_Dropout):
     """A parametrization that applies dropout to a whole weight matrix while training."""
 
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"weight_drop must be in [0, 1), got {p}")
-        self.p = p
+    probability_name = "weight_drop"
 
     def forward(self, weight: Tensor) -> Tensor:
         return F.dropout(weight, self.p, self.training)

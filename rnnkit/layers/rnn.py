@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit import cells as cell_module
-from rnnkit.cells.base import Cell, State
+from rnnkit.cells.base import Cell, State, zero_state_components
 from rnnkit.layers.dropout import WeightDrop, dropout
 from rnnkit.layers.recurrent import (
     DIRECTION_BACKENDS,
@@ -151,11 +151,10 @@ class RNN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> State:
         """Zeros in torch's layout: ``(L * D, B, S)`` per state component."""
-        parts = tuple(
-            torch.zeros(len(self.cells), batch_size, size, device=device, dtype=dtype)
-            for size in self.state_sizes
+        shape = (len(self.cells), batch_size)
+        return from_tuple(
+            zero_state_components(shape, self.state_sizes, device=device, dtype=dtype)
         )
-        return from_tuple(parts)
 
     # --- forward --------------------------------------------------------------------------------
 

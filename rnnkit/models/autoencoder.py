@@ -8,14 +8,13 @@ back close; an unusual one does not.
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor, nn
 
 from rnnkit.layers import RNN
+from rnnkit.models.config import ConfigFromAttributes
 
 
-class SequenceAutoencoder(nn.Module):
+class SequenceAutoencoder(ConfigFromAttributes, nn.Module):
     """Reconstruct the ``num_targets`` first columns of ``(B, W, F)`` windows.
 
     Args:
@@ -23,6 +22,8 @@ class SequenceAutoencoder(nn.Module):
         num_targets: ``n``.
         hidden_size, num_layers, cell: of the encoder and decoder ``rnnkit.RNN``.
     """
+
+    config_names = ("num_features", "num_targets", "hidden_size", "num_layers", "cell")
 
     def __init__(
         self,
@@ -43,15 +44,6 @@ class SequenceAutoencoder(nn.Module):
         self.encoder = RNN(cell, num_features, hidden_size, num_layers=num_layers)
         self.decoder = RNN(cell, decoder_inputs, hidden_size, num_layers=num_layers)
         self.head = nn.Linear(self.decoder.output_size, num_targets)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "num_features": self.num_features,
-            "num_targets": self.num_targets,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "cell": self.cell,
-        }
 
     def forward(self, windows: Tensor) -> Tensor:
         """``windows (B, W, F)`` -> reconstructed targets ``(B, W, n)``."""

@@ -16,7 +16,6 @@ Pooling, always over each sequence's real steps only (padding changes nothing):
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from rnnkit.layers import RNN
 from rnnkit.layers.dropout import dropout
 from rnnkit.layers.sequences import lengths_to_mask
+from rnnkit.models.config import KeepsArguments
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -81,7 +81,7 @@ def pool_outputs(
     raise ValueError(f"pooling must be one of {POOLINGS}, got {method!r}")
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(KeepsArguments):
     """Embedding (or feature input) -> RNN -> pooling -> dropout -> linear head.
 
     Args:
@@ -165,21 +165,7 @@ class SequenceClassifier(nn.Module):
         self.attention = AttentionPooling(features) if pooling == "attention" else None
         self.head = nn.Linear(features, num_classes)
 
-    # --- configuration --------------------------------------------------------------------------
-
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments as a JSON-serialisable dict (``from_config`` inverts it)."""
-        return {**self._config, "cell_options": dict(self._config["cell_options"])}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SequenceClassifier:
-        """A freshly initialised model built from ``config()``'s output."""
-        known = set(inspect.signature(cls.__init__).parameters) - {"self", "cell_options"}
-        unknown = set(config) - known - {"cell_options"}
-        if unknown:
-            raise ValueError(f"unknown SequenceClassifier config keys {sorted(unknown)}")
-        options = {key: value for key, value in config.items() if key != "cell_options"}
-        return cls(**options, **config.get("cell_options", {}))
+    # --- configuration (config() and from_config(): KeepsArguments) -----------------------------
 
     @property
     def num_classes(self) -> int:

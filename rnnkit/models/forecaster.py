@@ -25,7 +25,6 @@ prediction is a point trained by mean squared error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +32,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import State
 from rnnkit.layers import RNN
+from rnnkit.models.config import ConfigFromAttributes
 
 DECODERS = ("direct", "autoregressive")
 LIKELIHOODS = ("none", "gaussian")
@@ -55,7 +55,7 @@ class Forecast:
         return self.mean.unsqueeze(-1) + self.scale.unsqueeze(-1) * z
 
 
-class Forecaster(nn.Module):
+class Forecaster(ConfigFromAttributes, nn.Module):
     """Forecast ``horizon`` steps of ``num_targets`` series from ``lookback`` past steps.
 
     Args:
@@ -67,6 +67,19 @@ class Forecaster(nn.Module):
         likelihood: ``"none"`` (point forecasts, MSE) or ``"gaussian"`` (mean and scale, NLL).
         relative: forecast the change from the last history value (``forward`` only).
     """
+
+    config_names = (
+        "num_targets",
+        "num_covariates",
+        "horizon",
+        "hidden_size",
+        "num_layers",
+        "cell",
+        "dropout",
+        "decoder",
+        "likelihood",
+        "relative",
+    )
 
     def __init__(
         self,
@@ -104,21 +117,6 @@ class Forecaster(nn.Module):
             self.head = nn.Linear(head_input, horizon * num_targets * self.outputs_per_value)
         else:
             self.head = nn.Linear(self.rnn.output_size, num_targets * self.outputs_per_value)
-
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments, to rebuild the model from a run's config.json."""
-        return {
-            "num_targets": self.num_targets,
-            "num_covariates": self.num_covariates,
-            "horizon": self.horizon,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "cell": self.cell,
-            "dropout": self.dropout,
-            "decoder": self.decoder,
-            "likelihood": self.likelihood,
-            "relative": self.relative,
-        }
 
     # ------------------------------------------------------------------ forecasting
 

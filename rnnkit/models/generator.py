@@ -12,16 +12,15 @@ the model's own outputs back one step at a time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
 from rnnkit.layers import RNN
+from rnnkit.models.config import ConfigFromAttributes
 
 
-class ConditionalGenerator(nn.Module):
+class ConditionalGenerator(ConfigFromAttributes, nn.Module):
     """Generate ``(B, T, O)`` sequences from condition vectors ``(B, K)``.
 
     Args:
@@ -30,6 +29,15 @@ class ConditionalGenerator(nn.Module):
         hidden_size, num_layers, cell: of the ``rnnkit.RNN``.
         condition_inputs: also give the condition to the RNN at every step.
     """
+
+    config_names = (
+        "condition_size",
+        "output_size",
+        "hidden_size",
+        "num_layers",
+        "cell",
+        "condition_inputs",
+    )
 
     def __init__(
         self,
@@ -49,16 +57,6 @@ class ConditionalGenerator(nn.Module):
         sizes = self.rnn.state_sizes
         self.to_state = nn.Linear(condition_size, num_layers * sum(sizes))
         self.to_output = nn.Linear(self.rnn.output_size, output_size)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "condition_size": self.condition_size,
-            "output_size": self.output_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "cell": self.cell,
-            "condition_inputs": self.condition_inputs,
-        }
 
     def initial_state(self, condition: Tensor) -> State:
         """The RNN state the condition ``(B, K)`` sets: each part ``(num_layers, B, size)``."""

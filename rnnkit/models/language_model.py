@@ -22,7 +22,6 @@ LSTM, ``proj_size=embedding_size`` (a cell option) gives the same widths inside 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,12 +36,13 @@ from rnnkit.layers import RNN, embedding_dropout, locked_dropout
 from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.torch_kernels import torch_kernel_name
+from rnnkit.models.config import KeepsArguments
 
 # Largest first-layer lookup table (vocabulary x gate width) that generation precomputes.
 _MAX_TABLE_ELEMENTS = 1 << 23
 
 
-class LanguageModel(nn.Module):
+class LanguageModel(KeepsArguments):
     """Next-token model over a vocabulary of ``V`` ids.
 
     Args:
@@ -134,21 +134,7 @@ class LanguageModel(nn.Module):
             nn.init.normal_(self.embedding.weight)
         nn.init.zeros_(self.decoder.bias)
 
-    # --- configuration --------------------------------------------------------------------------
-
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments as a JSON-serialisable dict (``from_config`` inverts it)."""
-        return {**self._config, "cell_options": dict(self._config["cell_options"])}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LanguageModel:
-        """A freshly initialised model built from ``config()``'s output."""
-        known = set(inspect.signature(cls.__init__).parameters) - {"self", "cell_options"}
-        unknown = set(config) - known - {"cell_options"}
-        if unknown:
-            raise ValueError(f"unknown LanguageModel config keys {sorted(unknown)}")
-        options = {key: value for key, value in config.items() if key != "cell_options"}
-        return cls(**options, **config.get("cell_options", {}))
+    # --- configuration (config() and from_config(): KeepsArguments) -----------------------------
 
     @property
     def vocab_size(self) -> int:

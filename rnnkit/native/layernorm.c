@@ -85,6 +85,17 @@ static void row_stats(const float *restrict x, int64_t n, float eps, float *rest
     *rstd = (float)(1.0 / sqrt(total / (double)n + eps));
 }
 
+/* y = LN(x; gain, shift) over n numbers (shift may be NULL); stores the row's mean and rstd. */
+static void layer_norm_row(const float *restrict x, int64_t n, const float *restrict gain,
+                           const float *restrict shift, float eps, float *restrict mean,
+                           float *restrict rstd, float *restrict y) {
+    float m, r;
+    row_stats(x, n, eps, &m, &r);
+    *mean = m;
+    *rstd = r;
+    for (int64_t k = 0; k < n; ++k) y[k] = gain[k] * (x[k] - m) * r + (shift ? shift[k] : 0.0f);
+}
+
 /* d LN(x) / d x applied to dy (gain included, the gain and shift gradients left out):
  * dx = rstd * (gain dy - mean(gain dy) - xhat * mean(gain dy xhat)), xhat = (x - mean) rstd.
  * dx must not overlap dy. */
@@ -138,26 +149,16 @@ void ln_lstm_forward_step(int64_t batch, int64_t hidden, const float *restrict p
         const float *h0 = h_prev + b * H, *c0 = c_prev + b * H;
         float *a = acts + b * G, *c1 = c_new + b * H, *tc = tanh_cn + b * H, *h1 = h_new + b * H;
         float *y = out + b * out_stride;
-        float mp, rp;
-        row_stats(p_b, G, eps, &mp, &rp);
-        mean_p[b] = mp;
-        rstd_p[b] = rp;
-        for (int64_t k = 0; k < G; ++k) {
-            float shift = bias_hh ? bias_hh[k] : 0.0f;
-            a[k] = gain_hh[k] * (p_b[k] - mp) * rp + shift + u_b[k];
-        }
+        layer_norm_row(p_b, G, gain_hh, bias_hh, eps, &mean_p[b], &rstd_p[b], a);
+        for (int64_t k = 0; k < G; ++k) a[k] += u_b[k];
         for (int64_t k = 0; k < 2 * H; ++k) a[k] = sigmoid(a[k]);
         for (int64_t k = 2 * H; k < 3 * H; ++k) a[k] = tanh_approx(a[k]);
         for (int64_t k = 3 * H; k < G; ++k) a[k] = sigmoid(a[k]);
         const float *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
         for (int64_t k = 0; k < H; ++k) c1[k] = f[k] * c0[k] + i[k] * g[k];
-        float mc, rc;
-        row_stats(c1, H, eps, &mc, &rc);
-        mean_c[b] = mc;
-        rstd_c[b] = rc;
+        layer_norm_row(c1, H, gain_c, bias_c, eps, &mean_c[b], &rstd_c[b], tc);
         for (int64_t k = 0; k < H; ++k) {
-            float shift = bias_c ? bias_c[k] : 0.0f;
-            tc[k] = tanh_approx(gain_c[k] * (c1[k] - mc) * rc + shift);
+            tc[k] = tanh_approx(tc[k]);
             h1[k] = y[k] = o[k] * tc[k];
         }
         if (mask && !mask[b]) {
@@ -234,14 +235,7 @@ void ln_gru_forward_step(int64_t batch, int64_t hidden, const float *restrict p,
     for (int64_t b = 0; b < batch; ++b) {
         const float *p_b = p + b * G, *u_b = u + b * u_stride, *h0 = h_prev + b * H;
         float *a = acts + b * G, *qn = q_n + b * H, *h1 = h_new + b * H, *y = out + b * out_stride;
-        float mp, rp;
-        row_stats(p_b, G, eps, &mp, &rp);
-        mean_p[b] = mp;
-        rstd_p[b] = rp;
-        for (int64_t k = 0; k < G; ++k) {
-            float shift = bias_hh ? bias_hh[k] : 0.0f;
-            a[k] = gain_hh[k] * (p_b[k] - mp) * rp + shift; /* q = LN(p) */
-        }
+        layer_norm_row(p_b, G, gain_hh, bias_hh, eps, &mean_p[b], &rstd_p[b], a); /* q = LN(p) */
         for (int64_t k = 0; k < 2 * H; ++k) a[k] = sigmoid(a[k] + u_b[k]);
         const float *r = a, *z = a + H;
         float *n = a + 2 * H;

@@ -90,22 +90,36 @@ def zero_grads(params: Params) -> dict[str, Array]:
     return {name: np.zeros_like(value) for name, value in params.items()}
 
 
-def accumulate_step_grads(
+def backprop_products(
+    params: Params,
     grads: dict[str, Array],
-    d_input_preact: Array,
-    d_hidden_preact: Array,
+    d_input_side: Array,
+    d_hidden_side: Array,
     x_t: Array,
     h_prev: Array,
-) -> None:
-    """Add one step's weight and bias gradients.
+) -> tuple[Array, Array]:
+    """Backpropagate one step through its two products; return ``(dx_t (B, I), dh_prev (B, H))``.
 
-    ``d_input_preact (B, G)`` is dL/d(x_t W_ih^T + b_ih) and ``d_hidden_preact (B, G)`` is
+    ``d_input_side (B, G)`` is dL/d(x_t W_ih^T + b_ih) and ``d_hidden_side (B, G)`` is
     dL/d(h_{t-1} W_hh^T + b_hh). For an RNN or LSTM the two are the same array; a GRU's differ in
-    the candidate block because the reset gate multiplies only the hidden half.
+    the candidate block because the reset gate multiplies only the hidden half. Adds the step's
+    weight and bias gradients to ``grads``; ``dh_prev`` is only the share through ``W_hh``.
     """
-    grads["weight_ih"] += d_input_preact.T @ x_t
-    grads["weight_hh"] += d_hidden_preact.T @ h_prev
+    grads["weight_ih"] += d_input_side.T @ x_t
+    grads["weight_hh"] += d_hidden_side.T @ h_prev
     if "bias_ih" in grads:
-        grads["bias_ih"] += d_input_preact.sum(axis=0)
+        grads["bias_ih"] += d_input_side.sum(axis=0)
     if "bias_hh" in grads:
-        grads["bias_hh"] += d_hidden_preact.sum(axis=0)
+        grads["bias_hh"] += d_hidden_side.sum(axis=0)
+    return d_input_side @ params["weight_ih"], d_hidden_side @ params["weight_hh"]
+
+
+def final_gradient(state: Array, d_final: Array | None) -> Array:
+    """What reaches the last step of a state component from after the sequence: a copy of
+    ``d_final``, dL/d(its final value), or zeros in ``state``'s shape ``(B, H)``."""
+    return np.zeros_like(state) if d_final is None else d_final.copy()
+
+
+def previous_state(initial: Array, states: Array, t: int) -> Array:
+    """The state before step ``t``: ``states[t - 1]`` of ``states (T, B, H)``, ``initial`` at 0."""
+    return initial if t == 0 else states[t - 1]

@@ -35,8 +35,10 @@ import numpy as np
 from rnnkit.reference.common import (
     Array,
     Params,
-    accumulate_step_grads,
+    backprop_products,
     bias,
+    final_gradient,
+    previous_state,
     sigmoid,
     zero_grads,
 )
@@ -90,15 +92,14 @@ def backward(
 
     Returns ``(grads, dx (T, B, I), dh0 (B, H))``.
     """
-    weight_ih, weight_hh = params["weight_ih"], params["weight_hh"]
     grads = zero_grads(params)
     dx = np.zeros_like(cache.x)
-    dh_carry = np.zeros_like(cache.h0) if d_final_state is None else d_final_state.copy()
+    dh_carry = final_gradient(cache.h0, d_final_state)
 
     for t in reversed(range(cache.x.shape[0])):
         r, z, n = np.split(cache.gates[t], 3, axis=1)
         q_n = cache.hidden_candidate[t]
-        h_prev = cache.h0 if t == 0 else cache.hs[t - 1]
+        h_prev = previous_state(cache.h0, cache.hs, t)
 
         dh = dhs[t] + dh_carry
         dn = dh * (1.0 - z)
@@ -110,7 +111,8 @@ def backward(
         d_input_side = np.concatenate([da_r, da_z, da_n], axis=1)
         d_hidden_side = np.concatenate([da_r, da_z, da_n * r], axis=1)
 
-        accumulate_step_grads(grads, d_input_side, d_hidden_side, cache.x[t], h_prev)
-        dx[t] = d_input_side @ weight_ih
-        dh_carry = dh * z + d_hidden_side @ weight_hh
+        dx[t], dh_through_weights = backprop_products(
+            params, grads, d_input_side, d_hidden_side, cache.x[t], h_prev
+        )
+        dh_carry = dh * z + dh_through_weights
     return grads, dx, dh_carry

@@ -32,8 +32,10 @@ import numpy as np
 from rnnkit.reference.common import (
     Array,
     Params,
-    accumulate_step_grads,
+    backprop_products,
     bias,
+    final_gradient,
+    previous_state,
     sigmoid,
     zero_grads,
 )
@@ -90,18 +92,15 @@ def backward(
 
     Returns ``(grads, dx (T, B, I), (dh0, dc0))`` with ``dh0``, ``dc0`` of shape ``(B, H)``.
     """
-    weight_ih, weight_hh = params["weight_ih"], params["weight_hh"]
     grads = zero_grads(params)
     dx = np.zeros_like(cache.x)
-    if d_final_state is None:
-        dh_carry, dc_carry = np.zeros_like(cache.h0), np.zeros_like(cache.c0)
-    else:
-        dh_carry, dc_carry = (d.copy() for d in d_final_state)
+    dh_final, dc_final = (None, None) if d_final_state is None else d_final_state
+    dh_carry, dc_carry = final_gradient(cache.h0, dh_final), final_gradient(cache.c0, dc_final)
 
     for t in reversed(range(cache.x.shape[0])):
         i, f, g, o = np.split(cache.gates[t], 4, axis=1)
-        c_prev = cache.c0 if t == 0 else cache.cs[t - 1]
-        h_prev = cache.h0 if t == 0 else cache.hs[t - 1]
+        c_prev = previous_state(cache.c0, cache.cs, t)
+        h_prev = previous_state(cache.h0, cache.hs, t)
         tanh_c = np.tanh(cache.cs[t])
 
         dh = dhs[t] + dh_carry
@@ -112,8 +111,6 @@ def backward(
             [di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g**2), do * o * (1.0 - o)],
             axis=1,
         )
-        accumulate_step_grads(grads, da, da, cache.x[t], h_prev)
-        dx[t] = da @ weight_ih
-        dh_carry = da @ weight_hh
+        dx[t], dh_carry = backprop_products(params, grads, da, da, cache.x[t], h_prev)
         dc_carry = dc * f
     return grads, dx, (dh_carry, dc_carry)

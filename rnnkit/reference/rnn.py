@@ -27,8 +27,10 @@ import numpy as np
 from rnnkit.reference.common import (
     Array,
     Params,
-    accumulate_step_grads,
+    backprop_products,
     bias,
+    final_gradient,
+    previous_state,
     zero_grads,
 )
 
@@ -78,18 +80,15 @@ def backward(
 
     Returns ``(grads, dx (T, B, I), dh0 (B, H))``.
     """
-    weight_ih, weight_hh = params["weight_ih"], params["weight_hh"]
     grads = zero_grads(params)
     dx = np.zeros_like(cache.x)
-    dh_carry = np.zeros_like(cache.h0) if d_final_state is None else d_final_state.copy()
+    dh_carry = final_gradient(cache.h0, d_final_state)
 
     for t in reversed(range(cache.x.shape[0])):
         h = cache.hs[t]
-        h_prev = cache.h0 if t == 0 else cache.hs[t - 1]
+        h_prev = previous_state(cache.h0, cache.hs, t)
         dh = dhs[t] + dh_carry
         phi_prime = 1.0 - h**2 if cache.nonlinearity == "tanh" else (h > 0).astype(h.dtype)
         da = dh * phi_prime
-        accumulate_step_grads(grads, da, da, cache.x[t], h_prev)
-        dx[t] = da @ weight_ih
-        dh_carry = da @ weight_hh
+        dx[t], dh_carry = backprop_products(params, grads, da, da, cache.x[t], h_prev)
     return grads, dx, dh_carry

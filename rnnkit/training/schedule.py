@@ -22,8 +22,24 @@ from typing import Any
 from rnnkit.training.options import TrainOptions
 
 
-class LearningRateSchedule:
+class _SavedAttributes:
+    """``state_dict`` and ``load_state_dict`` over the attributes named in ``saved_attributes``,
+    the part of the object that changes while training (for checkpoints)."""
+
+    saved_attributes: tuple[str, ...]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.saved_attributes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.saved_attributes:
+            setattr(self, name, state[name])
+
+
+class LearningRateSchedule(_SavedAttributes):
     """The learning rate as a function of the step (and elapsed time, for time-budget cosine)."""
+
+    saved_attributes = ("decays", "best", "evaluations_without_improvement")
 
     def __init__(
         self,
@@ -80,21 +96,11 @@ class LearningRateSchedule:
             self.decays += 1
             self.evaluations_without_improvement = 0
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "decays": self.decays,
-            "best": self.best,
-            "evaluations_without_improvement": self.evaluations_without_improvement,
-        }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.decays = state["decays"]
-        self.best = state["best"]
-        self.evaluations_without_improvement = state["evaluations_without_improvement"]
-
-
-class EarlyStopping:
+class EarlyStopping(_SavedAttributes):
     """Tracks the best value of the monitored metric and says when patience has run out."""
+
+    saved_attributes = ("best", "best_step", "evaluations_without_improvement")
 
     def __init__(self, mode: str, patience: int | None, min_delta: float = 0.0) -> None:
         if mode not in ("min", "max"):
@@ -125,15 +131,3 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.patience is not None and self.evaluations_without_improvement >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "best": self.best,
-            "best_step": self.best_step,
-            "evaluations_without_improvement": self.evaluations_without_improvement,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = state["best"]
-        self.best_step = state["best_step"]
-        self.evaluations_without_improvement = state["evaluations_without_improvement"]
