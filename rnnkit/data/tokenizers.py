@@ -69,10 +69,6 @@ class Tokenizer(ABC):
     def _from_options(cls, options: dict[str, Any]) -> Tokenizer:
         """Rebuild a tokenizer from ``_options``'s output."""
 
-    @property
-    def special_ids(self) -> frozenset[int]:
-        return frozenset((self.pad_id, self.unk_id, self.bos_id, self.eos_id))
-
     def tokens(self, text: str) -> list[str]:
         """The vocabulary entries ``text`` encodes to (for display)."""
         return [self.id_to_token(i) for i in self.encode(text)]

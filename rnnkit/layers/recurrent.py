@@ -101,18 +101,6 @@ def compiled_step_loop(*args, **kwargs) -> tuple[Tensor, State]:
     return step_loop(*args, **kwargs)
 
 
-def supported_direction_backends(cell: Cell, zoneout: float = 0.0) -> list[str]:
-    """Backends that can run ``cell`` for one direction, fastest-first candidates last."""
-    names = ["loop", "compiled"]
-    if zoneout:
-        return names
-    if callable(getattr(cell, "scan", None)):
-        names.append("scan")
-    if callable(getattr(cell, "fused_sequence", None)):
-        names.append("fused")
-    return names
-
-
 def choose_direction_backend(cell: Cell, seq_len: int, device: torch.device, zoneout: float) -> str:
     """What ``backend="auto"`` runs for one direction of ``cell``.
 

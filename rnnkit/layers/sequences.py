@@ -7,10 +7,11 @@ from torch import Tensor
 
 
 def check_lengths(lengths: Tensor, batch_size: int, max_steps: int) -> Tensor:
-    """Validate ``lengths (B,)`` against a ``(B, T, F)`` batch; return it as int64 on the CPU side.
+    """Validate ``lengths (B,)`` against a ``(B, T, F)`` batch; return it as int64.
 
-    Raises ``ValueError`` naming expected and actual when the shape is wrong or a length is
-    outside ``1..T``.
+    The result stays on the device ``lengths`` came on (a list becomes a CPU tensor); reading
+    its minimum and maximum synchronises with a GPU once. Raises ``ValueError`` naming expected
+    and actual when the shape is wrong or a length is outside ``1..T``.
     """
     if not isinstance(lengths, Tensor):
         lengths = torch.as_tensor(lengths)

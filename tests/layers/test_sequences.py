@@ -11,11 +11,21 @@ import torch
 
 import rnnkit
 from rnnkit import cells as cell_module
-from rnnkit.layers.recurrent import supported_direction_backends
 from rnnkit.layers.rnn import CELL_NAMES
 from rnnkit.layers.sequences import reverse_padded
 
 I, H, B, T = 3, 4, 4, 7
+
+
+def supported_direction_backends(cell) -> list[str]:
+    """The backends that can run ``cell`` for one direction: the step loops, and the scan or
+    hand-written kernel where the cell has one."""
+    names = ["loop", "compiled"]
+    if callable(getattr(cell, "scan", None)):
+        names.append("scan")
+    if callable(getattr(cell, "fused_sequence", None)):
+        names.append("fused")
+    return names
 
 
 def _available_cells():
