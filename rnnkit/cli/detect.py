@@ -1,4 +1,9 @@
-"""``rnnkit train detect`` and ``rnnkit detect``: the command line of ``rnnkit.tasks.detect``."""
+"""``rnnkit train detect`` and ``rnnkit detect``: the command line of ``rnnkit.tasks.detect``.
+
+``rnnkit train detect`` is made from ``DetectOptions`` (``rnnkit.cli.train_command``); its flags,
+help and panels are declared with the options, in ``rnnkit/tasks/series_common.py`` and
+``rnnkit/tasks/detect.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,82 +11,17 @@ import csv
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from rnnkit.cli.app import app, train_app
-from rnnkit.cli.common_flags import (
-    CalendarFlag,
-    CellFlag,
-    CovariatesFlag,
-    FillFlag,
-    HiddenFlag,
-    LayersFlag,
-    OutFlag,
-    SeriesDataFlag,
-    SeriesDropoutFlag,
-    SeriesEncodingFlag,
-    TargetFlag,
-    TimeFlag,
-    WindowBatchFlag,
-    flag_option,
-)
-from rnnkit.cli.options import train_command_options
-from rnnkit.cli.runs import RunDirArgument, to_json
-from rnnkit.cli.training_flags import with_training_flags
+from rnnkit.cli.app import app
+from rnnkit.cli.runs import EncodingFlag, RunDirArgument, to_json
+from rnnkit.cli.train_command import register_train_command
 from rnnkit.errors import UserError
 from rnnkit.tasks import detect
 
-DEFAULTS = detect.DetectOptions()
-_DETECT = "Detection"
-
-
-@train_app.command("detect")
-@with_training_flags(detect.DetectOptions)
-def train_detect(
-    ctx: typer.Context,
-    data: SeriesDataFlag = DEFAULTS.data,
-    out: OutFlag = DEFAULTS.out,
-    encoding: SeriesEncodingFlag = DEFAULTS.encoding,
-    target: TargetFlag = DEFAULTS.target,
-    time_column: TimeFlag = DEFAULTS.time_column,
-    covariates: CovariatesFlag = DEFAULTS.covariates,
-    calendar: CalendarFlag = DEFAULTS.calendar,
-    fill: FillFlag = DEFAULTS.fill,
-    label_column: Annotated[
-        str | None,
-        flag_option("0/1 anomaly labels, for metrics only.", _DETECT),
-    ] = DEFAULTS.label_column,
-    method: Annotated[
-        Literal["predict", "reconstruct"],
-        flag_option(
-            "Score by one-step prediction error or autoencoder reconstruction error.", _DETECT
-        ),
-    ] = DEFAULTS.method,
-    window: Annotated[int, flag_option("Rows per training window.", _DETECT)] = DEFAULTS.window,
-    val_fraction: Annotated[
-        float,
-        flag_option("Last share of rows for validation and threshold.", _DETECT),
-    ] = DEFAULTS.val_fraction,
-    threshold: Annotated[
-        float | None,
-        flag_option("Flag scores above this (default: a quantile).", _DETECT),
-    ] = DEFAULTS.threshold,
-    threshold_quantile: Annotated[
-        float,
-        flag_option("Quantile of validation scores as threshold.", _DETECT),
-    ] = DEFAULTS.threshold_quantile,
-    cell: CellFlag = DEFAULTS.cell,
-    hidden: HiddenFlag = DEFAULTS.hidden,
-    layers: LayersFlag = DEFAULTS.layers,
-    dropout: SeriesDropoutFlag = DEFAULTS.dropout,
-    batch_size: WindowBatchFlag = DEFAULTS.batch_size,
-) -> None:
-    """Train an anomaly detector on a (mostly normal) series."""
-    options = train_command_options(detect.DetectOptions, ctx, detect.TASK)
-    run_dir = detect.train(options)
-    typer.echo(f"run written to {run_dir}", err=True)
+register_train_command(detect.TASK_SPEC)
 
 
 @app.command("detect")
@@ -95,7 +35,7 @@ def detect_command(
     stream: Annotated[
         bool, typer.Option(help="Read CSV rows from stdin; print each row's score as it comes.")
     ] = False,
-    encoding: SeriesEncodingFlag = "utf-8",
+    encoding: EncodingFlag = "utf-8",
 ) -> None:
     """Score every row of a series and flag anomalies (with labels: precision, recall, F1)."""
     if stream:

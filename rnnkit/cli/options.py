@@ -25,7 +25,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from rnnkit.errors import UserError
-from rnnkit.training.rundir import CONFIG_FILE, read_run_config
+from rnnkit.tasks.lifecycle import Run
+from rnnkit.training.rundir import CONFIG_FILE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,7 +151,4 @@ def resumed_options(options_class: type[Options], ctx: typer.Context, task: str)
     run_dir = Path(ctx.params["out"])
     if not (run_dir / CONFIG_FILE).is_file():
         return None  # nothing stored yet: the task explains that there is nothing to resume
-    stored = read_run_config(run_dir, expected_task=task).get("options")
-    if not isinstance(stored, dict):
-        return None
-    return options_class.from_dict(stored)  # type: ignore[attr-defined]
+    return Run.open(run_dir, task).options(options_class)  # type: ignore[type-var]

@@ -22,12 +22,24 @@ RunDirArgument = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 
+# The flags every command that uses a run shares (predict, translate, forecast, detect,
+# evaluate): inputs come as --text on the command line or as a --data file in the format the run
+# was trained on, results of a --data file go to --output.
+TextsFlag = Annotated[
+    list[str] | None, typer.Option("--text", help="An input on the command line (repeatable).")
+]
+DataFlag = Annotated[
+    Path | None, typer.Option(help="File of inputs, in the format of the training data.")
+]
+OutputFlag = Annotated[Path | None, typer.Option(help="File to write --data's results to.")]
+EncodingFlag = Annotated[str, typer.Option(help="Text encoding of --data.")]
+
 
 @app.command()
 def evaluate(
     run_dir: RunDirArgument,
     data: Annotated[Path, typer.Option(help="File to evaluate on, in the training format.")],
-    encoding: Annotated[str, typer.Option(help="Text encoding of --data.")] = "utf-8",
+    encoding: EncodingFlag = "utf-8",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""

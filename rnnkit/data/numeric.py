@@ -9,7 +9,7 @@ Two file layouts:
   is the same on every row of a sequence.
 
 ``FeatureScaler`` standardises each feature with the mean and standard deviation of the training
-steps (padding excluded) and is saved as JSON in the run directory.
+steps (padding excluded); ``to_dict``/``from_dict`` are its JSON form, the run's ``scaler.json``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
+from rnnkit.data.readers import read_json_file
 from rnnkit.data.tables import read_table, require_columns
 from rnnkit.errors import UserError
 
@@ -180,17 +182,23 @@ class FeatureScaler:
         """``(T, F) -> (T, F)`` standardised."""
         return (sequence - self.mean) / self.std
 
+    def to_dict(self) -> dict[str, list[float]]:
+        """The scaler as JSON-ready data: ``{"mean": [...], "std": [...]}``, one entry a feature."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureScaler:
+        """The scaler ``to_dict`` describes; ``ValueError``, ``KeyError`` or ``TypeError`` if
+        ``data`` is not one."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        return cls(data["mean"], data["std"])
+
     def save(self, path: str | Path) -> None:
-        data = {"mean": self.mean.tolist(), "std": self.std.tolist()}
-        Path(path).write_text(json.dumps(data), encoding="utf-8")
+        """Write ``to_dict()`` as JSON to ``path``."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureScaler:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(data["mean"], data["std"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise UserError(
-                f"{path} is not a readable feature scaler ({error}); train the run again."
-            ) from None
+        """Read a scaler written by ``save`` (a run's ``scaler.json``); ``UserError`` if bad."""
+        return read_json_file(path, cls.from_dict, "feature scaler")

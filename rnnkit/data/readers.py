@@ -8,9 +8,14 @@ jsonl) share the same messages and only add what their format needs on top of th
 from __future__ import annotations
 
 import codecs
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rnnkit.errors import UserError
+
+Built = TypeVar("Built")
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
@@ -62,4 +67,29 @@ def decode_bytes(data: bytes, path: Path, encoding: str) -> str:
             f"{path} is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
             f"{error.start} cannot be decoded; pass the file's encoding with --encoding "
             f"(for example --encoding latin-1)."
+        ) from None
+
+
+def read_json_file(
+    path: str | Path,
+    build: Callable[[dict[str, Any]], Built],
+    what: str,
+    errors: tuple[type[BaseException], ...] = (ValueError, KeyError, TypeError),
+) -> Built:
+    """``build(the JSON object in path)``: how a run's tokenizer, vocabulary or scaler is read.
+
+    ``UserError`` naming ``path`` when it is missing, not a JSON object, or ``build`` refuses it
+    (raises one of ``errors``); ``what`` names the kind of file in the message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; give the run directory that training wrote.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return build(data)
+    except (OSError, UnicodeDecodeError, *errors) as error:
+        raise UserError(
+            f"{path} is not a readable {what} ({error}); train the run again."
         ) from None

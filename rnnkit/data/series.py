@@ -17,6 +17,9 @@ The rest is arithmetic on arrays, kept here so it can be tested against hand-bui
   target inside one span (inputs may reach back into the previous span, as context);
 - ``SeriesScaler``: per-series, per-column standardisation fitted on training rows only, saved as
   JSON.
+
+The model inputs cut from a table (spans, the fitted scaler, windows as tensors) are built in
+``rnnkit.data.windows``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rnnkit.data.readers import read_json_file
 from rnnkit.data.tables import read_table, require_columns
 from rnnkit.errors import UserError
 
@@ -497,26 +501,23 @@ class SeriesScaler:
         return values * std[columns] + mean[columns]
 
     def to_dict(self) -> dict[str, Any]:
+        """The scaler as JSON-ready lists: ``columns``, and ``mean``/``std`` by series name."""
         return {"columns": self.columns, "mean": self.mean, "std": self.std}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SeriesScaler:
+        """The scaler ``to_dict`` described (``KeyError``/``TypeError`` for another dict)."""
         return cls(columns=list(values["columns"]), mean=values["mean"], std=values["std"])
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        """Write ``to_dict()`` as JSON, as a run directory's ``scaler.json`` holds it."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n"
+        Path(path).write_text(text, encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> SeriesScaler:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path} does not exist; give the run directory that training wrote.")
-        try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-            raise UserError(
-                f"{path} is not a scaler file rnnkit wrote; train the run again."
-            ) from None
+        """Read a scaler written by ``save`` (a run's ``scaler.json``); ``UserError`` if bad."""
+        return read_json_file(path, cls.from_dict, "series scaler")
 
 
 def require_length(table: SeriesTable, needed: int, reason: str, path: str | Path) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rnnkit.data.readers import read_json_file
 from rnnkit.errors import UserError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -337,16 +338,6 @@ def load_tokenizer(directory: str | Path, name: str = "tokenizer") -> Tokenizer:
     Raises ``UserError`` when the file is missing, is not valid JSON, or is not a tokenizer this
     version of rnnkit can read.
     """
+    # Every exception counts: the ``tokenizers`` backend raises its own types on bad input.
     path = Path(directory) / f"{name}.json"
-    if not path.is_file():
-        raise UserError(f"{path} does not exist; give a run directory that has a tokenizer.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        return tokenizer_from_dict(data)
-    # Broad on purpose: the ``tokenizers`` backend raises its own exception types on bad input.
-    except Exception as error:
-        raise UserError(
-            f"{path} is not a readable rnnkit tokenizer ({error}); retrain or restore the file."
-        ) from None
+    return read_json_file(path, tokenizer_from_dict, "rnnkit tokenizer", errors=(Exception,))

@@ -51,6 +51,18 @@ def event_scores(labels: np.ndarray, flags: np.ndarray) -> dict[str, float]:
     }
 
 
+def label_metrics(labels: np.ndarray, flags: np.ndarray) -> dict[str, float]:
+    """Both kinds in one flat dict: ``point_precision``, ``point_recall``, ``point_f1``,
+    ``event_precision``, ``event_recall``, ``event_f1``, and the numbers of labelled ``events``
+    and flagged ``detections``."""
+    metrics: dict[str, float] = {}
+    for key, value in point_scores(labels, flags).items():
+        metrics[f"point_{key}"] = value
+    for key, value in event_scores(labels, flags).items():
+        metrics[key if key in ("events", "detections") else f"event_{key}"] = value
+    return metrics
+
+
 def _check(labels: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels).astype(bool)
     flags = np.asarray(flags).astype(bool)

@@ -24,7 +24,12 @@ from torch import Tensor, nn
 from rnnkit.layers import RNN
 from rnnkit.layers.dropout import dropout
 from rnnkit.layers.sequences import lengths_to_mask
-from rnnkit.models.config import KeepsArguments
+from rnnkit.models.config import (
+    KeepsArguments,
+    check_choice,
+    check_fraction,
+    constructor_arguments,
+)
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -125,24 +130,9 @@ class SequenceClassifier(KeepsArguments):
             )
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self._config = {
-            "num_classes": num_classes,
-            "vocab_size": vocab_size,
-            "input_size": input_size,
-            "embedding_size": embedding_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "cell": cell,
-            "bidirectional": bidirectional,
-            "pooling": pooling,
-            "dropout": dropout,
-            "backend": backend,
-            "cell_options": dict(cell_options),
-        }
+        check_choice("pooling", pooling, POOLINGS)
+        check_fraction("dropout", dropout)
+        self._config = constructor_arguments(SequenceClassifier.__init__, locals())
         self.pooling, self.dropout = pooling, dropout
         if vocab_size is not None:
             self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_size)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import State
 from rnnkit.layers import RNN
-from rnnkit.models.config import ConfigFromAttributes
+from rnnkit.models.config import ConfigFromAttributes, check_choice
 
 DECODERS = ("direct", "autoregressive")
 LIKELIHOODS = ("none", "gaussian")
@@ -95,10 +95,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         relative: bool = False,
     ) -> None:
         super().__init__()
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        check_choice("decoder", decoder, DECODERS)
+        check_choice("likelihood", likelihood, LIKELIHOODS)
         if num_targets < 1 or horizon < 1 or num_covariates < 0:
             raise ValueError(
                 f"need num_targets >= 1, horizon >= 1, num_covariates >= 0; got "

@@ -36,7 +36,7 @@ from rnnkit.layers import RNN, embedding_dropout, locked_dropout
 from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.torch_kernels import torch_kernel_name
-from rnnkit.models.config import KeepsArguments
+from rnnkit.models.config import KeepsArguments, check_fraction, constructor_arguments
 
 # Largest first-layer lookup table (vocabulary x gate width) that generation precomputes.
 _MAX_TABLE_ELEMENTS = 1 << 23
@@ -78,25 +78,11 @@ class LanguageModel(KeepsArguments):
         super().__init__()
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
-        for name, value in [("dropout", dropout), ("embedding_dropout", embedding_dropout)]:
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        check_fraction("dropout", dropout)
+        check_fraction("embedding_dropout", embedding_dropout)
         if not isinstance(cell, str):
             raise TypeError(f"cell must be a cell name (a str), got {type(cell).__name__}")
-        self._config = {
-            "vocab_size": vocab_size,
-            "embedding_size": embedding_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "cell": cell,
-            "dropout": dropout,
-            "embedding_dropout": embedding_dropout,
-            "locked_dropout": locked_dropout,
-            "weight_drop": weight_drop,
-            "tie_weights": tie_weights,
-            "backend": backend,
-            "cell_options": dict(cell_options),
-        }
+        self._config = constructor_arguments(LanguageModel.__init__, locals())
         self.dropout, self.embedding_dropout = dropout, embedding_dropout
         self.locked_dropout = locked_dropout
 

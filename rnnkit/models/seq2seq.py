@@ -46,6 +46,12 @@ from rnnkit.layers.dropout import dropout
 from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.layers.sequences import lengths_to_mask
+from rnnkit.models.config import (
+    KeepsArguments,
+    check_choice,
+    check_fraction,
+    constructor_arguments,
+)
 
 ATTENTION_CHOICES = (*ATTENTION_KINDS, "none")
 BRIDGES = ("linear", "zero")
@@ -56,7 +62,7 @@ BRIDGES = ("linear", "zero")
 DecoderState = dict[str, Any]
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(KeepsArguments):
     """Encoder–decoder over source ids ``(B, S)`` and target ids ``(B, T)``.
 
     Args:
@@ -102,38 +108,15 @@ class Seq2Seq(nn.Module):
         eos_id: int = 3,
     ) -> None:
         super().__init__()
-        if attention not in ATTENTION_CHOICES:
-            raise ValueError(f"attention must be one of {ATTENTION_CHOICES}, got {attention!r}")
-        if bridge not in BRIDGES:
-            raise ValueError(f"bridge must be one of {BRIDGES}, got {bridge!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_choice("attention", attention, ATTENTION_CHOICES)
+        check_choice("bridge", bridge, BRIDGES)
+        check_fraction("dropout", dropout)
         if share_embeddings and source_vocab_size != target_vocab_size:
             raise ValueError(
                 "share_embeddings needs one vocabulary, got source and target sizes "
                 f"{source_vocab_size} and {target_vocab_size}"
             )
-        self._config = {
-            "source_vocab_size": source_vocab_size,
-            "target_vocab_size": target_vocab_size,
-            "embedding_size": embedding_size,
-            "encoder_hidden": encoder_hidden,
-            "encoder_layers": encoder_layers,
-            "bidirectional": bidirectional,
-            "decoder_hidden": decoder_hidden,
-            "decoder_layers": decoder_layers,
-            "cell": cell,
-            "attention": attention,
-            "attention_size": attention_size,
-            "input_feeding": input_feeding,
-            "bridge": bridge,
-            "dropout": dropout,
-            "share_embeddings": share_embeddings,
-            "tie_embeddings": tie_embeddings,
-            "pad_id": pad_id,
-            "bos_id": bos_id,
-            "eos_id": eos_id,
-        }
+        self._config = constructor_arguments(Seq2Seq.__init__, locals())
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.dropout = dropout
         self.attention_kind = attention
@@ -175,15 +158,7 @@ class Seq2Seq(nn.Module):
         else:
             self.output = nn.Linear(decoder_hidden, target_vocab_size)
 
-    # --- configuration ----------------------------------------------------------------------------
-
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments, JSON-ready: ``Seq2Seq(**model.config())`` rebuilds it."""
-        return dict(self._config)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Seq2Seq:
-        return cls(**config)
+    # --- configuration (config() and from_config(): KeepsArguments) -------------------------------
 
     @property
     def target_vocab_size(self) -> int:

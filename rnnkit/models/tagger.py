@@ -9,7 +9,6 @@ of each token. Padding is masked throughout; logits at padded positions are mean
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 from rnnkit.layers import RNN
 from rnnkit.layers.dropout import dropout
 from rnnkit.layers.recurrent import as_tuple
+from rnnkit.models.config import KeepsArguments, check_fraction, constructor_arguments
 
 
 class CharacterEncoder(nn.Module):
@@ -49,7 +49,7 @@ class CharacterEncoder(nn.Module):
         return out.reshape(batch, words, self.output_size)
 
 
-class SequenceTagger(nn.Module):
+class SequenceTagger(KeepsArguments):
     """Word embedding (+ character features) -> bidirectional RNN -> per-token linear head.
 
     Args:
@@ -86,22 +86,8 @@ class SequenceTagger(nn.Module):
         super().__init__()
         if num_tags < 1:
             raise ValueError(f"num_tags must be >= 1, got {num_tags}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self._config = {
-            "vocab_size": vocab_size,
-            "num_tags": num_tags,
-            "embedding_size": embedding_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "cell": cell,
-            "char_vocab_size": char_vocab_size,
-            "char_embedding_size": char_embedding_size,
-            "char_hidden_size": char_hidden_size,
-            "dropout": dropout,
-            "backend": backend,
-            "cell_options": dict(cell_options),
-        }
+        check_fraction("dropout", dropout)
+        self._config = constructor_arguments(SequenceTagger.__init__, locals())
         self.dropout = dropout
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -125,23 +111,7 @@ class SequenceTagger(nn.Module):
         )
         self.head = nn.Linear(self.rnn.output_size, num_tags)
 
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments as a JSON-serialisable dict (``from_config`` inverts it)."""
-        return {**self._config, "cell_options": dict(self._config["cell_options"])}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SequenceTagger:
-        """A freshly initialised model built from ``config()``'s output."""
-        known = set(inspect.signature(cls.__init__).parameters) - {"self", "cell_options"}
-        unknown = set(config) - known - {"cell_options"}
-        if unknown:
-            raise ValueError(f"unknown SequenceTagger config keys {sorted(unknown)}")
-        options = {key: value for key, value in config.items() if key != "cell_options"}
-        return cls(**options, **config.get("cell_options", {}))
-
-    @property
-    def uses_chars(self) -> bool:
-        return self.chars is not None
+    # --- configuration (config() and from_config(): KeepsArguments) -----------------------------
 
     def forward(
         self,

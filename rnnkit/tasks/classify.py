@@ -15,6 +15,11 @@ Two kinds of input share one model, ``SequenceClassifier``:
 - numeric: a ``.npz`` (``x``, ``lengths``, ``y``) or a long-format table with ``sequence_column``;
   features are standardised with training statistics saved as ``scaler.json``.
 
+Reading the files (``rnnkit.data.labelled``) and the training run itself
+(``rnnkit.tasks.lifecycle``) are shared; this module holds what is the task's own: its options,
+the ``Encoder`` of raw examples into model inputs, the objective, building the model (from
+scratch or from an lm run), evaluation, prediction and explanation.
+
 Without ``val`` a stratified ``val_fraction`` of the examples is held out. ``init_from`` starts
 from a trained lm run (its tokenizer, embedding and RNN, which reads left to right, so the
 classifier is then unidirectional) and ``freeze_epochs`` unfreezes the pretrained layers one
@@ -31,7 +36,6 @@ import contextlib
 import csv
 import dataclasses
 import math
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,36 +48,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.buckets import bucket_batches, pad_sequences
-from rnnkit.data.numeric import (
-    FeatureScaler,
-    NumericSequences,
-    read_long_sequences,
-    read_npz_sequences,
-)
-from rnnkit.data.tables import read_table, require_columns
+from rnnkit.data.labelled import LabelledData, label_order, read_labelled, stratified_split, subset
+from rnnkit.data.numeric import FeatureScaler
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
-from rnnkit.tasks import tokenizing
-from rnnkit.tasks.describing import parameter_count
-from rnnkit.tasks.options import TaskOptions
-from rnnkit.tasks.resuming import refuse_existing_run
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    read_run_config,
-    seed_everything,
-    write_config,
-)
+from rnnkit.tasks import lifecycle, tokenizing
+from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
+from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
+from rnnkit.training import StepResult
 
 TASK = "classify"
+TOKENIZER_FILE = "tokenizer.json"
 SCALER_FILE = "scaler.json"
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
+#: the ``--help`` panels of the numeric-sequence and transfer options
+NUMERIC, TRANSFER = "Numeric sequences", "Transfer"
 
 
 @dataclass
@@ -82,33 +75,59 @@ class ClassifyOptions(TaskOptions):
 
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out", "init_from")
 
-    # data (``data`` is a training table (.csv/.tsv/.jsonl) or .npz)
-    val: Path | None = None  # validation file; None: a stratified val_fraction of data
-    val_fraction: float = 0.1
-    text_column: str = "text"
-    label_column: str = "label"
+    data: Path | None = option(None, help="Training file: .csv/.tsv/.jsonl table, or .npz.")
+    val: Path | None = option(None, help="Validation file (default: a stratified split).")
+    val_fraction: float = option(
+        0.1, help="Share of each class held out without --val.", fixed=True
+    )
+    text_column: str = option("text", help="Column holding the texts.", fixed=True)
+    label_column: str = option("label", help="Column holding the labels.", fixed=True)
     # numeric sequences in a long-format table
-    sequence_column: str | None = None
-    time_column: str | None = None
-    feature_columns: str | None = None  # comma-separated; None: every other numeric column
+    sequence_column: str | None = option(
+        None, help="Long-format table: column naming the sequence.", panel=NUMERIC, fixed=True
+    )
+    time_column: str | None = option(
+        None, help="Long-format table: column ordering the steps.", panel=NUMERIC, fixed=True
+    )
+    feature_columns: str | None = option(
+        None,
+        help="Comma-separated feature columns (default: every other numeric one).",
+        panel=NUMERIC,
+        fixed=True,
+    )
     # tokenizer (text)
-    tokenizer: Literal["char", "word", "bpe"] = "word"
-    vocab_size: int | None = None
-    min_count: int | None = None
-    lowercase: bool = True  # word tokenizer
-    max_length: int | None = None  # keep at most this many tokens (steps) of each sequence
+    tokenizer: Literal["char", "word", "bpe"] = option("word", help=TOKENIZER_HELP, fixed=True)
+    vocab_size: int | None = option(None, help=VOCAB_SIZE_HELP, fixed=True)
+    min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
+    lowercase: bool = option(True, help=LOWERCASE_HELP, fixed=True)
+    max_length: int | None = option(
+        None, help="Keep at most this many tokens or steps.", fixed=True
+    )
     # model
-    embedding_size: int = 128
-    hidden: int = 128
-    layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "attention"
-    dropout: float = 0.3
-    class_weights: Literal["none", "balanced"] = "none"
-    batch_size: int = 32
-    # transfer from a language model
-    init_from: Path | None = None
-    freeze_epochs: int = 0
+    embedding_size: int = model_option(128, help="Token embedding width.")
+    hidden: int = model_option(128, help="Hidden units per direction.")
+    layers: int = model_option(1, help="Stacked recurrent layers.")
+    bidirectional: bool = model_option(True, help="Read sequences in both directions.")
+    pooling: Literal["last", "mean", "max", "attention"] = model_option(
+        "attention", help="How per-token outputs become one vector."
+    )
+    dropout: float = model_option(0.3, help="Dropout on inputs, between layers, before the head.")
+    class_weights: Literal["none", "balanced"] = model_option(
+        "none",
+        help="balanced: weigh classes inversely to their frequency.",
+    )
+    # the batches are part of the data layout: a resumed epoch continues at the same batch
+    batch_size: int = model_option(32, help="Sequences per batch (bucketed by length).")
+    # transfer from a language model: it fixes the tokenizer and the model's shape
+    init_from: Path | None = option(
+        None,
+        help="Start from this lm run's tokenizer, embedding and RNN.",
+        panel=TRANSFER,
+        fixed=True,
+    )
+    freeze_epochs: int = option(
+        0, help="Unfreeze the pretrained layers gradually over this many epochs.", panel=TRANSFER
+    )
     # TrainOptions defaults that suit classification
     lr: float = 2e-3
     epochs: int | None = 10
@@ -132,6 +151,11 @@ class ClassifyOptions(TaskOptions):
             raise UserError(
                 "--freeze-epochs applies to a model started --init-from an lm run; give one."
             )
+        if self.init_from is not None and self.numeric:
+            raise UserError(
+                "--init-from starts from a language model, which reads text, not numeric "
+                "sequences; drop it."
+            )
         return self
 
     @property
@@ -139,97 +163,29 @@ class ClassifyOptions(TaskOptions):
         """Whether the data are numeric sequences (``.npz`` or ``sequence_column``)."""
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
 
+    @property
+    def data_kind(self) -> str:
+        """``"numeric"`` or ``"text"``, as the run's ``data`` section records it."""
+        return "numeric" if self.numeric else "text"
 
-# ---------------------------------------------------------------------------------- reading data
-
-
-@dataclass
-class LabelledData:
-    """Raw examples of one file: texts or numeric sequences, their labels, and row names."""
-
-    texts: list[str] | None
-    numeric: NumericSequences | None
-    labels: list[str] | None
-    names: list[str]
-    path: Path
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-def read_text_table(
-    path: Path, text_column: str, label_column: str | None, encoding: str
-) -> LabelledData:
-    """Texts (and labels) of a table; rows with an empty text are skipped with a count on stderr.
-
-    ``label_column=None`` reads texts only (prediction); a label column that is absent then is
-    not an error, but a missing text column always is.
-    """
-    frame = read_table(path, encoding=encoding, as_text=True)
-    require_columns(frame, [text_column] + ([label_column] if label_column else []), path)
-    texts = frame[text_column].tolist()
-    keep = [i for i, text in enumerate(texts) if text.strip()]
-    if not keep:
-        raise UserError(
-            f"{path}: every cell of column {text_column!r} is empty; give the column that "
-            "holds the texts with --text-column."
+    def read(self, path: Path, *, need_labels: bool = True) -> LabelledData:
+        """Read one data file the way these options describe it (text or numeric)."""
+        features = None
+        if self.feature_columns:
+            features = [c.strip() for c in self.feature_columns.split(",") if c.strip()]
+        return read_labelled(
+            path,
+            numeric=self.numeric,
+            text_column=self.text_column,
+            label_column=self.label_column if need_labels else None,
+            sequence_column=self.sequence_column,
+            time_column=self.time_column,
+            feature_columns=features,
+            encoding=self.encoding,
         )
-    skipped = len(texts) - len(keep)
-    if skipped:
-        print(f"warning: {path}: skipped {skipped} rows with an empty text", file=sys.stderr)
-    labels = None
-    if label_column is not None:
-        labels = [frame[label_column].iloc[i].strip() for i in keep]
-        empty = [keep[j] for j, label in enumerate(labels) if not label]
-        if empty:
-            raise UserError(
-                f"{path}: row {empty[0] + 1} has an empty {label_column!r}; give every row a "
-                "label or drop the row."
-            )
-    return LabelledData([texts[i] for i in keep], None, labels, [str(i + 1) for i in keep], path)
 
 
-def read_labelled(
-    path: Path, options: ClassifyOptions, *, need_labels: bool = True
-) -> LabelledData:
-    """Read one data file as ``options`` describe it (text or numeric)."""
-    if options.numeric:
-        if path.suffix.lower() == ".npz":
-            numeric = read_npz_sequences(path, need_labels=need_labels)
-        else:
-            if options.sequence_column is None:
-                raise UserError(
-                    f"{path} is a table but the run reads numeric sequences; give "
-                    "--sequence-column, or an .npz file."
-                )
-            features = (
-                [c.strip() for c in options.feature_columns.split(",") if c.strip()]
-                if options.feature_columns
-                else None
-            )
-            numeric = read_long_sequences(
-                path,
-                sequence_column=options.sequence_column,
-                time_column=options.time_column,
-                label_column=options.label_column if need_labels else None,
-                feature_columns=features,
-                encoding=options.encoding,
-            )
-        return LabelledData(None, numeric, numeric.labels, numeric.names, path)
-    return read_text_table(
-        path, options.text_column, options.label_column if need_labels else None, options.encoding
-    )
-
-
-# ---------------------------------------------------------------------------------- labels, split
-
-
-def label_order(labels: Sequence[str]) -> list[str]:
-    """The distinct labels, numerically ordered when they are all integers, else alphabetically."""
-    distinct = set(labels)
-    if all(re.fullmatch(r"[+-]?\d+", label) for label in distinct):
-        return sorted(distinct, key=int)
-    return sorted(distinct)
+# ---------------------------------------------------------------------------------- labels
 
 
 def check_labels(train: LabelledData, val: LabelledData | None) -> list[str]:
@@ -251,42 +207,18 @@ def check_labels(train: LabelledData, val: LabelledData | None) -> list[str]:
     return names
 
 
-def stratified_split(
-    labels: Sequence[str], fraction: float, seed: int
-) -> tuple[list[int], list[int]]:
-    """(training indices, validation indices): about ``fraction`` of each class held out, at
-    least one example of every class with two or more, drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_class.setdefault(label, []).append(index)
-    train, val = [], []
-    for label in sorted(by_class):
-        members = rng.permutation(by_class[label]).tolist()
-        held = min(len(members) - 1, max(1, round(len(members) * fraction)))
-        val.extend(members[:held])
-        train.extend(members[held:])
-    return sorted(train), sorted(val)
-
-
-def subset(data: LabelledData, indices: list[int]) -> LabelledData:
-    """The examples at ``indices``."""
-    numeric = None
-    if data.numeric is not None:
-        n = data.numeric
-        numeric = NumericSequences(
-            [n.sequences[i] for i in indices],
-            None if n.labels is None else [n.labels[i] for i in indices],
-            [n.names[i] for i in indices],
-            n.feature_names,
+def read_training_data(options: ClassifyOptions) -> tuple[LabelledData, LabelledData, list[str]]:
+    """(training examples, validation examples, class names): ``--val``, or a stratified
+    ``--val-fraction`` of ``--data`` drawn with the run's seed."""
+    train_data = options.read(options.data)
+    val_data = options.read(options.val) if options.val is not None else None
+    class_names = check_labels(train_data, val_data)
+    if val_data is None:
+        train_rows, val_rows = stratified_split(
+            train_data.labels, options.val_fraction, options.seed
         )
-    return LabelledData(
-        None if data.texts is None else [data.texts[i] for i in indices],
-        numeric,
-        None if data.labels is None else [data.labels[i] for i in indices],
-        [data.names[i] for i in indices],
-        data.path,
-    )
+        train_data, val_data = subset(train_data, train_rows), subset(train_data, val_rows)
+    return train_data, val_data, class_names
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -328,6 +260,28 @@ class Encoder:
         tokens = pieces[: self.max_length]
         return tokens or [self.tokenizer.id_to_token(self.tokenizer.unk_id)]
 
+    def artifacts(self) -> dict[str, Any]:
+        """The run's files holding this encoder: ``tokenizer.json`` or ``scaler.json``."""
+        if self.tokenizer is not None:
+            return {TOKENIZER_FILE: self.tokenizer.to_dict()}
+        assert self.scaler is not None
+        return {SCALER_FILE: self.scaler.to_dict()}
+
+
+def fit_encoder(
+    options: ClassifyOptions, train_data: LabelledData, pretrained: Tokenizer | None = None
+) -> Encoder:
+    """The encoder of a new run: ``pretrained`` (an lm run's tokenizer), a tokenizer trained on
+    the training texts, or a scaler fitted on the training sequences."""
+    if pretrained is not None:
+        return Encoder(tokenizer=pretrained, max_length=options.max_length)
+    if train_data.numeric is not None:
+        scaler = FeatureScaler.fit(train_data.numeric.sequences)
+        return Encoder(scaler=scaler, max_length=options.max_length)
+    return Encoder(
+        tokenizer=fit_tokenizer(options, train_data.texts), max_length=options.max_length
+    )
+
 
 def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
     """The tokenizer ``options`` ask for, trained on the training texts."""
@@ -338,6 +292,17 @@ def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
         lowercase=options.lowercase,
     )
     return tokenizing.fit_tokenizer(options.tokenizer, texts, settings)
+
+
+def load_encoder(run_dir: str | Path, config: dict[str, Any]) -> Encoder:
+    """The encoder a run was trained with, read from its ``tokenizer.json`` or ``scaler.json``."""
+    run_dir = Path(run_dir)
+    data = config.get("data", {})
+    if data.get("kind") == "numeric":
+        return Encoder(
+            scaler=FeatureScaler.load(run_dir / SCALER_FILE), max_length=data.get("max_length")
+        )
+    return Encoder(tokenizer=load_tokenizer(run_dir), max_length=data.get("max_length"))
 
 
 # ---------------------------------------------------------------------------------- objective
@@ -433,62 +398,49 @@ def predict_probabilities(model: nn.Module, inputs: list[Tensor]) -> Tensor:
     return probabilities
 
 
-# ---------------------------------------------------------------------------------- training
+# ---------------------------------------------------------------------------------- the task
 
 
-def train(options: ClassifyOptions) -> Path:
-    """Train a classifier as ``options`` say; return the run directory."""
-    options.validate()
-    out = Path(options.out)
-    resuming = _check_out_dir(out, options.resume)
-    train_data = read_labelled(options.data, options)
-    if options.val is not None:
-        val_data: LabelledData | None = read_labelled(options.val, options)
-    else:
-        val_data = None
-    class_names = check_labels(train_data, val_data)
-    if val_data is None:
-        train_rows, val_rows = stratified_split(
-            train_data.labels, options.val_fraction, options.seed
+class ClassifyTask(Task[ClassifyOptions]):
+    """The classify task: a labelled table or ``.npz``, a tokenizer or scaler fitted on it, and a
+    ``SequenceClassifier``."""
+
+    name = TASK
+    options_class = ClassifyOptions
+    summary = "Train a classifier of texts or numeric sequences (one label per sequence)."
+    artifact_files = (TOKENIZER_FILE, SCALER_FILE)
+    described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling"}
+
+    def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
+        train_data, val_data, class_names = read_training_data(options)
+        pretrained = None
+        if options.init_from is not None:
+            pretrained = _load_language_model(options.init_from)
+        if resumed is not None:
+            _check_same_data(resumed, options, class_names)
+            encoder = load_encoder(resumed.path, resumed.config)
+        else:
+            encoder = fit_encoder(options, train_data, pretrained[1] if pretrained else None)
+
+        train_inputs, val_inputs = encoder.encode(train_data), encoder.encode(val_data)
+        index = {name: k for k, name in enumerate(class_names)}
+        train_labels = torch.tensor([index[label] for label in train_data.labels])
+        val_labels = torch.tensor([index[label] for label in val_data.labels])
+        weights = None
+        if options.class_weights == "balanced":
+            weights = balanced_class_weights(train_labels, len(class_names))
+        objective = ClassificationObjective(
+            train_inputs,
+            train_labels,
+            val_inputs,
+            val_labels,
+            class_names,
+            batch_size=options.batch_size,
+            class_weights=weights,
+            freeze_epochs=options.freeze_epochs,
         )
-        train_data, val_data = subset(train_data, train_rows), subset(train_data, val_rows)
-
-    seed_everything(options.seed)  # the initial weights follow the run's seed
-    pretrained = None
-    if options.init_from is not None:
-        if options.numeric:
-            raise UserError(
-                "--init-from starts from a language model, which reads text, not numeric "
-                "sequences; drop it."
-            )
-        pretrained = _load_language_model(options.init_from)
-    if resuming:
-        encoder = load_encoder(out, read_run_config(out, expected_task=TASK))
-    elif pretrained is not None:
-        encoder = Encoder(tokenizer=pretrained[1], max_length=options.max_length)
-    elif options.numeric:
-        encoder = Encoder(
-            scaler=FeatureScaler.fit(train_data.numeric.sequences), max_length=options.max_length
-        )
-    else:
-        encoder = Encoder(
-            tokenizer=fit_tokenizer(options, train_data.texts), max_length=options.max_length
-        )
-
-    train_inputs, val_inputs = encoder.encode(train_data), encoder.encode(val_data)
-    index = {name: k for k, name in enumerate(class_names)}
-    train_labels = torch.tensor([index[label] for label in train_data.labels])
-    val_labels = torch.tensor([index[label] for label in val_data.labels])
-
-    model = build_model(options, class_names, encoder, pretrained)
-    weights = None
-    if options.class_weights == "balanced":
-        weights = balanced_class_weights(train_labels, len(class_names))
-    sections = {
-        "options": options,
-        "model": model.config(),
-        "data": {
-            "kind": "numeric" if options.numeric else "text",
+        data_section = {
+            "kind": options.data_kind,
             "labels": class_names,
             "train_file": str(options.data),
             "val_file": str(options.val) if options.val is not None else None,
@@ -496,36 +448,85 @@ def train(options: ClassifyOptions) -> Path:
             "val_examples": len(val_inputs),
             "class_weights": None if weights is None else weights.tolist(),
             "max_length": options.max_length,
-            "features": train_data.numeric.feature_names if options.numeric else None,
+            "features": train_data.numeric.feature_names if train_data.numeric else None,
             "init_from": str(options.init_from) if options.init_from is not None else None,
-        },
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, TASK, **sections)
-    if encoder.tokenizer is not None:
-        encoder.tokenizer.save(out)
-    if encoder.scaler is not None:
-        encoder.scaler.save(out / SCALER_FILE)
+        }
 
-    objective = ClassificationObjective(
-        train_inputs,
-        train_labels,
-        val_inputs,
-        val_labels,
-        class_names,
-        batch_size=options.batch_size,
-        class_weights=weights,
-        freeze_epochs=options.freeze_epochs,
-    )
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    model.freeze_bottom(0)
-    model.eval()
-    predicted = predict_probabilities(model, val_inputs).argmax(dim=1).tolist()
-    matrix = confusion_matrix(val_labels.tolist(), predicted, len(class_names))
-    _plot_confusion(matrix, class_names, out / CONFUSION_FILE, "validation")
-    results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
-    write_config(out, TASK, **sections, results=results)
-    return out
+        def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
+            """Draw the confusion matrix of the kept weights on the validation examples."""
+            predicted = predict_probabilities(model, val_inputs).argmax(dim=1).tolist()
+            matrix = confusion_matrix(val_labels.tolist(), predicted, len(class_names))
+            _plot_confusion(matrix, class_names, Path(options.out) / CONFUSION_FILE, "validation")
+            return {}
+
+        return Prepared(
+            model=build_model(options, class_names, encoder, pretrained),
+            objective=objective,
+            sections={"data": data_section},
+            artifacts=encoder.artifacts(),
+            finish=finish,
+        )
+
+    def model_from_config(self, model_config: dict[str, Any]) -> SequenceClassifier:
+        return SequenceClassifier.from_config(model_config)
+
+    def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+        """Accuracy, macro-F1, per-class figures and the confusion matrix of a labelled file."""
+        return _evaluate(self.load(run), Path(data), encoding, confusion_plot=None)
+
+    def load(self, run: Run) -> ClassifierRun:
+        """The trained model (eval mode, CPU), encoder and class names of a classify run."""
+        names = run.section("data").get("labels")
+        if not isinstance(names, list) or len(names) < 2:
+            raise UserError(
+                f"{run.config_path} has no list of labels in its 'data' section; train the run "
+                "again."
+            )
+        model = self.load_model(run)
+        if model.num_classes != len(names):
+            raise UserError(
+                f"{run.config_path} names {len(names)} labels but its model has "
+                f"{model.num_classes} classes; the run is damaged, train it again."
+            )
+        return ClassifierRun(model, load_encoder(run.path, run.config), names, run.config, run.path)
+
+    def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "kind": data.get("kind"),
+            "labels": ", ".join(data.get("labels", [])),
+            "train_file": data.get("train_file"),
+            "train_examples": data.get("train_examples"),
+            "val_examples": data.get("val_examples"),
+            "init_from": data.get("init_from"),
+        }
+
+
+TASK_SPEC = ClassifyTask()
+
+
+def train(options: ClassifyOptions) -> Path:
+    """Train a classifier as ``options`` say; return the run directory.
+
+    Every check of the user's input runs before anything is written, so a refused run (a bad
+    column, a single class, a changed ``--hidden`` on ``--resume``) leaves the run directory as
+    it was.
+    """
+    return lifecycle.train(TASK_SPEC, options)
+
+
+def _check_same_data(resumed: Run, options: ClassifyOptions, class_names: list[str]) -> None:
+    """A resumed run must read the same kind of data with the same classes as it started with."""
+    stored = resumed.section("data")
+    if stored.get("kind") != options.data_kind:
+        raise UserError(
+            f"{options.data} holds {options.data_kind} data but the run in {resumed.path} was "
+            f"trained on {stored.get('kind')} data; resume it with its own kind of data."
+        )
+    if stored.get("labels") != class_names:
+        raise UserError(
+            f"{options.data} has the labels {class_names} but the run in {resumed.path} was "
+            f"trained on {stored.get('labels')}; resume it with data of the same classes."
+        )
 
 
 def build_model(
@@ -585,24 +586,16 @@ def copy_language_model(language_model: nn.Module, model: SequenceClassifier) ->
 
 def _load_language_model(run_dir: Path) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
     """The model, tokenizer and config of the lm run ``--init-from`` names."""
-    config = read_run_config(run_dir)
-    if config["task"] != "lm":
+    run = Run.open(run_dir)
+    if run.task != "lm":
         raise UserError(
-            f"--init-from {run_dir} is a run of task '{config['task']}', not 'lm'; give the --out "
+            f"--init-from {run_dir} is a run of task '{run.task}', not 'lm'; give the --out "
             "directory of `rnnkit train lm`."
         )
     from rnnkit.tasks import lm
 
-    return lm.load_run(run_dir)
-
-
-def _check_out_dir(out: Path, resume: bool) -> bool:
-    """Whether a run in ``out`` is being resumed; refuses to overwrite a run otherwise."""
-    refuse_existing_run(out, resume)
-    has_run = (out / CONFIG_FILE).is_file()
-    if has_run:
-        read_run_config(out, expected_task=TASK)
-    return has_run
+    model, tokenizer = lm.TASK_SPEC.load(run)
+    return model, tokenizer, run.config
 
 
 def _plot_confusion(matrix: np.ndarray, names: list[str], path: Path, what: str) -> None:
@@ -635,34 +628,12 @@ class ClassifierRun:
 
     def data_options(self) -> ClassifyOptions:
         """The run's options, for reading new files the way training read them."""
-        stored = self.config.get("options", {})
-        return ClassifyOptions.from_dict(stored) if isinstance(stored, dict) else ClassifyOptions()
-
-
-def load_encoder(run_dir: Path, config: dict[str, Any]) -> Encoder:
-    data = config.get("data", {})
-    if data.get("kind") == "numeric":
-        return Encoder(
-            scaler=FeatureScaler.load(run_dir / SCALER_FILE), max_length=data.get("max_length")
-        )
-    return Encoder(tokenizer=load_tokenizer(run_dir), max_length=data.get("max_length"))
+        return Run(self.run_dir, self.config).options(ClassifyOptions)
 
 
 def load_run(run_dir: str | Path) -> ClassifierRun:
     """The model (eval mode, CPU), encoder, class names and config of a classify run; checked."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    names = config.get("data", {}).get("labels")
-    try:
-        if not isinstance(names, list) or len(names) < 2:
-            raise ValueError("no list of labels in 'data'")
-        model = SequenceClassifier.from_config(config["model"])
-    except (ValueError, TypeError, KeyError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} is unusable ({error}); train the run again."
-        ) from None
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    return ClassifierRun(model.eval(), load_encoder(run_dir, config), names, config, run_dir)
+    return TASK_SPEC.load(TASK_SPEC.open(run_dir))
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -676,10 +647,16 @@ def evaluate(
     confusion_plot: str | Path | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, and the confusion matrix
-    (``confusion``: rows true, columns predicted, in ``labels`` order) of a labelled file."""
-    run = load_run(run_dir)
+    (``confusion``: rows true, columns predicted, in ``labels`` order) of a labelled file;
+    with ``confusion_plot``, the matrix is also drawn there."""
+    return _evaluate(load_run(run_dir), Path(data), encoding, confusion_plot)
+
+
+def _evaluate(
+    run: ClassifierRun, data: Path, encoding: str, confusion_plot: str | Path | None
+) -> dict[str, Any]:
     options = dataclasses.replace(run.data_options(), encoding=encoding)
-    labelled = read_labelled(Path(data), options)
+    labelled = options.read(data)
     unseen = sorted(set(labelled.labels) - set(run.class_names))
     if unseen:
         raise UserError(
@@ -779,7 +756,7 @@ def predict_file(
     sequence) id, the predicted label and ``p_<label>`` for every class; return the row count."""
     run = load_run(run_dir)
     options = dataclasses.replace(run.data_options(), encoding=encoding)
-    labelled = read_labelled(Path(data), options, need_labels=False)
+    labelled = options.read(Path(data), need_labels=False)
     probabilities = predict_probabilities(run.model, run.encoder.encode(labelled))
     id_column = options.sequence_column or "row"
     with _open_output(output) as file:
@@ -809,37 +786,4 @@ def _open_output(output: str | Path | None) -> Iterator[TextIO]:
 
 def describe(run_dir: str | Path) -> dict[str, Any]:
     """Task, model, size, data and metrics of a classify run, as a nested dict."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    model_config = config.get("model", {})
-    parameters = parameter_count(lambda: SequenceClassifier.from_config(model_config))
-    data = config.get("data", {})
-    results = config.get("results", {})
-    description: dict[str, Any] = {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": {
-            "cell": model_config.get("cell"),
-            "layers": model_config.get("num_layers"),
-            "hidden": model_config.get("hidden_size"),
-            "bidirectional": model_config.get("bidirectional"),
-            "pooling": model_config.get("pooling"),
-            "parameters": parameters,
-        },
-        "data": {
-            "kind": data.get("kind"),
-            "labels": ", ".join(data.get("labels", [])),
-            "train_file": data.get("train_file"),
-            "train_examples": data.get("train_examples"),
-            "val_examples": data.get("val_examples"),
-            "init_from": data.get("init_from"),
-        },
-    }
-    if results:
-        description["training"] = {
-            "steps": results.get("step"),
-            "seconds": results.get("train_seconds"),
-            "stopped_by": results.get("stop_reason"),
-        }
-        description["metrics"] = results.get("metrics", {})
-    return description
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

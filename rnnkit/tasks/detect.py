@@ -23,10 +23,12 @@ Two methods:
   of row ``t`` is the error of its reconstruction (the window's last row) in units of the
   training rows' RMS error. The first ``window - 1`` rows have no score.
 
-The first ``1 - val_fraction`` of the series trains the model and fits the scaler; the threshold is
-the ``threshold_quantile`` of the scores of the rest (the validation span) unless ``threshold`` is
-given. A row is flagged when its score exceeds the threshold. With a label column (0/1), detection
-reports point-wise and event-wise precision, recall and F1 (``rnnkit.metrics.anomaly``).
+The first ``1 - val_fraction`` of the series trains the model and fits the scaler (``scaler.json``;
+a resumed run loads it, never fits it again); the threshold is the ``threshold_quantile`` of the
+scores of the rest (the validation span) unless ``threshold`` is given. It is set once training
+ends and stored, with the reconstruction error scale, in config.json's ``detector`` section. A row
+is flagged when its score exceeds the threshold. With a label column (0/1), detection reports
+point-wise and event-wise precision, recall and F1 (``rnnkit.metrics.anomaly``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.series import (
     SINGLE_SERIES,
+    SeriesColumns,
     SeriesScaler,
     SeriesTable,
     calendar_values,
@@ -54,49 +57,54 @@ from rnnkit.data.series import (
     read_frame,
     require_length,
 )
+from rnnkit.data.windows import Spans, joined
 from rnnkit.errors import UserError
-from rnnkit.metrics.anomaly import event_scores, point_scores
+from rnnkit.metrics.anomaly import label_metrics
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.forecaster import Forecast, Forecaster
-from rnnkit.tasks.forecast import (
-    SCALER_FILE,
-    SeriesOptions,
-    check_same_columns,
-    columns_section,
-    joined,
-    read_training_table,
-    stored_calendar,
-    stored_columns,
-)
-from rnnkit.tasks.resuming import refuse_existing_run
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    read_run_config,
-    seed_everything,
-    write_config,
-)
+from rnnkit.tasks import lifecycle, series_common
+from rnnkit.tasks.lifecycle import Prepared, Run
+from rnnkit.tasks.options import option
+from rnnkit.training import StepResult
 
 TASK = "detect"
 METHODS = ("predict", "reconstruct")
+DETECTION = "Detection"
 
 
 @dataclass
-class DetectOptions(SeriesOptions):
-    """Everything ``rnnkit train detect`` takes."""
+class DetectOptions(series_common.SeriesOptions):
+    """Everything ``rnnkit train detect`` takes.
 
-    label_column: str | None = None  # 0/1 anomaly labels: never an input, used for metrics
-    method: Literal["predict", "reconstruct"] = "predict"
-    window: int = 64  # rows per training window (and the autoencoder's window)
-    val_fraction: float = 0.2  # the last share of the series: validation and threshold
-    threshold: float | None = None  # flag scores above this; None: a quantile of validation
-    threshold_quantile: float = 0.99
+    The label column, the method, the window and the validation share are fixed for a resumed
+    run (the scaler is fitted on the rows before the validation share); the threshold options
+    are applied once training ends.
+    """
+
+    label_column: str | None = option(
+        None, help="0/1 anomaly labels, for metrics only.", panel=DETECTION, fixed=True
+    )
+    method: Literal["predict", "reconstruct"] = option(
+        "predict",
+        help="Score by one-step prediction error or autoencoder reconstruction error.",
+        panel=DETECTION,
+        fixed=True,
+    )
+    window: int = option(64, help="Rows per training window.", panel=DETECTION, fixed=True)
+    val_fraction: float = option(
+        0.2, help="Last share of rows for validation and threshold.", panel=DETECTION, fixed=True
+    )
+    threshold: float | None = option(
+        None, help="Flag scores above this (default: a quantile).", panel=DETECTION
+    )
+    threshold_quantile: float = option(
+        0.99, help="Quantile of validation scores as threshold.", panel=DETECTION
+    )
+    # TrainOptions defaults that suit detection
     epochs: int | None = 20
 
     def validate(self) -> DetectOptions:
+        """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
         if self.method not in METHODS:
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
@@ -256,6 +264,7 @@ class DetectObjective:
 
 
 def build_model(options: DetectOptions, num_targets: int, num_covariates: int) -> nn.Module:
+    """The scoring model of ``options.method``: a one-step Gaussian forecaster or an autoencoder."""
     if options.method == "predict":
         return Forecaster(
             num_targets,
@@ -277,43 +286,125 @@ def build_model(options: DetectOptions, num_targets: int, num_covariates: int) -
     )
 
 
-def train(options: DetectOptions) -> Path:
-    """Train a detector as ``options`` say, set its threshold; return the run directory."""
-    options.validate()
-    out = Path(options.out)
-    refuse_existing_run(out, options.resume)
-    columns = options.columns(label=options.label_column)
-    table = read_training_table(options, columns)
-    series = table.series[0]
-    train_end = round((1.0 - options.val_fraction) * len(series))
-    needed = math.ceil((options.window + 1) / (1.0 - options.val_fraction))
-    require_length(
-        table,
-        needed,
-        f"--window {options.window} in the first {1 - options.val_fraction:.0%}",
-        options.data,
-    )
-    scaler = SeriesScaler(columns=[*columns.targets, *table.covariate_names])
-    scaler.fit(series.name, joined(series)[:train_end])
-    scaled = scaler.transform(series.name, joined(series))
+class DetectTask(series_common.SeriesTask[DetectOptions]):
+    """The detect task: one series, a scaler fitted on its training rows, a scoring model."""
 
-    seed_everything(options.seed)
-    n = len(columns.targets)
-    model = build_model(options, n, len(table.covariate_names))
-    detector = Detector(model, options.method, n, options.window)
-    sections: dict[str, Any] = {
-        "options": options,
-        "model": {"method": options.method, **model.config()},
-        "data": _data_section(options, table),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, TASK, **sections)
-    scaler.save(out / SCALER_FILE)
-    objective = DetectObjective(detector, scaled, train_end, options.batch_size)
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    model.cpu().eval()
-    if options.method == "reconstruct":
-        errors = detector.reconstruction_errors(scaled[:train_end])
+    name = TASK
+    options_class = DetectOptions
+    summary = "Train an anomaly detector on a (mostly normal) series."
+
+    def training_columns(self, options: DetectOptions) -> SeriesColumns:
+        return options.columns(label=options.label_column)
+
+    def prepare(self, options: DetectOptions, resumed: Run | None) -> Prepared:
+        table = self.training_table(options, resumed)
+        series = table.series[0]
+        train_end = round((1.0 - options.val_fraction) * len(series))
+        needed = math.ceil((options.window + 1) / (1.0 - options.val_fraction))
+        require_length(
+            table,
+            needed,
+            f"--window {options.window} in the first {1 - options.val_fraction:.0%}",
+            options.data,
+        )
+        # training rows, then validation rows to the end: detection has no test span
+        spans = Spans({series.name: (train_end, len(series), len(series))})
+        scaler = series_common.training_scaler(table, spans, resumed)
+        scaled = scaler.transform(series.name, joined(series))  # (T, n + C)
+        n = len(table.columns.targets)
+        model = build_model(options, n, len(table.covariate_names))
+        detector = Detector(model, options.method, n, options.window)
+
+        def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
+            trained = Detector(model.cpu(), options.method, n, options.window)
+            return {"detector": calibrate(trained, scaled, train_end, options)}
+
+        return Prepared(
+            model=model,
+            objective=DetectObjective(detector, scaled, train_end, options.batch_size),
+            sections={"data": _data_section(options, table)},
+            artifacts={series_common.SCALER_FILE: scaler.to_dict()},
+            finish=finish,
+            model_config={"method": options.method, **model.config()},
+        )
+
+    def model_from_config(self, model_config: dict[str, Any]) -> nn.Module:
+        """The model of a ``model`` section: ``method`` names the class, the rest its arguments."""
+        arguments = dict(model_config)
+        method = arguments.pop("method")
+        if method == "predict":
+            return Forecaster(**arguments)
+        if method == "reconstruct":
+            return SequenceAutoencoder(**arguments)
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+
+    def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+        """Rows, flags, threshold, and with the run's label column P/R/F1 point- and event-wise."""
+        _, metrics = score_file(self.load(run), data, encoding=encoding)
+        return metrics
+
+    def load(self, run: Run) -> DetectRun:
+        """The trained detector (CPU, eval mode), scaler and threshold of a detect run; checked."""
+        data = series_common.stored_data(run)
+        options = run.options(DetectOptions)
+        section = run.config.get("detector")
+        if not isinstance(section, dict) or "threshold" not in section:
+            raise UserError(
+                f"{run.config_path} has no 'detector' section with a threshold (an interrupted "
+                "training never sets it); resume the run with --resume or train it again."
+            )
+        try:
+            threshold = float(section["threshold"])
+        except (TypeError, ValueError):
+            raise UserError(
+                f"{run.config_path} has an unusable threshold {section['threshold']!r}; train the "
+                "run again."
+            ) from None
+        model = self.load_model(run)
+        method = run.section("model")["method"]  # there: load_model built the model from it
+        error_scale = section.get("error_scale")
+        if method == "reconstruct" and error_scale is None:
+            raise UserError(
+                f"{run.config_path} has no 'error_scale' in its 'detector' section, which the "
+                "reconstruct method scores with; train the run again."
+            )
+        detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
+        return DetectRun(detector, series_common.load_scaler(run), run, options, threshold)
+
+    def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        keys = ("file", "targets", "time_column", "label_column", "rows")
+        return {key: data.get(key) for key in keys}
+
+    def describe_more(self, run: Run) -> dict[str, Any]:
+        return {
+            "threshold": run.config.get("detector", {}).get("threshold"),
+            "validation": run.config.get("results", {}).get("metrics", {}),
+        }
+
+
+TASK_SPEC = DetectTask()
+
+
+def train(options: DetectOptions) -> Path:
+    """Train a detector as ``options`` say, set its threshold; return the run directory.
+
+    Every check of the user's input runs before anything is written, so a refused run leaves
+    the run directory as it was.
+    """
+    return lifecycle.train(TASK_SPEC, options)
+
+
+def calibrate(
+    detector: Detector, scaled: np.ndarray, train_end: int, options: DetectOptions
+) -> dict[str, Any]:
+    """Set the trained detector's error scale (reconstruct) and choose its threshold.
+
+    ``scaled (T, n + C)`` is the whole training series, its first ``train_end`` rows the training
+    span. Returns the ``detector`` section of config.json: ``threshold``, ``train_rows`` and
+    ``error_scale`` (per target; None for predict).
+    """
+    if detector.method == "reconstruct":
+        errors = detector.reconstruction_errors(scaled[:train_end])  # (train_end - W + 1, n)
         detector.error_scale = np.sqrt(np.mean(errors**2, axis=0)) + 1e-8
     scores = detector.batch_scores(scaled)
     threshold = options.threshold
@@ -323,19 +414,16 @@ def train(options: DetectOptions) -> Path:
         if len(held_out) == 0:
             held_out = scores[np.isfinite(scores)]
         threshold = float(np.quantile(held_out, options.threshold_quantile))
-    sections["detector"] = {
+    return {
         "threshold": threshold,
         "train_rows": train_end,
         "error_scale": None if detector.error_scale is None else detector.error_scale.tolist(),
     }
-    results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
-    write_config(out, TASK, **sections, results=results)
-    return out
 
 
 def _data_section(options: DetectOptions, table: SeriesTable) -> dict[str, Any]:
     return {
-        **columns_section(options, table),
+        **series_common.columns_section(options, table),
         "label_column": table.columns.label,
         "frequency": table.frequency,
         "rows": len(table.series[0]),
@@ -347,55 +435,43 @@ def _data_section(options: DetectOptions, table: SeriesTable) -> dict[str, Any]:
 
 @dataclass
 class DetectRun:
+    """A trained detect run, ready to score: its detector, scaler, options and threshold."""
+
     detector: Detector
     scaler: SeriesScaler
-    config: dict[str, Any]
+    run: Run
+    options: DetectOptions
     threshold: float
 
     @property
+    def config(self) -> dict[str, Any]:
+        return self.run.config
+
+    @property
     def data(self) -> dict[str, Any]:
-        return self.config["data"]
+        """The run's checked ``data`` section."""
+        return series_common.stored_data(self.run)
+
+    def columns(self, label: str | None = None) -> SeriesColumns:
+        """The columns the run was trained on (``label``: also read this label column)."""
+        return series_common.stored_columns(self.run, label)
 
     def calendar(self) -> list[str] | None:
-        return stored_calendar(self.config)
+        return series_common.stored_calendar(self.run)
 
 
 def load_run(run_dir: str | Path) -> DetectRun:
-    """The detector (CPU, eval mode), scaler and config of a detect run; checked."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    try:
-        model_config = dict(config["model"])
-        method = model_config.pop("method")
-        if method == "predict":
-            model: nn.Module = Forecaster(**model_config)
-        else:
-            model = SequenceAutoencoder(**model_config)
-        detector_section = config["detector"]
-        window = int(config["options"]["window"])
-        threshold = float(detector_section["threshold"])
-        config["data"]["targets"]  # noqa: B018  (checks that the section is there)
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} is missing or has an unusable section ({error}); train the "
-            "run again (an interrupted training never sets the threshold)."
-        ) from None
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    n = len(config["data"]["targets"])
-    detector = Detector(model.eval(), method, n, window, detector_section.get("error_scale"))
-    scaler = SeriesScaler.load(run_dir / SCALER_FILE)
-    return DetectRun(detector, scaler, config, threshold)
+    """The detector (CPU, eval mode), scaler, options and threshold of a detect run; checked."""
+    return TASK_SPEC.load(TASK_SPEC.open(run_dir))
 
 
 def _read(run: DetectRun, data: str | Path, encoding: str, with_labels: bool) -> SeriesTable:
     data = Path(data)
     frame = read_frame(data, encoding)
-    check_same_columns(frame, run.data["file_columns"], data)
+    series_common.check_same_columns(frame, run.data["file_columns"], data)
     label = run.data.get("label_column") if with_labels else None
-    columns = stored_columns(run.config, label)
-    options = run.config["options"]
     table = load_series(
-        data, columns, fill=options.get("fill"), frame=frame, calendar=run.calendar()
+        data, run.columns(label), fill=run.options.fill, frame=frame, calendar=run.calendar()
     )
     require_length(table, 2, "scoring", data)
     return table
@@ -414,7 +490,18 @@ def detect(
     Returns the table written to ``output`` (CSV: the time column or ``row``, ``score`` (empty
     where there is none), ``flag`` 0/1) and the metrics (empty without labels).
     """
-    run = load_run(run_dir)
+    return score_file(load_run(run_dir), data, output=output, plot=plot, encoding=encoding)
+
+
+def score_file(
+    run: DetectRun,
+    data: str | Path,
+    *,
+    output: str | Path | None = None,
+    plot: str | Path | None = None,
+    encoding: str = "utf-8",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``detect`` with the run already loaded."""
     table = _read(run, data, encoding, with_labels=run.data.get("label_column") is not None)
     series = table.series[0]
     scores = run.detector.batch_scores(run.scaler.transform(series.name, joined(series)))
@@ -443,21 +530,9 @@ def detect(
     return frame, metrics
 
 
-def label_metrics(labels: np.ndarray, flags: np.ndarray) -> dict[str, float]:
-    """Point-wise and event-wise precision, recall and F1 (``point_f1``, ``event_f1``, ...), and
-    the numbers of labelled ``events`` and flagged ``detections``."""
-    metrics: dict[str, float] = {}
-    for key, value in point_scores(labels, flags).items():
-        metrics[f"point_{key}"] = value
-    for key, value in event_scores(labels, flags).items():
-        metrics[key if key in ("events", "detections") else f"event_{key}"] = value
-    return metrics
-
-
 def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") -> dict[str, Any]:
     """Rows, flags, threshold, and with the run's label column P/R/F1 point- and event-wise."""
-    _, metrics = detect(run_dir, data, encoding=encoding)
-    return metrics
+    return TASK_SPEC.evaluate(TASK_SPEC.open(run_dir), Path(data), encoding=encoding)
 
 
 # ------------------------------------------------------------------------------------ streaming
@@ -473,13 +548,13 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
-        self.columns = stored_columns(run.config)
+        self.columns = run.columns()
         self.row_number = 0
         self.last_values: np.ndarray | None = None
         self.last_time: pd.Timestamp | None = None
 
     def check_header(self, header: list[str]) -> None:
-        check_same_columns(
+        series_common.check_same_columns(
             pd.DataFrame(columns=header), self.run.data["file_columns"], Path("<stdin>")
         )
 
@@ -512,7 +587,7 @@ class RowStream:
                 "number; send numbers only."
             ) from None
         if math.isnan(value):
-            if self.run.config["options"].get("fill") is None or self.last_values is None:
+            if self.run.options.fill is None or self.last_values is None:
                 raise UserError(
                     f"stdin row {self.row_number} has no value in column {name!r}; send every "
                     "value, or train with --fill to carry the last one forward."
@@ -542,17 +617,5 @@ def open_stream(run_dir: str | Path) -> RowStream:
 
 
 def describe(run_dir: str | Path) -> dict[str, Any]:
-    """Task, model, data and threshold of a detect run."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    data = config.get("data", {})
-    return {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": config.get("model", {}),
-        "data": {
-            k: data.get(k) for k in ("file", "targets", "time_column", "label_column", "rows")
-        },
-        "threshold": config.get("detector", {}).get("threshold"),
-        "validation": config.get("results", {}).get("metrics", {}),
-    }
+    """Task, model, data, training, threshold and validation metrics of a detect run."""
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

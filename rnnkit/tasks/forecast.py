@@ -12,11 +12,13 @@ The Python API behind ``rnnkit train forecast``, ``rnnkit forecast`` and ``rnnki
     table = forecast.forecast(run_dir, "sales.csv", steps=12, output="next.csv")
 
 Every series is split in time into train/validation/test spans (``--split``); scalers are fitted
-on the training span of each series and saved as ``scaler.json``; training windows have all their
-targets in the training span, validation windows in the validation span (their inputs may reach
-back, as context). ``evaluate`` runs a rolling-origin backtest over the test span: forecasts from
-origins ``backtest_stride`` rows apart, each from the ``lookback`` rows before it, scored in the
-file's units against the same forecasts of the naive and seasonal-naive methods.
+on the training span of each series and saved as ``scaler.json`` (a resumed run loads it, never
+fits it again); training windows have all their targets in the training span, validation windows
+in the validation span (their inputs may reach back, as context). After training, and in
+``evaluate``, a rolling-origin backtest runs over the test span: forecasts from origins
+``backtest_stride`` rows apart, each from the ``lookback`` rows before it, scored in the file's
+units against the same forecasts of the naive and seasonal-naive methods. Training reports the
+backtest's MASE on stderr and stores the backtest as ``results["test"]``.
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``, ``results``),
 ``scaler.json``, ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
@@ -29,7 +31,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,6 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.series import (
-    FILL_METHODS,
     SINGLE_SERIES,
     Series,
     SeriesColumns,
@@ -45,95 +46,67 @@ from rnnkit.data.series import (
     SeriesTable,
     calendar_values,
     future_times,
-    gather_windows,
     load_series,
-    parse_names,
     parse_split,
     read_frame,
     require_length,
-    split_points,
-    window_starts,
 )
+from rnnkit.data.windows import TEST, TRAIN, VALIDATION, Spans, Windows, joined, make_windows
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, Forecast, Forecaster
-from rnnkit.tasks.describing import parameter_count
-from rnnkit.tasks.options import TaskOptions
-from rnnkit.tasks.resuming import refuse_existing_run
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    read_run_config,
-    seed_everything,
-    write_config,
-)
+from rnnkit.tasks import lifecycle, series_common
+from rnnkit.tasks.lifecycle import Prepared, Run
+from rnnkit.tasks.options import model_option, option
+from rnnkit.training import StepResult
 
 TASK = "forecast"
-SCALER_FILE = "scaler.json"
+WINDOWS = "Windows and evaluation"
 #: origins scored per model call in a backtest
 _BACKTEST_BATCH = 512
 
 
 @dataclass
-class SeriesOptions(TaskOptions):
-    """What forecasting and anomaly detection share: the data's columns and the model."""
+class ForecastOptions(series_common.SeriesOptions):
+    """Everything ``rnnkit train forecast`` takes.
 
-    missing_data_message: ClassVar[str] = "no data file was given; pass --data FILE."
+    The series layout (``series_column``, ``split``), the windows (``lookback``, ``horizon``) and
+    the model are fixed for a resumed run; the backtest settings (``quantiles``, ``season``,
+    ``backtest_stride``) only decide how the trained model is scored.
+    """
 
-    target: str = ""  # one or several columns, comma separated
-    time_column: str | None = None
-    covariates: str | None = None  # known-in-advance columns, comma separated
-    calendar: bool = False  # add calendar features of the time column as covariates
-    fill: str | None = None  # ffill | interpolate; None refuses missing values
-    # model
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.0
-    batch_size: int = 64
-    lr: float = 3e-3
-
-    def validate(self) -> SeriesOptions:
-        super().validate()
-        if not parse_names(self.target):
-            raise UserError("no target column was given; pass --target COL (or COL1,COL2).")
-        if self.fill is not None and self.fill not in FILL_METHODS:
-            raise UserError(f"--fill {self.fill!r} is not known; use {' or '.join(FILL_METHODS)}.")
-        if self.calendar and self.time_column is None:
-            raise UserError("--calendar derives features from the time column; pass --time-column.")
-        self.require_whole_numbers("hidden", "layers", "batch_size")
-        self.require_rates("dropout")
-        return self
-
-    def columns(self, series_column: str | None = None, label: str | None = None) -> SeriesColumns:
-        return SeriesColumns(
-            targets=parse_names(self.target),
-            time=self.time_column,
-            covariates=parse_names(self.covariates),
-            series=series_column,
-            calendar=self.calendar,
-            label=label,
-        )
-
-
-@dataclass
-class ForecastOptions(SeriesOptions):
-    """Everything ``rnnkit train forecast`` takes."""
-
-    series_column: str | None = None  # many series in one long table, one global model
-    lookback: int = 48
-    horizon: int = 12
-    decoder: Literal["direct", "autoregressive"] = "direct"
-    likelihood: Literal["none", "gaussian"] = "none"
-    relative: bool = True  # forecast the change from the last history value
-    quantiles: str = "0.1,0.5,0.9"
-    season: int | None = None  # seasonal-naive baseline and MASE's scale; None: 1
-    split: str = "0.7,0.1,0.2"  # train,validation,test fractions or row counts
-    backtest_stride: int | None = None  # rows between backtest origins; None: the horizon
+    series_column: str | None = option(
+        None, help="Column naming the series of a long table (one global model).", fixed=True
+    )
+    lookback: int = option(48, help="Past steps each forecast reads.", panel=WINDOWS, fixed=True)
+    horizon: int = option(12, help="Steps forecast at once.", panel=WINDOWS, fixed=True)
+    decoder: Literal["direct", "autoregressive"] = model_option(
+        "direct",
+        help="All steps from one head, or one step at a time fed back.",
+    )
+    likelihood: Literal["none", "gaussian"] = model_option(
+        "none",
+        help="gaussian: predict a mean and a spread (prediction intervals).",
+    )
+    relative: bool = model_option(True, help="Forecast the change from the last history value.")
+    quantiles: str = option(
+        "0.1,0.5,0.9", help="Quantile levels of a gaussian run's intervals.", panel=WINDOWS
+    )
+    season: int | None = option(
+        None, help="Season length for seasonal naive and MASE (default: 1).", panel=WINDOWS
+    )
+    split: str = option(
+        "0.7,0.1,0.2",
+        help="Train,validation,test fractions or row counts, in time order.",
+        panel=WINDOWS,
+        fixed=True,
+    )
+    backtest_stride: int | None = option(
+        None, help="Rows between backtest origins (default: --horizon).", panel=WINDOWS
+    )
 
     def validate(self) -> ForecastOptions:
+        """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
         super().validate()
         self.require_whole_numbers("lookback", "horizon")
         self.require_whole_numbers("season", "backtest_stride", optional=True)
@@ -166,90 +139,6 @@ def quantile_column(target: str, level: float) -> str:
     return f"{target}_q{level:g}"
 
 
-# ------------------------------------------------------------------------------------ data
-
-
-@dataclass
-class Spans:
-    """Train/validation/test span ends of each series, by name."""
-
-    ends: dict[str, tuple[int, int, int]]
-
-    @classmethod
-    def of(cls, table: SeriesTable, split: str) -> Spans:
-        parts = parse_split(split)
-        return cls({s.name: split_points(len(s), parts) for s in table.series})
-
-
-def fit_scaler(table: SeriesTable, spans: Spans) -> SeriesScaler:
-    """A scaler of every target and covariate column, per series, on its training rows only."""
-    scaler = SeriesScaler(columns=[*table.columns.targets, *table.covariate_names])
-    for series in table.series:
-        train_end = spans.ends[series.name][0]
-        scaler.fit(series.name, joined(series)[:train_end])
-    return scaler
-
-
-def joined(series: Series) -> np.ndarray:
-    """Targets then covariates of a series: ``(T, n + C)``."""
-    return np.concatenate([series.values, series.covariates], axis=1)
-
-
-@dataclass
-class Windows:
-    """Model inputs cut from the series: history ``(N, L, n)``, covariates ``(N, L + H, C)``,
-    future ``(N, H, n)`` (scaled), and where each window came from."""
-
-    history: Tensor
-    covariates: Tensor
-    future: Tensor
-    series: list[str]
-    origins: np.ndarray  # first forecast row of each window
-
-    def __len__(self) -> int:
-        return len(self.history)
-
-
-def make_windows(
-    table: SeriesTable,
-    scaler: SeriesScaler,
-    lookback: int,
-    horizon: int,
-    span: int,
-    spans: Spans,
-    stride: int = 1,
-) -> Windows:
-    """All windows whose targets lie in span ``span`` (0 train, 1 validation, 2 test)."""
-    n = len(table.columns.targets)
-    histories, covariates, futures, names, origins = [], [], [], [], []
-    for series in table.series:
-        ends = spans.ends[series.name]
-        start = 0 if span == 0 else ends[span - 1]
-        starts = window_starts(start, ends[span], lookback, horizon, stride)
-        scaled = scaler.transform(series.name, joined(series)).astype(np.float32)
-        windows = gather_windows(scaled, starts, lookback + horizon)
-        histories.append(windows[:, :lookback, :n])
-        futures.append(windows[:, lookback:, :n])
-        covariates.append(windows[:, :, n:])
-        names += [series.name] * len(starts)
-        origins.append(starts + lookback)
-    return Windows(
-        history=torch.from_numpy(np.concatenate(histories)),
-        covariates=torch.from_numpy(np.concatenate(covariates)),
-        future=torch.from_numpy(np.concatenate(futures)),
-        series=names,
-        origins=np.concatenate(origins),
-    )
-
-
-def read_training_table(options: ForecastOptions | SeriesOptions, columns: SeriesColumns):
-    """The training file's series; gaps in its timestamps are reported on stderr."""
-    table = load_series(options.data, columns, fill=options.fill, encoding=options.encoding)
-    for gap in table.gaps:
-        print(f"warning: {gap}", file=sys.stderr)
-    return table
-
-
 # ------------------------------------------------------------------------------------ training
 
 
@@ -270,9 +159,9 @@ class WindowObjective:
         for first in range(0, len(order), self.batch_size):
             rows = order[first : first + self.batch_size]
             yield {
-                "history": self.train.history[rows],
-                "covariates": self.train.covariates[rows],
-                "future": self.train.future[rows],
+                "history": self.train.history[rows],  # (B, L, n)
+                "covariates": self.train.covariates[rows],  # (B, L + H, C)
+                "future": self.train.future[rows],  # (B, H, n)
             }
 
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
@@ -297,7 +186,93 @@ class WindowObjective:
         return {"mse": squared / count, "loss": nll / count}
 
 
+class ForecastTask(series_common.SeriesTask[ForecastOptions]):
+    """The forecast task: a series table, a scaler fitted on its training spans, a Forecaster."""
+
+    name = TASK
+    options_class = ForecastOptions
+    summary = "Train a forecaster on a table of time series; backtests it on the test span."
+
+    def training_columns(self, options: ForecastOptions) -> SeriesColumns:
+        return options.columns(options.series_column)
+
+    def prepare(self, options: ForecastOptions, resumed: Run | None) -> Prepared:
+        table = self.training_table(options, resumed)
+        lookback, horizon = options.lookback, options.horizon
+        require_length(
+            table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
+        )
+        spans = Spans.of(table, options.split)
+        scaler = series_common.training_scaler(table, spans, resumed)
+        train_windows = make_windows(table, scaler, lookback, horizon, TRAIN, spans)
+        if len(train_windows) == 0:
+            train_fraction = parse_split(options.split)[0]
+            raise UserError(
+                f"the training span of {options.data} (--split {options.split}: the first "
+                f"{train_fraction:g} of each series) is too short for one window of "
+                f"{lookback + horizon} rows; give a longer series or smaller --lookback/--horizon."
+            )
+        val_windows = make_windows(table, scaler, lookback, horizon, VALIDATION, spans)
+        settings = settings_of(options)
+        backtest_windows(table, scaler, spans, settings)  # refuse an empty test span now
+
+        def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
+            test = backtest(model.cpu(), table, scaler, spans, settings)
+            results["test"] = test
+            print(
+                f"test MASE {test['mase']:.3f} (naive {test['naive_mase']:.3f}, seasonal naive "
+                f"{test['seasonal_naive_mase']:.3f})",
+                file=sys.stderr,
+            )
+            return {}
+
+        model = build_model(options, len(table.columns.targets), len(table.covariate_names))
+        return Prepared(
+            model=model,
+            objective=WindowObjective(train_windows, val_windows, options.batch_size),
+            sections={
+                "data": data_section(options, table, spans, len(train_windows), len(val_windows))
+            },
+            artifacts={series_common.SCALER_FILE: scaler.to_dict()},
+            finish=finish,
+        )
+
+    def model_from_config(self, model_config: dict[str, Any]) -> Forecaster:
+        return Forecaster(**model_config)
+
+    def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+        """Backtest metrics of the run over the test span of ``data`` (split as in training)."""
+        model, scaler = self.load(run)
+        options = run.options(ForecastOptions)
+        table = load_series(
+            data,
+            series_common.stored_columns(run),
+            fill=options.fill,
+            encoding=encoding,
+            calendar=series_common.stored_calendar(run),
+        )
+        spans = Spans.of(table, options.split)
+        return backtest(model, table, scaler, spans, settings_of(options))
+
+    def load(self, run: Run) -> tuple[Forecaster, SeriesScaler]:
+        """The trained model (eval mode, CPU) and scaler of a forecast run; checked."""
+        series_common.stored_data(run)
+        return self.load_model(run), series_common.load_scaler(run)
+
+    def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        keys = ("file", "targets", "time_column", "frequency", "rows", "train_windows")
+        return {key: data.get(key) for key in keys}
+
+    def describe_more(self, run: Run) -> dict[str, Any]:
+        test = run.config.get("results", {}).get("test", {})
+        return {"test": {k: v for k, v in test.items() if not isinstance(v, (list, dict))}}
+
+
+TASK_SPEC = ForecastTask()
+
+
 def build_model(options: ForecastOptions, num_targets: int, num_covariates: int) -> Forecaster:
+    """The ``Forecaster`` that ``options`` describe, for the table's targets and covariates."""
     return Forecaster(
         num_targets,
         num_covariates,
@@ -313,58 +288,12 @@ def build_model(options: ForecastOptions, num_targets: int, num_covariates: int)
 
 
 def train(options: ForecastOptions) -> Path:
-    """Train a forecaster as ``options`` say; return the run directory."""
-    options.validate()
-    out = Path(options.out)
-    refuse_existing_run(out, options.resume)
-    columns = options.columns(options.series_column)
-    table = read_training_table(options, columns)
-    lookback, horizon = options.lookback, options.horizon
-    require_length(
-        table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
-    )
-    spans = Spans.of(table, options.split)
-    scaler = fit_scaler(table, spans)
-    train_windows = make_windows(table, scaler, lookback, horizon, 0, spans)
-    if len(train_windows) == 0:
-        train_fraction = parse_split(options.split)[0]
-        raise UserError(
-            f"the training span of {options.data} (--split {options.split}: the first "
-            f"{train_fraction:g} of each series) is too short for one window of "
-            f"{lookback + horizon} rows; give a longer series or smaller --lookback/--horizon."
-        )
-    val_windows = make_windows(table, scaler, lookback, horizon, 1, spans)
+    """Train a forecaster as ``options`` say, backtest it; return the run directory.
 
-    seed_everything(options.seed)
-    model = build_model(options, len(columns.targets), len(table.covariate_names))
-    sections = {
-        "options": options,
-        "model": model.config(),
-        "data": data_section(options, table, spans, len(train_windows), len(val_windows)),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, TASK, **sections)
-    scaler.save(out / SCALER_FILE)
-    objective = WindowObjective(train_windows, val_windows, options.batch_size)
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    model.eval()
-    results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
-    results["test"] = backtest(model.cpu(), table, scaler, spans, settings_of(options))
-    write_config(out, TASK, **sections, results=results)
-    return out
-
-
-def columns_section(options: SeriesOptions, table: SeriesTable) -> dict[str, Any]:
-    """The file and columns a series run (forecast or detect) was trained on, for ``data``."""
-    return {
-        "file": str(options.data),
-        "file_columns": table.file_columns,
-        "targets": table.columns.targets,
-        "time_column": table.columns.time,
-        "covariates": table.columns.covariates,
-        "covariate_names": table.covariate_names,
-        "calendar": table.columns.calendar,
-    }
+    Every check of the user's input runs before anything is written, so a refused run leaves
+    the run directory as it was.
+    """
+    return lifecycle.train(TASK_SPEC, options)
 
 
 def data_section(
@@ -372,7 +301,7 @@ def data_section(
 ) -> dict[str, Any]:
     """What a run must remember about its data to read new files the same way."""
     return {
-        **columns_section(options, table),
+        **series_common.columns_section(options, table),
         "series_column": table.columns.series,
         "frequency": table.frequency,
         "series": [s.name for s in table.series],
@@ -388,6 +317,8 @@ def data_section(
 
 @dataclass
 class BacktestSettings:
+    """How a backtest forecasts and scores: the run's windows, origin stride, season, levels."""
+
     lookback: int
     horizon: int
     stride: int
@@ -397,6 +328,7 @@ class BacktestSettings:
 
 
 def settings_of(options: ForecastOptions) -> BacktestSettings:
+    """The backtest settings of a run's options."""
     return BacktestSettings(
         lookback=options.lookback,
         horizon=options.horizon,
@@ -408,7 +340,7 @@ def settings_of(options: ForecastOptions) -> BacktestSettings:
 
 
 def predict_windows(model: Forecaster, windows: Windows) -> Forecast:
-    """The model's forecasts of every window, in batches (scaled units, CPU)."""
+    """The model's forecasts ``(N, H, n)`` of every window, in batches (scaled units, CPU)."""
     device = next(model.parameters()).device
     means, scales = [], []
     with torch.no_grad():
@@ -419,6 +351,22 @@ def predict_windows(model: Forecaster, windows: Windows) -> Forecast:
             if forecast.scale is not None:
                 scales.append(forecast.scale.float().cpu())
     return Forecast(torch.cat(means), torch.cat(scales) if scales else None)
+
+
+def backtest_windows(
+    table: SeriesTable, scaler: SeriesScaler, spans: Spans, settings: BacktestSettings
+) -> tuple[Windows, np.ndarray]:
+    """The test span's windows and which of them are scored (``(N,)`` bool: those with a full
+    season of history for the seasonal-naive forecast); ``UserError`` when none is."""
+    L, H, m = settings.lookback, settings.horizon, settings.season or 1
+    windows = make_windows(table, scaler, L, H, TEST, spans, settings.stride)
+    keep = np.array([o >= m for o in windows.origins], dtype=bool)
+    if len(windows) == 0 or not keep.any():
+        raise UserError(
+            f"the test span (--split {settings.split}) holds no forecast of {H} steps after "
+            f"{max(L, m)} rows of history; give a longer series or a larger test share."
+        )
+    return windows, keep
 
 
 def backtest(
@@ -436,15 +384,9 @@ def backtest(
     MASE averages each (series, target)'s MASE. ``coverage`` is the share of actual values between
     the lowest and highest quantile (Gaussian likelihood only; ``coverage_nominal`` is their gap).
     """
-    L, H, m = settings.lookback, settings.horizon, settings.season or 1
+    H, m = settings.horizon, settings.season or 1
     n = len(table.columns.targets)
-    windows = make_windows(table, scaler, L, H, 2, spans, settings.stride)
-    keep = np.array([o >= m for o in windows.origins], dtype=bool)
-    if len(windows) == 0 or not keep.any():
-        raise UserError(
-            f"the test span (--split {settings.split}) holds no forecast of {H} steps after "
-            f"{max(L, m)} rows of history; give a longer series or a larger test share."
-        )
+    windows, keep = backtest_windows(table, scaler, spans, settings)
     forecast = predict_windows(model, windows)
     by_name = {s.name: s for s in table.series}
     actual, predicted, naive, seasonal, lower, upper = [], [], [], [], [], []
@@ -514,78 +456,15 @@ def _mean_mase(
 # ------------------------------------------------------------------------------------ using a run
 
 
-def load_run(run_dir: str | Path, task: str = TASK) -> tuple[Forecaster, SeriesScaler, dict]:
-    """The trained model (eval mode, CPU), scaler and config of a run; checked."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=task)
-    try:
-        model = Forecaster(**config["model"])
-        options = config["options"]
-        config["data"]["targets"]  # noqa: B018  (checks that the section is there)
-    except (KeyError, TypeError, ValueError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} is missing or has an unusable section ({error}); train the "
-            "run again."
-        ) from None
-    if not isinstance(options, dict):
-        raise UserError(f"{run_dir / CONFIG_FILE} has no 'options' section; train the run again.")
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    return model.eval(), SeriesScaler.load(run_dir / SCALER_FILE), config
-
-
-def stored_calendar(config: dict[str, Any]) -> list[str] | None:
-    """The calendar feature names a run was trained with (None without --calendar)."""
-    data = config["data"]
-    if not data["calendar"]:
-        return None
-    return list(data["covariate_names"][len(data["covariates"]) :])
-
-
-def stored_columns(config: dict[str, Any], label: str | None = None) -> SeriesColumns:
-    data = config["data"]
-    return SeriesColumns(
-        targets=list(data["targets"]),
-        time=data["time_column"],
-        covariates=list(data["covariates"]),
-        series=data.get("series_column"),
-        calendar=bool(data["calendar"]),
-        label=label,
-    )
-
-
-def stored_options(config: dict[str, Any]) -> ForecastOptions:
-    return ForecastOptions.from_dict(config["options"])  # type: ignore[return-value]
+def load_run(run_dir: str | Path) -> tuple[Forecaster, SeriesScaler, dict[str, Any]]:
+    """The trained model (eval mode, CPU), scaler and config of a forecast run; checked."""
+    run = TASK_SPEC.open(run_dir)
+    return (*TASK_SPEC.load(run), run.config)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") -> dict[str, Any]:
     """Backtest metrics of a run over the test span of ``data`` (split as in training)."""
-    model, scaler, config = load_run(run_dir)
-    options = stored_options(config)
-    table = load_series(
-        data,
-        stored_columns(config),
-        fill=options.fill,
-        encoding=encoding,
-        calendar=stored_calendar(config),
-    )
-    spans = Spans.of(table, options.split)
-    return backtest(model, table, scaler, spans, settings_of(options))
-
-
-def check_same_columns(frame: pd.DataFrame, expected: list[str], path: Path) -> None:
-    """``UserError`` unless the file has exactly the training file's columns."""
-    missing = [c for c in expected if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in expected]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"lacks {', '.join(repr(c) for c in missing)}")
-        if extra:
-            parts.append(f"has {', '.join(repr(c) for c in extra)} in addition")
-        raise UserError(
-            f"{path} has other columns than the training data: it {' and '.join(parts)}; give a "
-            f"history with the training columns {', '.join(repr(c) for c in expected)}."
-        )
+    return TASK_SPEC.evaluate(TASK_SPEC.open(run_dir), Path(data), encoding=encoding)
 
 
 def forecast(
@@ -607,27 +486,28 @@ def forecast(
     With user covariates the history must end with rows whose targets are empty and whose
     covariates are given, at least ``steps`` of them.
     """
-    model, scaler, config = load_run(run_dir)
-    options = stored_options(config)
+    run = TASK_SPEC.open(run_dir)
+    model, scaler = TASK_SPEC.load(run)
+    options = run.options(ForecastOptions)
     data = Path(data)
     steps = options.horizon if steps is None else steps
     if steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}.")
     frame = read_frame(data, encoding)
-    check_same_columns(frame, config["data"]["file_columns"], data)
-    columns = stored_columns(config)
+    series_common.check_same_columns(frame, series_common.stored_data(run)["file_columns"], data)
+    columns = series_common.stored_columns(run)
     table = load_series(
         data,
         columns,
         fill=options.fill,
         future_rows=bool(columns.covariates),
         frame=frame,
-        calendar=stored_calendar(config),
+        calendar=series_common.stored_calendar(run),
     )
     lookback = options.lookback
     require_length(table, lookback, f"the run's --lookback {lookback}", data)
     levels = parse_quantiles(options.quantiles) if model.likelihood == "gaussian" else []
-    frequency = table.frequency or config["data"].get("frequency")
+    frequency = table.frequency or series_common.stored_data(run).get("frequency")
     pieces, plotted = [], []
     for series in table.series:
         mean, quantiles = forecast_series(model, scaler, series, table, options, steps, levels)
@@ -736,20 +616,5 @@ def _output_frame(
 
 
 def describe(run_dir: str | Path) -> dict[str, Any]:
-    """Task, model, data and test metrics of a forecast run."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    model = config.get("model", {})
-    data = config.get("data", {})
-    test = config.get("results", {}).get("test", {})
-    parameters = parameter_count(lambda: Forecaster(**model))
-    return {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": {**model, "parameters": parameters},
-        "data": {
-            key: data.get(key)
-            for key in ("file", "targets", "time_column", "frequency", "rows", "train_windows")
-        },
-        "test": {k: v for k, v in test.items() if not isinstance(v, (list, dict))},
-    }
+    """Task, model, data, training, validation and test metrics of a forecast run."""
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

@@ -57,6 +57,9 @@ from rnnkit.training.distributed import is_main_process
 
 Options = TypeVar("Options", bound=TaskOptions)
 
+#: how ``describe`` shows the recurrent part of a model whose config says it in these keys
+RNN_DESCRIPTION = {"cell": "cell", "layers": "num_layers", "hidden": "hidden_size"}
+
 #: files the trainer writes into every run directory, whatever the task
 TRAINER_FILES = (WEIGHTS_FILE, METRICS_FILE, LOSS_PLOT_FILE, CHECKPOINT_DIR, "tensorboard")
 
@@ -213,9 +216,15 @@ class Task(ABC, Generic[Options]):
     #: the options ``describe`` shows under ``training``
     described_training_options: ClassVar[tuple[str, ...]] = ("precision", "batch_size", "lr")
 
+    #: the model entries ``describe`` shows, as {shown name: key of the model section};
+    #: None shows the whole section
+    described_model: ClassVar[dict[str, str] | None] = None
+
     def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
-        """The model entries ``describe`` shows (default: the whole model section)."""
-        return dict(model_config)
+        """The model entries ``describe`` shows (see ``described_model``)."""
+        if self.described_model is None:
+            return dict(model_config)
+        return {shown: model_config.get(key) for shown, key in self.described_model.items()}
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         """The data entries ``describe`` shows (default: the whole data section)."""
@@ -278,9 +287,11 @@ def open_for_training(task: Task[Options], options: Options) -> Run | None:
         return None
     if not has_run:
         own_files = {*TRAINER_FILES, *task.artifact_files}
-        strangers = sorted(p.name for p in out.iterdir() if p.name not in own_files) if (
-            out.is_dir()
-        ) else []
+        strangers = (
+            sorted(p.name for p in out.iterdir() if p.name not in own_files)
+            if (out.is_dir())
+            else []
+        )
         if strangers:
             raise UserError(
                 f"{out} has files but no {CONFIG_FILE} (such as {strangers[0]}), so there is no "

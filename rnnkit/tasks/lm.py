@@ -40,8 +40,8 @@ from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.models import LanguageModel
 from rnnkit.tasks import lifecycle
-from rnnkit.tasks.lifecycle import Prepared, Run, Task
-from rnnkit.tasks.options import MODEL, TaskOptions, option
+from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
+from rnnkit.tasks.options import TaskOptions, model_option, option
 from rnnkit.tasks.tokenizing import (
     MIN_COUNT_HELP,
     TOKENIZER_HELP,
@@ -82,33 +82,21 @@ class LMOptions(TaskOptions):
     tokenizer: Literal["char", "word", "bpe"] = option("char", help=TOKENIZER_HELP, fixed=True)
     vocab_size: int | None = option(None, help=VOCAB_SIZE_HELP, fixed=True)
     min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
-    embedding_size: int | None = option(
-        None, help="Embedding width (default: --hidden).", panel=MODEL, fixed=True
+    embedding_size: int | None = model_option(None, help="Embedding width (default: --hidden).")
+    hidden: int = model_option(512, help="Hidden units per layer.")
+    layers: int = model_option(2, help="Stacked recurrent layers.")
+    dropout: float = model_option(0.1, help="Dropout on embeddings, between layers, on outputs.")
+    embedding_dropout: float = model_option(
+        0.0, help="Probability of dropping a whole token's embedding."
     )
-    hidden: int = option(512, help="Hidden units per layer.", panel=MODEL, fixed=True)
-    layers: int = option(2, help="Stacked recurrent layers.", panel=MODEL, fixed=True)
-    dropout: float = option(
-        0.1, help="Dropout on embeddings, between layers, on outputs.", panel=MODEL, fixed=True
-    )
-    embedding_dropout: float = option(
-        0.0, help="Probability of dropping a whole token's embedding.", panel=MODEL, fixed=True
-    )
-    locked_dropout: bool = option(
-        True, help="One dropout mask per sequence (variational).", panel=MODEL, fixed=True
-    )
-    weight_drop: float = option(
-        0.0, help="DropConnect on the recurrent weights.", panel=MODEL, fixed=True
-    )
-    tie_weights: bool = option(
-        False, help="Share the embedding with the output layer.", panel=MODEL, fixed=True
-    )
+    locked_dropout: bool = model_option(True, help="One dropout mask per sequence (variational).")
+    weight_drop: float = model_option(0.0, help="DropConnect on the recurrent weights.")
+    tie_weights: bool = model_option(False, help="Share the embedding with the output layer.")
     # torch's uniform scheme by default: in 100 steps of a 2 x 512 character LSTM it reached a
     # training loss 0.085 lower than the Xavier/orthogonal scheme
-    init: str = option(
+    init: str = model_option(
         "uniform",
         help="Cell weight initialisation: uniform (torch's) or xavier_orthogonal.",
-        panel=MODEL,
-        fixed=True,
     )
     bptt: int = option(128, help="Steps per chunk of truncated BPTT.", panel=BATCHING, fixed=True)
     batch_size: int = option(64, help="Parallel streams per batch.", panel=BATCHING, fixed=True)
@@ -205,6 +193,12 @@ class LanguageModelTask(Task[LMOptions]):
     summary = "Train a recurrent language model on a text file."
     artifact_files = (TOKENIZER_FILE,)
     described_training_options = ("precision", "batch_size", "bptt", "lr", "schedule")
+    described_model = {
+        **RNN_DESCRIPTION,
+        "embedding": "embedding_size",
+        "tie_weights": "tie_weights",
+        "dropout": "dropout",
+    }
 
     def __init__(self, on_sample: Callable[[str], None] | None = None) -> None:
         self.on_sample = on_sample
@@ -257,16 +251,6 @@ class LanguageModelTask(Task[LMOptions]):
                 f"{model.vocab_size}; the run is damaged, train it again."
             )
         return model, tokenizer
-
-    def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "cell": model_config.get("cell"),
-            "layers": model_config.get("num_layers"),
-            "hidden": model_config.get("hidden_size"),
-            "embedding": model_config.get("embedding_size"),
-            "tie_weights": model_config.get("tie_weights"),
-            "dropout": model_config.get("dropout"),
-        }
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in data.items() if key != "default_prime"}

@@ -29,7 +29,21 @@ from rnnkit.training.options import TRAINING, option
 #: the ``--help`` panels of task options (training options have their own, ``TRAINING``)
 DATA, MODEL = "Data", "Model"
 
-__all__ = ["DATA", "MODEL", "TRAINING", "TaskOptions", "flag", "option", "require_at_least"]
+__all__ = [
+    "DATA",
+    "MODEL",
+    "TRAINING",
+    "TaskOptions",
+    "flag",
+    "model_option",
+    "option",
+    "require_at_least",
+]
+
+
+def model_option(default: Any = None, help: str = "", **more: Any) -> Any:
+    """An option of the model: in the Model panel, and ``fixed`` (a resumed run keeps it)."""
+    return option(default, help=help, panel=MODEL, fixed=True, **more)
 
 
 @dataclass
@@ -39,9 +53,7 @@ class TaskOptions(TrainOptions):
     data: Path | None = option(None, help="Training file.")
     out: Path | None = option(None, help="Run directory to write.")
     encoding: str = option("utf-8", help="Text encoding of the files.")
-    cell: str = option(
-        "lstm", help=f"Recurrent cell: {', '.join(CELL_NAMES)}.", panel=MODEL, fixed=True
-    )
+    cell: str = model_option("lstm", help=f"Recurrent cell: {', '.join(CELL_NAMES)}.")
 
     #: what ``validate`` says when ``data`` is missing (each task names its kind of file)
     missing_data_message: ClassVar[str] = "no training data was given; pass --data FILE."

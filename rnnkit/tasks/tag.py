@@ -15,16 +15,16 @@ Words are kept as written for the character features and lowercased (``lowercase
 vocabulary. When every tag is ``O``, ``B-X`` or ``I-X`` the monitored metric is the entity-level
 F1, otherwise token accuracy.
 
-A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags),
+A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags: the artifact,
+fitted on the training sentences when the run starts and read back when it resumes),
 ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -35,21 +35,14 @@ from torch import Tensor, nn
 
 from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.conll import TaggedSentence, read_conll
+from rnnkit.data.readers import read_json_file
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import entity_metrics, is_bio
 from rnnkit.models.tagger import SequenceTagger
-from rnnkit.tasks.options import TaskOptions
-from rnnkit.tasks.resuming import refuse_existing_run
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    read_run_config,
-    seed_everything,
-    write_config,
-)
+from rnnkit.tasks import lifecycle
+from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
+from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.training import StepResult
 
 TASK = "tag"
 VOCAB_FILE = "vocab.json"
@@ -63,20 +56,22 @@ class TagOptions(TaskOptions):
 
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
 
-    # data (``data`` is a CoNLL training file)
-    val: Path | None = None  # CoNLL validation file; None: the last val_fraction of sentences
-    val_fraction: float = 0.1
-    lowercase: bool = True
-    min_count: int = 1  # rarer words are unknown (their characters still count)
-    # model
-    char_features: bool = True
-    embedding_size: int = 100
-    hidden: int = 128
-    layers: int = 1
-    char_embedding_size: int = 25
-    char_hidden: int = 25
-    dropout: float = 0.3
-    batch_size: int = 16
+    data: Path | None = option(None, help="CoNLL training file: token<TAB>tag lines.")
+    val: Path | None = option(None, help="CoNLL validation file (default: the last sentences).")
+    # fixed: another share would validate on sentences the run has trained on
+    val_fraction: float = option(0.1, help="Share of sentences held out without --val.", fixed=True)
+    lowercase: bool = option(True, help="Lowercase words for the word vocabulary.", fixed=True)
+    # a rarer word is unknown, though its characters still count
+    min_count: int = option(1, help="Rarer words are unknown.", fixed=True)
+    char_features: bool = model_option(True, help="Add character-level RNN features.")
+    embedding_size: int = model_option(100, help="Word embedding width.")
+    hidden: int = model_option(128, help="Hidden units per direction.")
+    layers: int = model_option(1, help="Stacked recurrent layers.")
+    char_embedding_size: int = model_option(25, help="Character embedding width.")
+    char_hidden: int = model_option(25, help="Character RNN hidden units.")
+    dropout: float = model_option(0.3, help="Dropout on word features and before the head.")
+    # fixed: the batches of an epoch, and so where a resumed epoch continues, depend on it
+    batch_size: int = model_option(16, help="Sentences per batch (bucketed by length).")
     # TrainOptions defaults that suit tagging
     lr: float = 3e-3
     epochs: int | None = 10
@@ -120,6 +115,8 @@ class TagVocabulary:
     def build(
         cls, sentences: Sequence[TaggedSentence], *, lowercase: bool, min_count: int
     ) -> TagVocabulary:
+        """Fit on training sentences: words seen ``min_count`` times or more (most frequent
+        first), every character, every tag (sorted)."""
         words: Counter[str] = Counter()
         chars: set[str] = set()
         tags: set[str] = set()
@@ -132,17 +129,20 @@ class TagVocabulary:
         return cls([PAD, UNK, *kept], [PAD, UNK, *sorted(chars)], sorted(tags), lowercase)
 
     def word_ids(self, tokens: Sequence[str]) -> Tensor:
+        """Word ids ``(T,)`` of ``tokens``; unknown words get ``<unk>``."""
         lookup = self._word_ids
         return torch.tensor(
             [lookup.get(t.lower() if self.lowercase else t, 1) for t in tokens], dtype=torch.long
         )
 
     def char_ids(self, tokens: Sequence[str]) -> list[Tensor]:
+        """One tensor ``(C_t,)`` of character ids per token; unknown characters get ``<unk>``."""
         return [
             torch.tensor([self._char_ids.get(c, 1) for c in t], dtype=torch.long) for t in tokens
         ]
 
     def tag_ids(self, tags: Sequence[str], path: Path) -> Tensor:
+        """Tag ids ``(T,)``; ``UserError`` naming ``path`` for a tag the vocabulary lacks."""
         unknown = [t for t in tags if t not in self._tag_ids]
         if unknown:
             raise UserError(
@@ -151,36 +151,51 @@ class TagVocabulary:
             )
         return torch.tensor([self._tag_ids[t] for t in tags], dtype=torch.long)
 
-    def save(self, path: Path) -> None:
-        data = {
-            "words": self.words,
-            "chars": self.chars,
-            "tags": self.tags,
+    def to_dict(self) -> dict[str, Any]:
+        """The vocabulary as a JSON-ready dict (the content of ``vocab.json``)."""
+        return {
+            "words": list(self.words),
+            "chars": list(self.chars),
+            "tags": list(self.tags),
             "lowercase": self.lowercase,
         }
-        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TagVocabulary:
+        """The vocabulary ``to_dict`` describes; ``KeyError``/``TypeError``/``ValueError`` when
+        ``data`` is not one."""
+        for key in ("words", "chars", "tags"):
+            entries = data[key]
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise ValueError(f"{key!r} is not a list of strings")
+        if not isinstance(data["lowercase"], bool):
+            raise ValueError("'lowercase' is not true or false")
+        return cls(list(data["words"]), list(data["chars"]), list(data["tags"]), data["lowercase"])
+
+    def save(self, path: Path) -> None:
+        """Write the vocabulary to ``path`` as a run's ``vocab.json`` is written."""
+        lifecycle.write_artifacts(path.parent, {path.name: self.to_dict()})
 
     @classmethod
     def load(cls, path: Path) -> TagVocabulary:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(data["words"], data["chars"], data["tags"], data["lowercase"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise UserError(
-                f"{path} is not a readable tag vocabulary ({error}); train the run again."
-            ) from None
+        """Read a ``vocab.json``; ``UserError`` naming ``path`` when it is missing or damaged."""
+        return read_json_file(path, cls.from_dict, "tag vocabulary")
 
 
 @dataclass
 class EncodedSentence:
-    words: Tensor  # (T,)
-    chars: list[Tensor]  # T tensors (C_t,)
-    tags: Tensor | None  # (T,)
+    """A sentence as ids: ``words (T,)``, one ``(C_t,)`` per word in ``chars``, ``tags (T,)``
+    (None for a sentence to predict)."""
+
+    words: Tensor
+    chars: list[Tensor]
+    tags: Tensor | None
 
 
 def encode(
     sentences: Sequence[TaggedSentence], vocab: TagVocabulary, path: Path
 ) -> list[EncodedSentence]:
+    """The sentences as ids; ``path`` names the file in the error for an unknown tag."""
     return [
         EncodedSentence(
             vocab.word_ids(s.tokens),
@@ -282,45 +297,125 @@ class TaggingObjective:
         return tagging_metrics(truth, guesses, self.bio)
 
 
-# ---------------------------------------------------------------------------------- training
+# ---------------------------------------------------------------------------------- the task
+
+
+class TaggingTask(Task[TagOptions]):
+    """The tag task: a CoNLL file, a ``TagVocabulary`` fitted on it, a ``SequenceTagger``."""
+
+    name = TASK
+    options_class = TagOptions
+    summary = "Train a tagger (one tag per token) on a CoNLL file."
+    artifact_files = (VOCAB_FILE,)
+
+    def prepare(self, options: TagOptions, resumed: Run | None) -> Prepared:
+        train_sentences, val_sentences, val_path = _read_sentences(options)
+        if resumed is not None:
+            vocab = TagVocabulary.load(resumed.file(VOCAB_FILE))
+        else:
+            vocab = TagVocabulary.build(
+                train_sentences, lowercase=options.lowercase, min_count=options.min_count
+            )
+        if len(vocab.tags) < 2:
+            raise UserError(
+                f"{options.data} uses a single tag ({vocab.tags[0]!r}); "
+                "a tagger needs at least two."
+            )
+        train_encoded = encode(train_sentences, vocab, options.data)
+        val_encoded = encode(val_sentences, vocab, val_path)
+        data = {
+            "train_file": str(options.data),
+            "val_file": str(options.val) if options.val is not None else None,
+            "train_sentences": len(train_encoded),
+            "val_sentences": len(val_encoded),
+            "tags": vocab.tags,
+            "words": len(vocab.words),
+        }
+        return Prepared(
+            model=build_model(options, vocab),
+            objective=TaggingObjective(
+                train_encoded, val_encoded, vocab, batch_size=options.batch_size
+            ),
+            sections={"data": data},
+            artifacts={VOCAB_FILE: vocab.to_dict()},
+        )
+
+    def model_from_config(self, model_config: dict[str, Any]) -> SequenceTagger:
+        return SequenceTagger.from_config(model_config)
+
+    def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
+        """Token ``accuracy`` and, for BIO tags, entity ``precision``, ``recall`` and ``f1``;
+        plus the counts of ``sentences`` and ``tokens``."""
+        model, vocab = self.load(run)
+        sentences = read_conll(data, encoding=encoding)
+        predicted = predict_tag_ids(model, encode(sentences, vocab, Path(data)))
+        guesses = [[vocab.tags[i] for i in p] for p in predicted]
+        metrics: dict[str, Any] = tagging_metrics(
+            [s.tags for s in sentences], guesses, is_bio(vocab.tags)
+        )
+        metrics["sentences"] = len(sentences)
+        metrics["tokens"] = sum(len(s.tokens) for s in sentences)
+        return metrics
+
+    def load(self, run: Run) -> tuple[SequenceTagger, TagVocabulary]:
+        """The trained model (eval mode, CPU) and vocabulary of a tag run; checked."""
+        model = self.load_model(run)
+        vocab = TagVocabulary.load(run.file(VOCAB_FILE))
+        sizes = model.config()
+        if (sizes["vocab_size"], sizes["num_tags"]) != (len(vocab.words), len(vocab.tags)) or (
+            sizes["char_vocab_size"] not in (0, len(vocab.chars))
+        ):
+            raise UserError(
+                f"{run.file(VOCAB_FILE)} does not fit the run's model (other word, character or "
+                "tag counts); the run is damaged, train it again."
+            )
+        return model, vocab
+
+    described_model = RNN_DESCRIPTION
+
+    def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
+        described = super().describe_model(model_config)
+        return {**described, "char_features": bool(model_config.get("char_vocab_size"))}
+
+    def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "tags": ", ".join(data.get("tags", [])),
+            "train_file": data.get("train_file"),
+            "train_sentences": data.get("train_sentences"),
+            "val_sentences": data.get("val_sentences"),
+        }
+
+
+TASK_SPEC = TaggingTask()
 
 
 def train(options: TagOptions) -> Path:
-    """Train a tagger as ``options`` say; return the run directory."""
-    options.validate()
-    out = Path(options.out)
-    refuse_existing_run(out, options.resume)
-    has_run = (out / CONFIG_FILE).is_file()
+    """Train a tagger as ``options`` say; return the run directory.
+
+    Every check of the user's input runs before anything is written, so a refused run leaves the
+    run directory as it was.
+    """
+    return lifecycle.train(TASK_SPEC, options)
+
+
+def _read_sentences(
+    options: TagOptions,
+) -> tuple[list[TaggedSentence], list[TaggedSentence], Path]:
+    """Training and validation sentences, and the file the validation ones come from."""
     sentences = read_conll(options.data, encoding=options.encoding)
     if options.val is not None:
-        train_sentences, val_sentences = (
-            sentences,
-            read_conll(options.val, encoding=options.encoding),
-        )
-        val_path = options.val
-    else:
-        if len(sentences) < 2:
-            raise UserError(
-                f"{options.data} has a single sentence; give more, or a validation file with --val."
-            )
-        cut = len(sentences) - max(1, round(len(sentences) * options.val_fraction))
-        train_sentences, val_sentences, val_path = sentences[:cut], sentences[cut:], options.data
-    if has_run:
-        read_run_config(out, expected_task=TASK)
-        vocab = TagVocabulary.load(out / VOCAB_FILE)
-    else:
-        vocab = TagVocabulary.build(
-            train_sentences, lowercase=options.lowercase, min_count=options.min_count
-        )
-    if len(vocab.tags) < 2:
+        return sentences, read_conll(options.val, encoding=options.encoding), options.val
+    if len(sentences) < 2:
         raise UserError(
-            f"{options.data} uses a single tag ({vocab.tags[0]!r}); a tagger needs at least two."
+            f"{options.data} has a single sentence; give more, or a validation file with --val."
         )
-    train_encoded = encode(train_sentences, vocab, options.data)
-    val_encoded = encode(val_sentences, vocab, val_path)
+    cut = len(sentences) - max(1, round(len(sentences) * options.val_fraction))
+    return sentences[:cut], sentences[cut:], options.data
 
-    seed_everything(options.seed)
-    model = SequenceTagger(
+
+def build_model(options: TagOptions, vocab: TagVocabulary) -> SequenceTagger:
+    """The untrained tagger that ``options`` describe, sized for ``vocab``."""
+    return SequenceTagger(
         len(vocab.words),
         len(vocab.tags),
         embedding_size=options.embedding_size,
@@ -332,26 +427,6 @@ def train(options: TagOptions) -> Path:
         char_hidden_size=options.char_hidden,
         dropout=options.dropout,
     )
-    sections = {
-        "options": options,
-        "model": model.config(),
-        "data": {
-            "train_file": str(options.data),
-            "val_file": str(options.val) if options.val is not None else None,
-            "train_sentences": len(train_encoded),
-            "val_sentences": len(val_encoded),
-            "tags": vocab.tags,
-            "words": len(vocab.words),
-        },
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, TASK, **sections)
-    vocab.save(out / VOCAB_FILE)
-    objective = TaggingObjective(train_encoded, val_encoded, vocab, batch_size=options.batch_size)
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
-    write_config(out, TASK, **sections, results=results)
-    return out
 
 
 # ---------------------------------------------------------------------------------- using a run
@@ -359,31 +434,13 @@ def train(options: TagOptions) -> Path:
 
 def load_run(run_dir: str | Path) -> tuple[SequenceTagger, TagVocabulary, dict[str, Any]]:
     """The model (eval mode, CPU), vocabulary and config of a tag run; checked."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    try:
-        model = SequenceTagger.from_config(config["model"])
-    except (ValueError, TypeError, KeyError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} is unusable ({error}); train the run again."
-        ) from None
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    return model.eval(), TagVocabulary.load(run_dir / VOCAB_FILE), config
+    run = TASK_SPEC.open(run_dir)
+    return (*TASK_SPEC.load(run), run.config)
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") -> dict[str, Any]:
     """Token ``accuracy`` and, for BIO tags, entity ``precision``, ``recall`` and ``f1``."""
-    model, vocab, _ = load_run(run_dir)
-    sentences = read_conll(data, encoding=encoding)
-    encoded = encode(sentences, vocab, Path(data))
-    predicted = predict_tag_ids(model, encoded)
-    guesses = [[vocab.tags[i] for i in p] for p in predicted]
-    metrics: dict[str, Any] = tagging_metrics(
-        [s.tags for s in sentences], guesses, is_bio(vocab.tags)
-    )
-    metrics["sentences"] = len(sentences)
-    metrics["tokens"] = sum(len(s.tokens) for s in sentences)
-    return metrics
+    return TASK_SPEC.evaluate(TASK_SPEC.open(run_dir), Path(data), encoding=encoding)
 
 
 def predict_texts(run_dir: str | Path, texts: Sequence[str]) -> list[list[tuple[str, str]]]:
@@ -428,33 +485,5 @@ def predict_file(
 
 
 def describe(run_dir: str | Path) -> dict[str, Any]:
-    """Task, model, data and metrics of a tag run, as a nested dict."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    model_config = config.get("model", {})
-    data = config.get("data", {})
-    results = config.get("results", {})
-    description: dict[str, Any] = {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": {
-            "cell": model_config.get("cell"),
-            "layers": model_config.get("num_layers"),
-            "hidden": model_config.get("hidden_size"),
-            "char_features": bool(model_config.get("char_vocab_size")),
-        },
-        "data": {
-            "tags": ", ".join(data.get("tags", [])),
-            "train_file": data.get("train_file"),
-            "train_sentences": data.get("train_sentences"),
-            "val_sentences": data.get("val_sentences"),
-        },
-    }
-    if results:
-        description["training"] = {
-            "steps": results.get("step"),
-            "seconds": results.get("train_seconds"),
-            "stopped_by": results.get("stop_reason"),
-        }
-        description["metrics"] = results.get("metrics", {})
-    return description
+    """Task, model, size, data, training and metrics of a tag run, as a nested dict."""
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

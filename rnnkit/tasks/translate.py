@@ -20,14 +20,16 @@ Training minimises label-smoothed cross-entropy under teacher forcing; with ``te
 below 1 (or a ``teacher_forcing_end`` it decays to, linearly over
 ``teacher_forcing_decay_epochs``) each row is fed its own previous prediction at some steps
 (scheduled sampling). Validation decodes the ``--val`` pairs greedily and reports ``bleu`` (which
-drives early stopping and the weights kept), ``chrf``, ``exact_match`` and the teacher-forced
-``loss``. Decoding allows at most ``ceil(max_length_ratio * source tokens) + 10`` target tokens,
-and never emits the unknown token unless ``allow_unknown`` (a word vocabulary's ``<unk>`` would
-otherwise stand in the output text for every word the model cannot name).
+drives early stopping and the weights kept), ``chrf``, ``exact_match``
+(``rnnkit.metrics.translation``) and the teacher-forced ``loss``. Decoding follows the run's
+``rnnkit.decoding.DecodingSettings`` (beam, length penalty, ...; a command may override each):
+it allows at most ``ceil(max_length_ratio * source tokens) + 10`` target tokens, and never emits
+the unknown token unless ``allow_unknown`` (a word vocabulary's ``<unk>`` would otherwise stand in
+the output text for every word the model cannot name).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``tokenizers``, ``data``
-and, once training ends, ``results``), ``source_tokenizer.json``, ``target_tokenizer.json``,
-``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
+and, once training ends, ``results``), ``source_tokenizer.json``, ``target_tokenizer.json`` (both,
+even when shared), ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
 """
 
 from __future__ import annotations
@@ -46,32 +48,31 @@ from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.pairs import read_pairs
 from rnnkit.data.readers import read_text
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
+from rnnkit.decoding import DecodingSettings, decode_limits
 from rnnkit.errors import UserError
+from rnnkit.metrics.translation import score_translations
 from rnnkit.models.seq2seq import ATTENTION_CHOICES, BRIDGES, Seq2Seq
-from rnnkit.tasks.describing import add_training_results, parameter_count
-from rnnkit.tasks.options import TaskOptions, flag
-from rnnkit.tasks.resuming import check_resumable, stored_config
-from rnnkit.tasks.tokenizing import fit_tokenizer, tokenizer_settings
-from rnnkit.training import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    StepResult,
-    Trainer,
-    load_weights,
-    preferred_precision,
-    read_run_config,
-    seed_everything,
-    write_config,
+from rnnkit.tasks import lifecycle
+from rnnkit.tasks.lifecycle import Prepared, Run, Task
+from rnnkit.tasks.options import TaskOptions, flag, model_option, option
+from rnnkit.tasks.tokenizing import (
+    LOWERCASE_HELP,
+    TOKENIZER_HELP,
+    fit_tokenizer,
+    tokenizer_settings,
 )
-from rnnkit.training.distributed import is_main_process
+from rnnkit.training import StepResult, preferred_precision
 
 TASK = "translate"
+#: the tokenizers' names in the run directory (``load_tokenizer(run_dir, name)``)
 SOURCE_TOKENIZER = "source_tokenizer"
 TARGET_TOKENIZER = "target_tokenizer"
-#: decoding may emit ``ceil(max_length_ratio * source length) + MAX_LENGTH_SLACK`` tokens
-MAX_LENGTH_SLACK = 10
+SOURCE_TOKENIZER_FILE = f"{SOURCE_TOKENIZER}.json"
+TARGET_TOKENIZER_FILE = f"{TARGET_TOKENIZER}.json"
 #: sentences decoded together by ``translate`` and validation
 DECODE_BATCH = 64
+#: the ``--help`` panels of the translate options besides Data, Model and Training
+TEACHING, DECODING = "Teacher forcing", "Decoding"
 
 Warn = Callable[[str], None]
 
@@ -84,58 +85,86 @@ def _warn_to_stderr(message: str) -> None:
 class TranslateOptions(TaskOptions):
     """Everything ``rnnkit train translate`` takes: data, tokenizers, model, decoding, training.
 
-    The training fields come from ``TrainOptions``, ``data``, ``out``, ``encoding`` and ``cell``
-    from ``TaskOptions``; the defaults below replace some of them.
+    The training fields come from ``TrainOptions``, ``out``, ``encoding`` and ``cell`` from
+    ``TaskOptions``; the defaults below replace some of them.
     """
 
     missing_data_message: ClassVar[str] = "no training pairs were given; pass --data FILE.tsv."
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
 
-    # data (``data`` holds the training pairs, TSV)
-    val: Path | None = None  # validation pairs; None: no validation (the last weights are kept)
-    max_source_length: int = 200  # tokens (eos included); longer sources are truncated
-    max_target_length: int = 200  # tokens (eos included); longer targets are truncated
-    # tokenizers
-    tokenizer: Literal["char", "word", "bpe"] = "word"
-    shared_vocab: bool = False  # one tokenizer (and embedding) for source and target
-    vocab_size: int | None = None  # word: most frequent kept; bpe: vocabulary size (default 8000)
-    min_count: int | None = None  # word: rarer words are unknown (default 2); bpe: merge minimum
-    lowercase: bool = False  # word tokenizer only
+    # data; without val there is no validation, and the last weights are kept
+    data: Path | None = option(None, help="Training pairs, one source<TAB>target per line.")
+    val: Path | None = option(None, help="Validation pairs; BLEU on them picks the weights.")
+    # in tokens, eos included
+    max_source_length: int = option(
+        200, help="Most source tokens; longer ones are cut.", fixed=True
+    )
+    max_target_length: int = option(
+        200, help="Most target tokens; longer ones are cut.", fixed=True
+    )
+    # tokenizers; shared_vocab: one tokenizer (and embedding) for source and target
+    tokenizer: Literal["char", "word", "bpe"] = option("word", help=TOKENIZER_HELP, fixed=True)
+    shared_vocab: bool = option(
+        False, help="One vocabulary and embedding for both sides.", fixed=True
+    )
+    vocab_size: int | None = option(
+        None, help="word: words kept; bpe: vocabulary size (8000).", fixed=True
+    )
+    min_count: int | None = option(
+        None, help="word: fewest uses kept (2); bpe: to merge.", fixed=True
+    )
+    lowercase: bool = option(False, help=LOWERCASE_HELP, fixed=True)
     # model
     cell: str = "gru"
-    embedding_size: int = 256
-    encoder_hidden: int = 256
-    encoder_layers: int = 2
-    bidirectional: bool = True
-    decoder_hidden: int = 512
-    decoder_layers: int = 1
-    attention: str = "bahdanau"  # bahdanau | luong-dot | luong-general | none
-    attention_size: int | None = None  # additive score's width (default: decoder_hidden)
-    input_feeding: bool = True
-    bridge: str = "linear"  # linear | zero
-    dropout: float = 0.2
-    tie_embeddings: bool = True  # the output layer reuses the target embedding matrix
+    embedding_size: int = model_option(256, help="Embedding width.")
+    encoder_hidden: int = model_option(256, help="Encoder units per direction.")
+    encoder_layers: int = model_option(2, help="Encoder layers.")
+    bidirectional: bool = model_option(True, help="Read the source both ways.")
+    decoder_hidden: int = model_option(512, help="Decoder units.")
+    decoder_layers: int = model_option(1, help="Decoder layers.")
+    attention: Literal["bahdanau", "luong-dot", "luong-general", "none"] = model_option(
+        "bahdanau",
+        help="Attention score; none: plain encoder-decoder.",
+    )
+    attention_size: int | None = model_option(None, help="bahdanau: score width (decoder-hidden).")
+    input_feeding: bool = model_option(True, help="Feed the last attentional vector back in.")
+    bridge: Literal["linear", "zero"] = model_option(
+        "linear", help="Decoder's first state from the encoder's last."
+    )
+    dropout: float = model_option(0.2, help="Dropout on embeddings, layers, outputs.")
+    tie_embeddings: bool = model_option(True, help="Output layer reuses the target embeddings.")
     # training
-    batch_size: int = 128
-    label_smoothing: float = 0.1
-    teacher_forcing: float = 1.0  # share of steps fed the true previous token
-    teacher_forcing_end: float | None = None  # scheduled sampling: the ratio it decays to
-    teacher_forcing_decay_epochs: float = 10.0  # epochs of the linear decay
-    # decoding (translate and evaluate; validation decodes greedily)
-    beam: int = 5
-    length_penalty: float = 1.0  # GNMT alpha (0: beams ranked by log-probability); 1: best val BLEU
-    max_length_ratio: float = 2.0
-    no_repeat_ngram: int = 0
-    # False: the search never emits the unknown token (a word tokenizer's "<unk>" in the output
-    # text), so each output word is a real one (Multi30k test: +1.4 BLEU greedy, +0.3 beam 5)
-    allow_unknown: bool = False
-    # TrainOptions defaults that suit translation
-    optimizer: str = "adam"
+    batch_size: int = option(128, help="Sentence pairs per batch.", panel=TEACHING, fixed=True)
+    label_smoothing: float = option(0.1, help="Label smoothing of the loss.", panel=TEACHING)
+    teacher_forcing: float = option(
+        1.0, help="Share of steps fed the true previous token.", panel=TEACHING
+    )
+    teacher_forcing_end: float | None = option(
+        None, help="Scheduled sampling: ratio to decay to.", panel=TEACHING
+    )
+    teacher_forcing_decay_epochs: float = option(
+        10.0, help="Epochs of the linear decay.", panel=TEACHING
+    )
+    # decoding (translate and evaluate; validation decodes greedily): ``decoding_settings()``.
+    # length_penalty 1 gave the best validation BLEU; forbidding the unknown token makes each
+    # output word a real one (Multi30k test: +1.4 BLEU greedy, +0.3 beam 5)
+    beam: int = option(5, help="Default beam of translate/evaluate.", panel=DECODING)
+    length_penalty: float = option(1.0, help="GNMT length penalty alpha; 0: none.", panel=DECODING)
+    max_length_ratio: float = option(
+        2.0, help="Output tokens allowed per source token.", panel=DECODING
+    )
+    no_repeat_ngram: int = option(0, help="No n-gram this long twice; 0: off.", panel=DECODING)
+    allow_unknown: bool = option(
+        False, help="Let outputs contain the unknown token.", panel=DECODING
+    )
+    # TrainOptions defaults that suit translation; cosine decays over the budget (epochs, steps
+    # or time limit)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: float = 2e-3
-    schedule: str = "cosine"  # decays over the budget (epochs, steps or time limit)
+    schedule: Literal["constant", "step", "cosine", "plateau"] = "cosine"
     min_lr: float = 1e-5
     patience: int | None = 5
-    precision: str = field(default_factory=preferred_precision)
+    precision: Literal["fp32", "bf16"] = field(default_factory=preferred_precision)
 
     def validate(self) -> TranslateOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
@@ -150,10 +179,8 @@ class TranslateOptions(TaskOptions):
             "decoder_hidden",
             "decoder_layers",
             "batch_size",
-            "beam",
         )
         self.require_whole_numbers("max_source_length", "max_target_length", at_least=2)
-        self.require_whole_numbers("no_repeat_ngram", at_least=0)
         self.require_whole_numbers("vocab_size", "min_count", "attention_size", optional=True)
         if self.tokenizer == "char" and (self.vocab_size is not None or self.min_count is not None):
             raise UserError(
@@ -178,8 +205,7 @@ class TranslateOptions(TaskOptions):
                 "--teacher-forcing-decay-epochs must be positive, got "
                 f"{self.teacher_forcing_decay_epochs}."
             )
-        if self.max_length_ratio <= 0:
-            raise UserError(f"--max-length-ratio must be positive, got {self.max_length_ratio}.")
+        self.decoding_settings().check()
         return self
 
     @classmethod
@@ -191,16 +217,15 @@ class TranslateOptions(TaskOptions):
     def _memory_size(self) -> int:
         return self.encoder_hidden * (2 if self.bidirectional else 1)
 
-    def model_options(self) -> dict[str, Any]:
-        """The options that fix the model, tokenizers and data layout (unchanged on resume)."""
-        names = [
-            "tokenizer", "shared_vocab", "vocab_size", "min_count", "lowercase",
-            "max_source_length", "max_target_length", "cell", "embedding_size",
-            "encoder_hidden", "encoder_layers", "bidirectional", "decoder_hidden",
-            "decoder_layers", "attention", "attention_size", "input_feeding", "bridge",
-            "dropout", "tie_embeddings", "batch_size", "seed",
-        ]  # fmt: skip
-        return {name: getattr(self, name) for name in names}
+    def decoding_settings(self) -> DecodingSettings:
+        """How ``translate`` and ``evaluate`` decode by default (not checked)."""
+        return DecodingSettings(
+            beam=self.beam,
+            length_penalty=self.length_penalty,
+            max_length_ratio=self.max_length_ratio,
+            no_repeat_ngram=self.no_repeat_ngram,
+            allow_unknown=self.allow_unknown,
+        )
 
     def teacher_forcing_at(self, epoch: float) -> float:
         """The teacher-forcing ratio after ``epoch`` epochs (fractional) of training."""
@@ -284,36 +309,6 @@ def collate(
         "source_lengths": lengths,
         "target_in": target_in,
         "target_out": target_out,
-    }
-
-
-def decode_limits(source_lengths: Tensor, ratio: float, cap: int) -> Tensor:
-    """The most target tokens (eos included) each row may emit: ``(B,)``."""
-    limits = torch.ceil(source_lengths.double() * ratio).long() + MAX_LENGTH_SLACK
-    return limits.clamp(max=cap)
-
-
-# ------------------------------------------------------------------------------------ metrics
-
-
-def score_translations(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus ``bleu`` and ``chrf`` (sacrebleu's defaults, 0..100) and ``exact_match`` (the share
-    of outputs equal to their reference up to spacing, 0..1)."""
-    from sacrebleu.metrics import BLEU, CHRF
-
-    if len(hypotheses) != len(references):
-        raise ValueError(
-            f"need one hypothesis per reference, got {len(hypotheses)} and {len(references)}"
-        )
-    if not references:
-        raise ValueError("need at least one sentence to score, got none")
-    hypotheses, references = list(hypotheses), list(references)
-    pairs = zip(hypotheses, references, strict=True)
-    exact = sum(" ".join(h.split()) == " ".join(r.split()) for h, r in pairs)
-    return {
-        "bleu": BLEU().corpus_score(hypotheses, [references]).score,
-        "chrf": CHRF().corpus_score(hypotheses, [references]).score,
-        "exact_match": exact / len(references),
     }
 
 
@@ -416,57 +411,135 @@ def teacher_forced_loss(model: Seq2Seq, pairs: EncodedPairs, tokenizer: Tokenize
     return total / max(1, count)
 
 
-def train(options: TranslateOptions, *, warn: Warn = _warn_to_stderr) -> Path:
-    """Train a translation model as ``options`` say; return the run directory."""
-    options.validate()
-    out = Path(options.out)
-    train_pairs = read_pairs(options.data, options.encoding)
-    val_pairs = read_pairs(options.val, options.encoding) if options.val is not None else None
-    stored = stored_config(out, options.resume, TASK)
-    if stored is not None:
-        check_resumable(stored, options, out)
-        source_tokenizer = load_tokenizer(out, SOURCE_TOKENIZER)
-        target_tokenizer = load_tokenizer(out, TARGET_TOKENIZER)
-    else:
-        source_tokenizer, target_tokenizer = fit_tokenizers(options, train_pairs)
-    train_set = encode_pairs(
-        train_pairs, source_tokenizer, target_tokenizer, options, what=str(options.data), warn=warn
+# ------------------------------------------------------------------------------------ the task
+
+
+class TranslateTask(Task[TranslateOptions]):
+    """The translate task: sentence pairs, a tokenizer per side fitted on them, a ``Seq2Seq``."""
+
+    name = TASK
+    options_class = TranslateOptions
+    summary = "Train an encoder-decoder with attention on sentence pairs."
+    artifact_files = (SOURCE_TOKENIZER_FILE, TARGET_TOKENIZER_FILE)
+    described_training_options = (
+        "precision",
+        "batch_size",
+        "lr",
+        "label_smoothing",
+        "teacher_forcing",
     )
-    val_set = None
-    if val_pairs is not None:
-        val_set = encode_pairs(
-            val_pairs, source_tokenizer, target_tokenizer, options, what=str(options.val), warn=warn
+
+    def __init__(self, warn: Warn = _warn_to_stderr) -> None:
+        #: receives each warning (sources truncated); default: printed to stderr
+        self.warn = warn
+
+    def prepare(self, options: TranslateOptions, resumed: Run | None) -> Prepared:
+        train_pairs = read_pairs(options.data, options.encoding)
+        val_pairs = read_pairs(options.val, options.encoding) if options.val is not None else None
+        if resumed is not None:
+            source_tokenizer, target_tokenizer = load_tokenizers(resumed.path)
+        else:
+            source_tokenizer, target_tokenizer = fit_tokenizers(options, train_pairs)
+        train_set = encode_pairs(
+            train_pairs,
+            source_tokenizer,
+            target_tokenizer,
+            options,
+            what=str(options.data),
+            warn=self.warn,
+        )
+        val_set = None
+        if val_pairs is not None:
+            val_set = encode_pairs(
+                val_pairs,
+                source_tokenizer,
+                target_tokenizer,
+                options,
+                what=str(options.val),
+                warn=self.warn,
+            )
+        return Prepared(
+            model=build_model(options, source_tokenizer, target_tokenizer),
+            objective=TranslationObjective(train_set, val_set, options, target_tokenizer),
+            sections={
+                "tokenizers": {
+                    "kind": options.tokenizer,
+                    "shared": options.shared_vocab,
+                    "source_vocab_size": source_tokenizer.vocab_size,
+                    "target_vocab_size": target_tokenizer.vocab_size,
+                },
+                "data": {
+                    "train_file": str(options.data),
+                    "val_file": str(options.val) if options.val is not None else None,
+                    "train_pairs": len(train_set),
+                    "val_pairs": len(val_set) if val_set is not None else 0,
+                },
+            },
+            # both files even when shared: a run reads its two tokenizers the same way
+            artifacts={
+                SOURCE_TOKENIZER_FILE: source_tokenizer.to_dict(),
+                TARGET_TOKENIZER_FILE: target_tokenizer.to_dict(),
+            },
         )
 
-    seed_everything(options.seed)  # the initial weights follow the run's seed
-    model = build_model(options, source_tokenizer, target_tokenizer)
-    sections = {
-        "options": options,
-        "model": model.config(),
-        "tokenizers": {
-            "kind": options.tokenizer,
-            "shared": options.shared_vocab,
-            "source_vocab_size": source_tokenizer.vocab_size,
-            "target_vocab_size": target_tokenizer.vocab_size,
-        },
-        "data": {
-            "train_file": str(options.data),
-            "val_file": str(options.val) if options.val is not None else None,
-            "train_pairs": len(train_set),
-            "val_pairs": len(val_set) if val_set is not None else 0,
-        },
-    }
-    if is_main_process():
-        write_config(out, TASK, **sections)
-        source_tokenizer.save(out, SOURCE_TOKENIZER)
-        target_tokenizer.save(out, TARGET_TOKENIZER)
+    def model_from_config(self, model_config: dict[str, Any]) -> Seq2Seq:
+        return Seq2Seq.from_config(model_config)
 
-    objective = TranslationObjective(train_set, val_set, options, target_tokenizer)
-    result = Trainer(model, objective, options.train_options(), out).fit()
-    if is_main_process():
-        results = {k: v for k, v in result.items() if not isinstance(v, Tensor)}
-        write_config(out, TASK, **sections, results=results)
-    return out
+    def evaluate(
+        self, run: Run, data: Path, *, encoding: str = "utf-8", **decoding: Any
+    ) -> dict[str, Any]:
+        """``bleu``, ``chrf``, ``exact_match`` and ``sentences`` of the run on a pairs file,
+        decoding as the run's options say except for the ``DecodingSettings`` given (not None)."""
+        loaded = self.load(run)
+        pairs = read_pairs(data, encoding)
+        settings = loaded.decoding.overridden(**decoding)
+        outputs = loaded.translate([s for s, _ in pairs], settings, what=str(data), warn=self.warn)
+        return {**score_translations(outputs, [t for _, t in pairs]), "sentences": len(pairs)}
+
+    def load(self, run: Run) -> TranslationRun:
+        """The trained model (eval mode, CPU), tokenizers and options of ``run``; checked."""
+        source_tokenizer, target_tokenizer = load_tokenizers(run.path)
+        options = run.options(TranslateOptions)
+        model = self.load_model(run)
+        sizes = model.config()
+        for side, tokenizer in (("source", source_tokenizer), ("target", target_tokenizer)):
+            if sizes[f"{side}_vocab_size"] != tokenizer.vocab_size:
+                raise UserError(
+                    f"{run.path} has a {side} tokenizer of {tokenizer.vocab_size} tokens but a "
+                    f"model of {sizes[f'{side}_vocab_size']}; the run is damaged, train it again."
+                )
+        return TranslationRun(model, source_tokenizer, target_tokenizer, options, run.config)
+
+    described_model = {
+        key: key
+        for key in (
+            "cell", "embedding_size", "encoder_hidden", "encoder_layers", "bidirectional",
+            "decoder_hidden", "decoder_layers", "attention", "input_feeding", "bridge", "dropout",
+        )
+    }  # fmt: skip
+
+    def describe_more(self, run: Run) -> dict[str, Any]:
+        options = run.config.get("options", {})
+        decoding = {
+            key: options.get(key)
+            for key in ("beam", "length_penalty", "max_length_ratio", "no_repeat_ngram")
+        }
+        # a run stored before allow_unknown existed forbids the unknown token, as today's default
+        decoding["allow_unknown"] = options.get("allow_unknown", False)
+        return {"tokenizers": run.config.get("tokenizers", {}), "decoding": decoding}
+
+
+TASK_SPEC = TranslateTask()
+
+
+def train(options: TranslateOptions, *, warn: Warn = _warn_to_stderr) -> Path:
+    """Train a translation model as ``options`` say; return the run directory.
+
+    ``warn`` receives each warning (sources truncated); default: printed to stderr.
+    Every check of the user's input runs before anything is written, so a refused run leaves the
+    run directory as it was.
+    """
+    return lifecycle.train(TranslateTask(warn), options)
 
 
 def fit_tokenizers(
@@ -487,6 +560,11 @@ def fit_tokenizers(
         shared = fit_tokenizer(kind, sources + targets, settings)
         return shared, shared
     return fit_tokenizer(kind, sources, settings), fit_tokenizer(kind, targets, settings)
+
+
+def load_tokenizers(run_dir: str | Path) -> tuple[Tokenizer, Tokenizer]:
+    """The (source, target) tokenizers stored in a run directory; ``UserError`` if unreadable."""
+    return load_tokenizer(run_dir, SOURCE_TOKENIZER), load_tokenizer(run_dir, TARGET_TOKENIZER)
 
 
 def build_model(
@@ -529,31 +607,42 @@ class TranslationRun:
     options: TranslateOptions
     config: dict[str, Any]
 
+    @property
+    def decoding(self) -> DecodingSettings:
+        """The decoding settings stored with the run (the defaults of ``translate``)."""
+        return self.options.decoding_settings()
+
+    def encode(self, texts: Sequence[str], *, what: str, warn: Warn) -> list[list[int]]:
+        """Source ids of ``texts`` as the model reads them (see ``encode_sources``)."""
+        return encode_sources(
+            texts, self.source_tokenizer, self.options.max_source_length, what=what, warn=warn
+        )
+
+    def search(self, sources: Sequence[list[int]], settings: DecodingSettings) -> list[list[int]]:
+        """The output ids of each encoded source, found as ``settings`` say."""
+        return decode_ids(
+            self.model,
+            sources,
+            beam=settings.beam,
+            length_penalty=settings.length_penalty,
+            max_length_ratio=settings.max_length_ratio,
+            max_target_length=self.options.max_target_length,
+            no_repeat_ngram=settings.no_repeat_ngram,
+            forbidden_ids=settings.forbidden_ids(self.target_tokenizer.unk_id),
+        )
+
+    def translate(
+        self, texts: Sequence[str], settings: DecodingSettings, *, what: str, warn: Warn
+    ) -> list[str]:
+        """Translations of ``texts``; an empty (or blank) text gives an empty translation."""
+        outputs = self.search(self.encode(texts, what=what, warn=warn), settings)
+        translations = [self.target_tokenizer.decode(ids) for ids in outputs]
+        return [t if text.strip() else "" for text, t in zip(texts, translations, strict=True)]
+
 
 def load_run(run_dir: str | Path) -> TranslationRun:
     """Load and check a translate run directory; ``UserError`` naming what is wrong."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    source_tokenizer = load_tokenizer(run_dir, SOURCE_TOKENIZER)
-    target_tokenizer = load_tokenizer(run_dir, TARGET_TOKENIZER)
-    try:
-        model_config, stored_options = config.get("model"), config.get("options")
-        if not isinstance(model_config, dict) or not isinstance(stored_options, dict):
-            raise ValueError("the 'model' or 'options' section is missing")
-        model = Seq2Seq.from_config(model_config)
-        options = TranslateOptions.from_dict(stored_options)
-    except (ValueError, TypeError) as error:
-        raise UserError(
-            f"{run_dir / CONFIG_FILE} is not a usable translate config ({error}); "
-            "train the run again."
-        ) from None
-    if model.target_vocab_size != target_tokenizer.vocab_size:
-        raise UserError(
-            f"{run_dir} has a target tokenizer of {target_tokenizer.vocab_size} tokens but a model "
-            f"of {model.target_vocab_size}; the run is damaged, train it again."
-        )
-    load_weights(model, run_dir / WEIGHTS_FILE)
-    return TranslationRun(model.eval(), source_tokenizer, target_tokenizer, options, config)
+    return TASK_SPEC.load(TASK_SPEC.open(run_dir))
 
 
 def decode(
@@ -587,7 +676,8 @@ def decode(
 
 def forbidden_ids(target_tokenizer: Tokenizer, allow_unknown: bool) -> tuple[int, ...]:
     """The target ids a search must not emit: the unknown token unless ``allow_unknown``."""
-    return () if allow_unknown else (target_tokenizer.unk_id,)
+    settings = DecodingSettings(allow_unknown=allow_unknown)
+    return settings.forbidden_ids(target_tokenizer.unk_id)
 
 
 def decode_ids(
@@ -622,62 +712,21 @@ def decode_ids(
     return outputs
 
 
-def _decoding_settings(run: TranslationRun, **given: Any) -> dict[str, Any]:
-    """The run's stored decoding options, overridden by the ones given (not None); checked."""
-    settings = {
-        "beam": run.options.beam,
-        "length_penalty": run.options.length_penalty,
-        "max_length_ratio": run.options.max_length_ratio,
-        "no_repeat_ngram": run.options.no_repeat_ngram,
-        "allow_unknown": run.options.allow_unknown,
-    }
-    settings.update({k: v for k, v in given.items() if v is not None})
-    if settings["beam"] < 1:
-        raise UserError(f"--beam must be >= 1, got {settings['beam']}.")
-    if settings["max_length_ratio"] <= 0:
-        raise UserError(f"--max-length-ratio must be positive, got {settings['max_length_ratio']}.")
-    if settings["no_repeat_ngram"] < 0:
-        raise UserError(
-            f"--no-repeat-ngram must be >= 0 (0: off), got {settings['no_repeat_ngram']}."
-        )
-    return settings
-
-
 def translate(
     run_dir: str | Path,
     texts: Sequence[str],
     *,
-    beam: int | None = None,
-    length_penalty: float | None = None,
-    max_length_ratio: float | None = None,
-    no_repeat_ngram: int | None = None,
-    allow_unknown: bool | None = None,
     warn: Warn = _warn_to_stderr,
     what: str = "the input",
     run: TranslationRun | None = None,
+    **decoding: Any,
 ) -> list[str]:
-    """Translations of ``texts`` (an empty text gives an empty translation); decoding options
-    default to those stored in the run."""
+    """Translations of ``texts`` (an empty text gives an empty translation). ``decoding``:
+    ``DecodingSettings`` fields (``beam``, ``length_penalty``, ``max_length_ratio``,
+    ``no_repeat_ngram``, ``allow_unknown``) that replace the run's stored ones when not None.
+    ``run``: the run of ``run_dir``, already loaded."""
     run = run or load_run(run_dir)
-    settings = _decoding_settings(
-        run,
-        beam=beam,
-        length_penalty=length_penalty,
-        max_length_ratio=max_length_ratio,
-        no_repeat_ngram=no_repeat_ngram,
-        allow_unknown=allow_unknown,
-    )
-    sources = encode_sources(
-        texts, run.source_tokenizer, run.options.max_source_length, what=what, warn=warn
-    )
-    translations = decode(
-        run.model,
-        sources,
-        run.target_tokenizer,
-        max_target_length=run.options.max_target_length,
-        **settings,
-    )
-    return [t if text.strip() else "" for text, t in zip(texts, translations, strict=True)]
+    return run.translate(texts, run.decoding.overridden(**decoding), what=what, warn=warn)
 
 
 def read_sources(path: str | Path, encoding: str = "utf-8") -> list[str]:
@@ -693,10 +742,11 @@ def translate_file(
     *,
     encoding: str = "utf-8",
     warn: Warn = _warn_to_stderr,
+    run: TranslationRun | None = None,
     **decoding: Any,
 ) -> int:
     """Translate each line of ``data`` into the same line of ``output``; the number of lines."""
-    run = load_run(run_dir)
+    run = run or load_run(run_dir)
     sources = read_sources(data, encoding)
     translations = translate(run_dir, sources, run=run, warn=warn, what=str(data), **decoding)
     output = Path(output)
@@ -715,30 +765,14 @@ def evaluate(
     data: str | Path,
     *,
     encoding: str = "utf-8",
-    beam: int | None = None,
-    length_penalty: float | None = None,
-    max_length_ratio: float | None = None,
-    no_repeat_ngram: int | None = None,
-    allow_unknown: bool | None = None,
     warn: Warn = _warn_to_stderr,
+    **decoding: Any,
 ) -> dict[str, Any]:
     """``bleu``, ``chrf``, ``exact_match`` and ``sentences`` of a run on a pairs file, decoding
-    with the run's stored beam settings unless others are given."""
-    run = load_run(run_dir)
-    pairs = read_pairs(data, encoding)
-    outputs = translate(
-        run_dir,
-        [s for s, _ in pairs],
-        run=run,
-        warn=warn,
-        what=str(data),
-        beam=beam,
-        length_penalty=length_penalty,
-        max_length_ratio=max_length_ratio,
-        no_repeat_ngram=no_repeat_ngram,
-        allow_unknown=allow_unknown,
+    with the run's stored settings except the ``decoding`` ones given (see ``translate``)."""
+    return TranslateTask(warn).evaluate(
+        TASK_SPEC.open(run_dir), Path(data), encoding=encoding, **decoding
     )
-    return {**score_translations(outputs, [t for _, t in pairs]), "sentences": len(pairs)}
 
 
 def plot_attention_of(
@@ -747,69 +781,33 @@ def plot_attention_of(
     path: str | Path,
     *,
     warn: Warn = _warn_to_stderr,
+    run: TranslationRun | None = None,
     **decoding: Any,
 ) -> str:
     """Translate ``text``, draw the attention of its translation into ``path`` (PNG), and return
     the translation. ``UserError`` for a run trained without attention."""
     from rnnkit.viz.attention import plot_attention
 
-    run = load_run(run_dir)
+    run = run or load_run(run_dir)
     if run.model.attention is None:
         raise UserError(
             f"{run_dir} was trained with --attention none, so it has no attention to plot; "
             "drop --attention-plot."
         )
-    settings = _decoding_settings(run, **decoding)
-    allow_unknown = settings.pop("allow_unknown")
-    sources = encode_sources(
-        [text], run.source_tokenizer, run.options.max_source_length, what="--text", warn=warn
-    )
-    output = decode_ids(
-        run.model,
-        sources,
-        max_target_length=run.options.max_target_length,
-        forbidden_ids=forbidden_ids(run.target_tokenizer, allow_unknown),
-        **settings,
+    settings = run.decoding.overridden(**decoding)
+    source = run.encode([text], what="--text", warn=warn)[0]
+    output = run.search([source], settings)[0]
+    weights = run.model.attention_weights(
+        torch.tensor([source]), torch.tensor([len(source)]), [output]
     )[0]
-    source = torch.tensor([sources[0]])
-    weights = run.model.attention_weights(source, torch.tensor([len(sources[0])]), [output])[0]
-    source_tokens = [run.source_tokenizer.id_to_token(i) for i in sources[0]]
+    source_tokens = [run.source_tokenizer.id_to_token(i) for i in source]
     target_tokens = [run.target_tokenizer.id_to_token(i) for i in [*output, run.model.eos_id]]
     translation = run.target_tokenizer.decode(output)
     plot_attention(weights.numpy(), source_tokens, target_tokens, path, title=translation)
     return translation
 
 
-# -------------------------------------------------------------------------------- description
-
-
 def describe(run_dir: str | Path) -> dict[str, Any]:
-    """Task, model, size, data and metrics of a translate run, as a nested dict."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir, expected_task=TASK)
-    model_config = config.get("model", {})
-    options = config.get("options", {})
-    parameters = parameter_count(lambda: Seq2Seq.from_config(model_config))
-    keys = [
-        "cell", "embedding_size", "encoder_hidden", "encoder_layers", "bidirectional",
-        "decoder_hidden", "decoder_layers", "attention", "input_feeding", "bridge", "dropout",
-    ]  # fmt: skip
-    description: dict[str, Any] = {
-        "task": TASK,
-        "run_dir": str(run_dir),
-        "model": {**{k: model_config.get(k) for k in keys}, "parameters": parameters},
-        "tokenizers": config.get("tokenizers", {}),
-        "data": config.get("data", {}),
-        "training": {
-            k: options.get(k)
-            for k in ("precision", "batch_size", "lr", "label_smoothing", "teacher_forcing")
-        },
-        "decoding": {
-            k: options.get(k)
-            for k in ("beam", "length_penalty", "max_length_ratio", "no_repeat_ngram")
-        }
-        | {"allow_unknown": options.get("allow_unknown", False)},
-    }
-    results = config.get("results", {})
-    add_training_results(description, results)
-    return description
+    """Task, model, size, data, training, metrics, tokenizers and decoding settings of a
+    translate run, as a nested dict."""
+    return TASK_SPEC.describe(TASK_SPEC.open(run_dir))

@@ -167,3 +167,14 @@ def test_gaps_in_the_timestamps_are_reported(tmp_path: Path) -> None:
     result = train(write(frame, tmp_path / "s.csv"), tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert "3 timestamps are missing at the step 'h'" in result.stderr
+
+
+def test_resume_with_another_hidden_size_is_refused_and_keeps_the_config(tmp_path: Path) -> None:
+    data = write(seasonal_frame(), tmp_path / "s.csv")
+    assert train(data, tmp_path / "run").exit_code == 0
+    config = (tmp_path / "run" / "config.json").read_bytes()
+    scaler = (tmp_path / "run" / "scaler.json").read_bytes()
+    result = train(data, tmp_path / "run", "--resume", "--hidden", "16")
+    refused(result, "cannot resume", "'hidden' was 8 in the run but is 16")
+    assert (tmp_path / "run" / "config.json").read_bytes() == config
+    assert (tmp_path / "run" / "scaler.json").read_bytes() == scaler

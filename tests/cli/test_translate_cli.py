@@ -121,3 +121,25 @@ def test_translate_needs_text_or_data_with_output(run, tmp_path):
     run_dir, val = run
     assert_user_error(invoke("translate", run_dir), "--text")
     assert_user_error(invoke("translate", run_dir, "--data", val), "--output")
+
+
+def test_bad_decoding_settings_are_refused_in_one_line(run, tmp_path):
+    run_dir, val = run
+    result = invoke("translate", run_dir, "--text", "22 November 2026", "--beam", "0")
+    assert_user_error(result, "--beam must be a whole number >= 1, got 0")
+    result = invoke("translate", run_dir, "--text", "22 November 2026", "--max-length-ratio", "0")
+    assert_user_error(result, "--max-length-ratio must be positive")
+    result = invoke(
+        "train", "translate", "--data", val, "--out", tmp_path / "run", "--no-repeat-ngram", "-1",
+        *TINY_MODEL,
+    )  # fmt: skip
+    assert_user_error(result, "--no-repeat-ngram must be a whole number >= 0")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_help_shows_the_translate_panels():
+    result = invoke("train", "translate", "--help")
+    assert result.exit_code == 0, result.output
+    for panel in ("Data", "Model", "Teacher forcing", "Decoding", "Training"):
+        assert panel in result.stdout
+    assert "Train an encoder-decoder with attention on sentence pairs." in result.stdout

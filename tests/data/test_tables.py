@@ -1,11 +1,15 @@
-"""Reading CSV/TSV/JSONL tables: content by extension, and one clear sentence per fault."""
+"""Reading CSV/TSV/JSONL tables: content by extension, and one clear sentence per fault; and
+reading labelled examples (texts or numeric sequences) from them."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
+from rnnkit.data.labelled import label_order, read_labelled, subset
+from rnnkit.data.numeric import FeatureScaler
 from rnnkit.data.tables import read_table, require_columns
 from rnnkit.errors import UserError
 
@@ -60,3 +64,43 @@ def test_missing_column_lists_the_existing_ones(tmp_path):
     frame = read_table(tmp_path / "t.csv")
     with pytest.raises(UserError, match="no column 'text'; its columns are 'review', 'stars'"):
         require_columns(frame, ["text"], tmp_path / "t.csv")
+
+
+# ------------------------------------------------------------------------ labelled examples
+
+
+def test_labelled_text_table_skips_empty_texts_and_names_rows_by_number(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("text,label\ngood,pos\n ,neg\nbad,neg\n")
+    data = read_labelled(tmp_path / "t.csv")
+    assert (data.texts, data.labels, data.names) == (["good", "bad"], ["pos", "neg"], ["1", "3"])
+    assert "skipped 1 rows with an empty text" in capsys.readouterr().err
+    unlabelled = read_labelled(tmp_path / "t.csv", label_column=None)
+    assert unlabelled.labels is None and len(unlabelled) == 2
+
+
+def test_labelled_numeric_table_needs_a_sequence_column(tmp_path):
+    (tmp_path / "t.csv").write_text("id,v,label\na,1.0,x\n")
+    with pytest.raises(UserError, match="--sequence-column"):
+        read_labelled(tmp_path / "t.csv", numeric=True)
+    data = read_labelled(tmp_path / "t.csv", numeric=True, sequence_column="id")
+    assert data.texts is None and data.labels == ["x"] and data.numeric.feature_names == ["v"]
+
+
+def test_label_order_is_numeric_for_integer_labels():
+    assert label_order(["10", "2", "-1", "2"]) == ["-1", "2", "10"]
+    assert label_order(["b", "10", "a"]) == ["10", "a", "b"]
+
+
+def test_subset_keeps_examples_labels_and_names_together(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\nc,z\n")
+    picked = subset(read_labelled(tmp_path / "t.csv"), [2, 0])
+    assert (picked.texts, picked.labels, picked.names) == (["c", "a"], ["z", "x"], ["3", "1"])
+
+
+def test_feature_scaler_dict_round_trip_is_its_saved_file(tmp_path):
+    scaler = FeatureScaler.fit([torch.tensor([[1.0, 5.0], [3.0, 5.0]])])
+    assert scaler.to_dict() == {"mean": [2.0, 5.0], "std": [1.0, 1.0]}
+    scaler.save(tmp_path / "scaler.json")
+    assert json.loads((tmp_path / "scaler.json").read_text()) == scaler.to_dict()
+    loaded = FeatureScaler.from_dict(scaler.to_dict())
+    assert torch.equal(loaded.mean, scaler.mean) and torch.equal(loaded.std, scaler.std)

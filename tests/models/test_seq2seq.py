@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -299,3 +301,16 @@ def test_forbidding_eos_or_an_id_outside_the_vocabulary_is_refused():
         model.generate(source, lengths, 4, forbidden_ids=[EOS])
     with pytest.raises(ValueError, match=r"target ids in 0\.\.8"):
         model.generate(source, lengths, 4, forbidden_ids=[9])
+
+
+def test_the_models_do_not_import_the_training_code():
+    """Models are built from layers only: importing them (and the decoding they use) in a fresh
+    interpreter loads neither ``rnnkit.training`` nor any task."""
+    code = (
+        "import sys, rnnkit.models, rnnkit.decoding; "
+        "print(sorted(m for m in sys.modules if m.startswith(('rnnkit.training', 'rnnkit.tasks'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

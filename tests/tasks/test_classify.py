@@ -4,6 +4,7 @@ metrics, and one clear error (exit code 2) for each bad input the issue lists, v
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import random
 
@@ -14,6 +15,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
+from rnnkit.data.labelled import stratified_split
+from rnnkit.data.numeric import read_long_sequences
+from rnnkit.errors import UserError
 from rnnkit.tasks import classify
 from rnnkit.training import write_config
 
@@ -126,7 +130,7 @@ def test_gradient_saliency_matches_autograd_through_the_embedding_layer():
 
 def test_stratified_split_holds_out_each_class_in_proportion():
     labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 3
-    train, val = classify.stratified_split(labels, 0.2, seed=0)
+    train, val = stratified_split(labels, 0.2, seed=0)
     assert sorted(train + val) == list(range(len(labels)))
     held = [labels[i] for i in val]
     assert (held.count("a"), held.count("b"), held.count("c")) == (10, 6, 1)
@@ -145,6 +149,19 @@ def test_gradual_unfreezing_schedule():
     schedule = [classify.unfrozen_groups(e, 3, 3) for e in range(5)]
     assert schedule == [0, 1, 2, 3, 3]
     assert [classify.unfrozen_groups(e, 1, 4) for e in range(2)] == [0, 4]
+
+
+def test_resume_with_a_changed_model_option_is_refused_and_leaves_the_config(tmp_path):
+    data = write_csv(tmp_path / "t.csv", sentiment_rows(40, seed=5))
+    options = classify.ClassifyOptions(
+        data=data, out=tmp_path / "run", max_steps=2, **{**FAST, "hidden": 8}
+    )
+    run_dir = classify.train(options)
+    before = (run_dir / "config.json").read_bytes()
+    changed = dataclasses.replace(options, resume=True, hidden=9)
+    with pytest.raises(UserError, match="cannot resume"):
+        classify.train(changed)
+    assert (run_dir / "config.json").read_bytes() == before
 
 
 def test_cli_empty_texts_are_skipped_with_a_count(tmp_path):
@@ -254,7 +271,7 @@ def test_long_format_reader_orders_steps_by_time(tmp_path):
         [("b", 2, 5.0, "x"), ("a", 1, 2.0, "y"), ("b", 1, 4.0, "x"), ("a", 0, 1.0, "y")],
         header=("id", "t", "v", "label"),
     )
-    sequences = classify.read_long_sequences(
+    sequences = read_long_sequences(
         path, sequence_column="id", time_column="t", label_column="label", feature_columns=None
     )
     assert sequences.names == ["b", "a"]

@@ -1,4 +1,5 @@
-"""Anomaly detection: streaming scores equal batch scores; a spike is scored far above the rest."""
+"""Anomaly detection: streaming scores equal batch scores; a spike is scored far above the rest;
+a resumed run keeps its scaler and its options."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
+from rnnkit.errors import UserError
 from rnnkit.metrics.anomaly import event_scores
-from rnnkit.tasks import detect
+from rnnkit.tasks import detect, forecast
 
 
 def spiky_series(path: Path, rows: int = 240) -> Path:
@@ -115,3 +117,73 @@ def test_stream_refuses_a_row_that_is_not_a_number(trained: tuple[Path, Path]) -
     result = CliRunner().invoke(app, ["detect", str(run_dir), "--stream"], input="\n".join(lines))
     assert result.exit_code == 2
     assert "stdin row 3 has 'broken'" in result.stderr
+
+
+# ------------------------------------------------------------------------------------ resuming
+
+
+def tiny_options(data: Path, out: Path, **more) -> detect.DetectOptions:
+    settings = {
+        "target": "value",
+        "time_column": "time",
+        "window": 8,
+        "hidden": 8,
+        "max_steps": 2,
+        "progress": "off",
+    }
+    return detect.DetectOptions(data=data, out=out, **{**settings, **more})
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resume_on_a_forecast_run_is_refused_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    data = spiky_series(tmp_path / "series.csv")
+    forecast_options = forecast.ForecastOptions(
+        data=data,
+        out=tmp_path / "run",
+        target="value",
+        time_column="time",
+        lookback=8,
+        horizon=4,
+        hidden=8,
+        max_steps=2,
+        progress="off",
+    )
+    run_dir = forecast.train(forecast_options)
+    before = snapshot(run_dir)
+    with pytest.raises(UserError, match="is a run of task 'forecast', not 'detect'"):
+        detect.train(tiny_options(data, run_dir, resume=True))
+    assert snapshot(run_dir) == before
+
+
+def test_resume_with_another_hidden_size_is_refused_and_keeps_the_config(tmp_path: Path) -> None:
+    data = spiky_series(tmp_path / "series.csv")
+    run_dir = detect.train(tiny_options(data, tmp_path / "run"))
+    before = snapshot(run_dir)
+    with pytest.raises(UserError, match="'hidden' was 8 in the run but is 16"):
+        detect.train(tiny_options(data, run_dir, resume=True, hidden=16, max_steps=4))
+    assert snapshot(run_dir) == before
+
+
+def test_resume_keeps_the_stored_scaler_and_scores_with_it(tmp_path: Path) -> None:
+    run_dir = detect.train(tiny_options(spiky_series(tmp_path / "a.csv"), tmp_path / "run"))
+    scaler_bytes = (run_dir / "scaler.json").read_bytes()
+    # a longer file whose level rises after the first run's rows: a refit would differ
+    longer = spiky_series(tmp_path / "b.csv", rows=400)
+    frame = pd.read_csv(longer)
+    frame.loc[240:, "value"] += 3.0
+    frame.to_csv(longer, index=False)
+
+    detect.train(tiny_options(longer, run_dir, resume=True, max_steps=4))
+
+    assert (run_dir / "scaler.json").read_bytes() == scaler_bytes
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["results"]["step"] == 4  # continued from step 2, not started again
+    # the threshold was set from scores scaled with the stored scaler, as detect scores
+    scores = detect.detect(run_dir, longer)[0]["score"].to_numpy()
+    held_out = scores[config["detector"]["train_rows"] :]
+    expected = np.quantile(held_out[np.isfinite(held_out)], 0.99)
+    assert config["detector"]["threshold"] == pytest.approx(expected, rel=1e-5)

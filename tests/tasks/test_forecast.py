@@ -1,15 +1,18 @@
-"""The forecast task learns a seasonal series better than the naive forecast (computed here)."""
+"""The forecast task learns a seasonal series better than the naive forecast (computed here),
+and a resumed run keeps its scaler."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from rnnkit.data.series import SINGLE_SERIES, SeriesScaler
 from rnnkit.errors import UserError
-from rnnkit.tasks import forecast
+from rnnkit.tasks import detect, forecast
 
 
 def test_forecaster_beats_the_naive_forecast_on_a_seasonal_series(tmp_path: Path) -> None:
@@ -97,3 +100,71 @@ def test_user_covariates_come_from_the_rows_after_the_history(tmp_path: Path) ->
     assert len(forecast.forecast(run_dir, history, steps=3)) == 3
     with pytest.raises(UserError, match=r"with 5 rows .* \(it has 3\)"):
         forecast.forecast(run_dir, history, steps=5)
+
+
+# ------------------------------------------------------------------------------------ resuming
+
+
+def rising_series(path: Path, rows: int) -> Path:
+    """An hourly series whose level rises along it, so a scaler fitted on more rows differs."""
+    t = np.arange(rows)
+    value = 10 + 0.05 * t + np.sin(2 * np.pi * t / 12)
+    times = pd.date_range("2024-01-01", periods=rows, freq="h").astype(str)
+    pd.DataFrame({"time": times, "value": value}).to_csv(path, index=False)
+    return path
+
+
+def tiny_options(data: Path, out: Path, **more) -> forecast.ForecastOptions:
+    settings = {
+        "target": "value",
+        "time_column": "time",
+        "lookback": 8,
+        "horizon": 4,
+        "hidden": 8,
+        "max_steps": 2,
+        "progress": "off",
+    }
+    return forecast.ForecastOptions(data=data, out=out, **{**settings, **more})
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resume_on_a_detect_run_is_refused_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    data = rising_series(tmp_path / "series.csv", 120)
+    detect_options = detect.DetectOptions(
+        data=data,
+        out=tmp_path / "run",
+        target="value",
+        time_column="time",
+        window=8,
+        hidden=8,
+        max_steps=2,
+        progress="off",
+    )
+    run_dir = detect.train(detect_options)
+    before = snapshot(run_dir)
+    with pytest.raises(UserError, match="is a run of task 'detect', not 'forecast'"):
+        forecast.train(tiny_options(data, run_dir, resume=True))
+    assert snapshot(run_dir) == before
+
+
+def test_resume_keeps_the_stored_scaler_and_scales_with_it(tmp_path: Path) -> None:
+    run_dir = forecast.train(tiny_options(rising_series(tmp_path / "a.csv", 120), tmp_path / "run"))
+    scaler_bytes = (run_dir / "scaler.json").read_bytes()
+    longer = rising_series(tmp_path / "b.csv", 200)
+    # a refit on the longer file's training span (its first 140 rows) would give another scaler
+    values = pd.read_csv(longer)["value"].to_numpy()[:140, None]
+    refit = SeriesScaler(columns=["value"]).fit(SINGLE_SERIES, values)
+    assert refit.to_dict() != SeriesScaler.load(run_dir / "scaler.json").to_dict()
+
+    forecast.train(tiny_options(longer, run_dir, resume=True, max_steps=4))
+
+    assert (run_dir / "scaler.json").read_bytes() == scaler_bytes
+    results = json.loads((run_dir / "config.json").read_text())["results"]
+    assert results["step"] == 4  # continued from step 2, not started again
+    # the backtest after training scaled with the stored scaler, as evaluate does
+    again = forecast.evaluate(run_dir, longer)
+    assert results["test"]["scaled_mse"] == pytest.approx(again["scaled_mse"])

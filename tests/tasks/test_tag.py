@@ -1,8 +1,10 @@
 """The tag task end to end: training on CoNLL, entity F1 above a per-word baseline, predictions
-as token/TAG pairs, evaluate agreeing with the predictions file, and bad input via the CLI."""
+as token/TAG pairs, evaluate agreeing with the predictions file, what ``info`` shows, resuming
+(the vocabulary read back, a changed model option refused), and bad input via the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections import Counter, defaultdict
@@ -11,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
+from rnnkit.data.conll import TaggedSentence
+from rnnkit.errors import UserError
 from rnnkit.metrics.classification import entity_metrics
 from rnnkit.tasks import tag
 
@@ -132,3 +136,86 @@ def test_cli_validation_tag_never_seen_in_training(tmp_path):
     assert result.exit_code == 2, result.output
     assert "val.conll has tag 'B-ORG'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_describe_shows_model_data_training_and_metrics(tag_run):
+    run_dir, train, _ = tag_run
+    description = tag.describe(run_dir)
+    assert description["task"] == "tag"
+    assert description["model"] == {
+        "cell": "lstm",
+        "layers": 1,
+        "hidden": 16,
+        "char_features": True,
+        "parameters": description["model"]["parameters"],
+    }
+    assert description["model"]["parameters"] > 0
+    data = description["data"]
+    assert data["tags"] == "B-LOC, B-PER, O" and data["train_file"] == str(train)
+    assert data["train_sentences"] + data["val_sentences"] == 80
+    assert {"steps", "seconds", "stopped_by"} <= set(description["training"])
+    assert description["metrics"]["f1"] >= 0.0
+
+
+def tiny_options(tmp_path, **changes):
+    """Options of a run of two steps of a very small tagger on eight sentences."""
+    train = write_conll(tmp_path / "train.conll", sentences(TRAIN_NAMES, 8, seed=0))
+    options = tag.TagOptions(
+        data=train,
+        out=tmp_path / "run",
+        max_steps=2,
+        hidden=8,
+        embedding_size=8,
+        char_embedding_size=4,
+        char_hidden=4,
+        batch_size=4,
+        progress="off",
+    )
+    return dataclasses.replace(options, **changes)
+
+
+def run_files(run_dir):
+    return {name: (run_dir / name).read_bytes() for name in ("config.json", "vocab.json")}
+
+
+def test_resume_with_a_changed_model_option_is_refused_before_writing(tmp_path):
+    options = tiny_options(tmp_path)
+    run_dir = tag.train(options)
+    before = run_files(run_dir)
+    with pytest.raises(UserError, match="option 'hidden' was 8 in the run but is 16 now"):
+        tag.train(dataclasses.replace(options, resume=True, hidden=16))
+    assert run_files(run_dir) == before
+
+
+def test_resume_reads_the_vocabulary_back_instead_of_fitting_it_again(tmp_path):
+    options = tiny_options(tmp_path)
+    run_dir = tag.train(options)
+    vocab = (run_dir / "vocab.json").read_bytes()
+    other = write_conll(tmp_path / "other.conll", sentences(TEST_NAMES, 8, seed=1))  # new names
+    tag.train(dataclasses.replace(options, resume=True, data=other, max_steps=4))
+    assert (run_dir / "vocab.json").read_bytes() == vocab
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["results"]["step"] == 4
+    assert config["data"]["words"] == len(json.loads(vocab)["words"])
+
+
+def test_vocabulary_round_trips_and_a_damaged_one_is_a_user_error(tmp_path):
+    data = [TaggedSentence(["Anna", "sees", "Anna"], ["B-PER", "O", "B-PER"])]
+    vocab = tag.TagVocabulary.build(data, lowercase=True, min_count=2)
+    assert vocab.words == ["<pad>", "<unk>", "anna"]
+    assert tag.TagVocabulary.from_dict(json.loads(json.dumps(vocab.to_dict()))) == vocab
+    path = tmp_path / "vocab.json"
+    vocab.save(path)
+    assert tag.TagVocabulary.load(path) == vocab
+    path.write_text(json.dumps({**vocab.to_dict(), "tags": "O"}))
+    with pytest.raises(UserError, match=f"{path} is not a readable tag vocabulary"):
+        tag.TagVocabulary.load(path)
+
+
+def test_a_vocabulary_that_does_not_fit_the_model_is_a_user_error(tmp_path):
+    run_dir = tag.train(tiny_options(tmp_path))
+    vocab = json.loads((run_dir / "vocab.json").read_text())
+    vocab["tags"].append("B-ORG")
+    (run_dir / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(UserError, match="vocab.json does not fit the run's model"):
+        tag.predict_texts(run_dir, ["Anna sees Rome"])

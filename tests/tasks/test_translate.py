@@ -1,14 +1,20 @@
-"""The translate task: learning a tiny reversal task, metrics against sacrebleu, the schedule."""
+"""The translate task: learning a tiny reversal task, the schedule, resuming, describing.
+
+The metrics are tested against sacrebleu in ``tests/metrics/test_translation_metrics.py``, the
+decoding settings in ``tests/decoding/test_decoding_settings.py``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 
 import pytest
-import sacrebleu
 import torch
 
 from rnnkit.data.synthetic import write_pairs_tsv
+from rnnkit.metrics.translation import score_translations
 from rnnkit.tasks import translate as tr
 
 
@@ -60,7 +66,7 @@ def test_learns_to_reverse_far_better_than_untrained(tmp_path):
         max_target_length=200,
         no_repeat_ngram=0,
     )
-    baseline = tr.score_translations(outputs, [t for _, t in pairs])["exact_match"]
+    baseline = score_translations(outputs, [t for _, t in pairs])["exact_match"]
 
     run_dir = tr.train(options)
     metrics = tr.evaluate(run_dir, val)
@@ -68,16 +74,6 @@ def test_learns_to_reverse_far_better_than_untrained(tmp_path):
     assert metrics["exact_match"] >= 0.8 > baseline + 0.5
     beam = tr.evaluate(run_dir, val, beam=4)
     assert beam["exact_match"] >= 0.8
-
-
-def test_scores_equal_sacrebleu_called_directly():
-    references = ["the cat sat on the mat .", "a dog runs", "2026-11-22", "hello world"]
-    hypotheses = ["the cat sat on a mat .", "a dog  runs", "2026-11-21", "hello world"]
-    scores = tr.score_translations(hypotheses, references)
-    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
-    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hypotheses, [references]).score)
-    assert scores["exact_match"] == pytest.approx(2 / 4)  # spacing differences do not count
-    assert tr.score_translations(references, references)["bleu"] == pytest.approx(100.0)
 
 
 def test_teacher_forcing_decays_linearly_then_stays():
@@ -161,7 +157,7 @@ def test_outputs_hold_no_unknown_token_unless_allowed(tmp_path):
     )
     objective = tr.TranslationObjective(encoded, encoded, options, run.target_tokenizer)
     expected = {
-        allow: tr.score_translations(
+        allow: score_translations(
             tr.translate(run_dir, [s for s, _ in pairs], run=run, beam=1, allow_unknown=allow),
             [t for _, t in pairs],
         )["chrf"]
@@ -172,3 +168,72 @@ def test_outputs_hold_no_unknown_token_unless_allowed(tmp_path):
     stored = run.options.to_dict()
     del stored["allow_unknown"]  # a run stored before the option existed forbids it too
     assert tr.TranslateOptions.from_dict(stored).allow_unknown is False
+
+
+def test_a_resume_must_keep_the_options_that_fix_the_model_and_the_data():
+    """The fixed options are those of the explicit ``model_options()`` they replace, and seed."""
+    fixed = tr.TranslateOptions().model_options()
+    assert set(fixed) == {
+        "tokenizer", "shared_vocab", "vocab_size", "min_count", "lowercase",
+        "max_source_length", "max_target_length", "cell", "embedding_size",
+        "encoder_hidden", "encoder_layers", "bidirectional", "decoder_hidden",
+        "decoder_layers", "attention", "attention_size", "input_feeding", "bridge",
+        "dropout", "tie_embeddings", "batch_size", "seed",
+    }  # fmt: skip
+
+
+def test_resume_reads_the_runs_tokenizers_instead_of_fitting_new_ones(tmp_path):
+    options = briefly_trained_options(tmp_path, min_count=1, max_steps=1, checkpoint_every=1)
+    run_dir = tr.train(options)
+    files = (tr.SOURCE_TOKENIZER_FILE, tr.TARGET_TOKENIZER_FILE)
+    stored = {name: (run_dir / name).read_bytes() for name in files}
+    # Words the run's vocabularies lack: tokenizers fitted on these pairs would be larger, and
+    # the checkpoint would not fit the model built for them.
+    more = write_pairs_tsv([("x y z", "z y x")] * 20 + reversal_pairs(20, 2), tmp_path / "more.tsv")
+    resumed = dataclasses.replace(options, data=more, max_steps=2, resume=True)
+    tr.train(resumed)
+    assert {name: (run_dir / name).read_bytes() for name in files} == stored
+    run = tr.load_run(run_dir)
+    assert run.config["results"]["step"] == 2
+    assert run.source_tokenizer.encode("x") == [run.source_tokenizer.unk_id]
+
+
+def test_training_warnings_go_to_the_warn_given(tmp_path, capsys):
+    options = briefly_trained_options(tmp_path, max_steps=1, max_source_length=5)
+    warnings: list[str] = []
+    tr.train(options, warn=warnings.append)
+    assert len(warnings) == 1, warnings  # reversal sources have up to 6 letters: some are cut
+    assert "truncated" in warnings[0] and str(options.data) in warnings[0]
+    assert "warning:" not in capsys.readouterr().err
+
+
+def test_describe_shows_the_model_tokenizers_data_training_and_decoding(tmp_path):
+    options = briefly_trained_options(tmp_path, min_count=1, max_steps=1, beam=3)
+    run_dir = tr.train(options)
+    description = tr.describe(run_dir)
+    assert set(description) == {
+        "task", "run_dir", "model", "tokenizers", "data", "training", "decoding", "metrics",
+    }  # fmt: skip
+    assert description["task"] == "translate" and description["run_dir"] == str(run_dir)
+    model = tr.load_run(run_dir).model
+    assert description["model"] == {
+        "cell": "gru", "embedding_size": 8, "encoder_hidden": 8, "encoder_layers": 1,
+        "bidirectional": True, "decoder_hidden": 16, "decoder_layers": 1,
+        "attention": "bahdanau", "input_feeding": True, "bridge": "linear", "dropout": 0.2,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }  # fmt: skip
+    stored = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    assert description["tokenizers"] == stored["tokenizers"]
+    assert description["tokenizers"]["kind"] == "word"
+    assert description["data"] == {
+        "train_file": str(options.data), "val_file": None, "train_pairs": 200, "val_pairs": 0,
+    }  # fmt: skip
+    assert set(description["training"]) == {
+        "precision", "batch_size", "lr", "label_smoothing", "teacher_forcing",
+        "steps", "epochs", "seconds", "stopped_by",
+    }  # fmt: skip
+    assert description["training"]["steps"] == 1
+    assert description["decoding"] == {
+        "beam": 3, "length_penalty": 1.0, "max_length_ratio": 2.0, "no_repeat_ngram": 0,
+        "allow_unknown": False,
+    }  # fmt: skip

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import socket
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from rnnkit.training.distributed import shard_batch
 from rnnkit.training.rundir import read_safetensors
 
 sys.path.insert(0, str(Path(__file__).parent))
+from torchrun_env import become_rank, free_port  # noqa: E402
 from toy_objectives import train_toy  # noqa: E402
 
 
@@ -27,21 +26,9 @@ def test_shards_are_contiguous_slices_that_rebuild_the_batch():
     assert shard_batch(batch, 0, 1) is batch
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _train_as_rank(rank: int, port: int, run_dir: str, streams: int = 7) -> None:
     """A worker as torchrun would start it: rank and rendezvous in environment variables."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE="2",
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-    )
+    become_rank(rank, port)
     train_toy(run_dir, dropout=0.0, streams=streams, checkpoint_every=3)
 
 
@@ -50,7 +37,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     # Forked workers start in a blink: this process has already imported and warmed up torch.
     _, _, single = train_toy(tmp_path / "single", dropout=0.0, streams=7, checkpoint_every=3)
     fork = multiprocessing.get_context("fork")
-    port = _free_port()
+    port = free_port()
     workers = [
         fork.Process(target=_train_as_rank, args=(rank, port, str(tmp_path / "ddp")))
         for rank in range(2)
@@ -80,7 +67,7 @@ def test_a_batch_smaller_than_the_world_leaves_a_rank_idle_and_matches_one_proce
     # one stream: rank 1's slice of every batch is empty, yet it joins every collective
     _, _, single = train_toy(tmp_path / "single", dropout=0.0, streams=1, checkpoint_every=3)
     fork = multiprocessing.get_context("fork")
-    port = _free_port()
+    port = free_port()
     workers = [
         fork.Process(target=_train_as_rank, args=(rank, port, str(tmp_path / "ddp"), 1))
         for rank in range(2)
@@ -99,7 +86,7 @@ def test_a_batch_smaller_than_the_world_leaves_a_rank_idle_and_matches_one_proce
 def test_checkpoint_gathers_each_ranks_carry_of_its_own_slice(tmp_path):
     # stop mid-epoch (step 3 of 4): the checkpoint then holds a carry per rank
     fork = multiprocessing.get_context("fork")
-    port = _free_port()
+    port = free_port()
     workers = [
         fork.Process(target=_stop_mid_epoch_as_rank, args=(rank, port, str(tmp_path)))
         for rank in range(2)
@@ -116,11 +103,5 @@ def test_checkpoint_gathers_each_ranks_carry_of_its_own_slice(tmp_path):
 
 
 def _stop_mid_epoch_as_rank(rank: int, port: int, run_dir: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        WORLD_SIZE="2",
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-    )
+    become_rank(rank, port)
     train_toy(run_dir, dropout=0.0, streams=7, epochs=None, max_steps=3)
