@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
+from collections.abc import Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -22,3 +25,17 @@ def become_rank(rank: int, port: int, world_size: int = 2) -> None:
         RANK=str(rank),
         LOCAL_RANK=str(rank),
     )
+
+
+def run_two_ranks(worker: Callable[..., None], *args: Any) -> list[int | None]:
+    """Fork two processes running ``worker(rank, port, *args)`` and wait for them (at most two
+    minutes); their exit codes. Forked workers start in a blink: this process has already
+    imported and warmed up torch."""
+    port = free_port()
+    fork = multiprocessing.get_context("fork")
+    processes = [fork.Process(target=worker, args=(rank, port, *args)) for rank in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    return [process.exitcode for process in processes]

@@ -287,11 +287,8 @@ def open_for_training(task: Task[Options], options: Options) -> Run | None:
         return None
     if not has_run:
         own_files = {*TRAINER_FILES, *task.artifact_files}
-        strangers = (
-            sorted(p.name for p in out.iterdir() if p.name not in own_files)
-            if (out.is_dir())
-            else []
-        )
+        present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        strangers = [name for name in present if name not in own_files]
         if strangers:
             raise UserError(
                 f"{out} has files but no {CONFIG_FILE} (such as {strangers[0]}), so there is no "
@@ -299,7 +296,7 @@ def open_for_training(task: Task[Options], options: Options) -> Run | None:
             )
         return None
     run = Run.open(out, task.name)
-    stored = task.options_class.from_dict(run.section("options"))
+    stored = run.options(task.options_class)
     require_same_config(task.resume_fields(stored), task.resume_fields(options), what="option")
     return run
 

@@ -13,6 +13,7 @@ For each task, on tiny data:
 from __future__ import annotations
 
 import builtins
+import json
 import multiprocessing
 import os
 import signal
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torchrun_env import become_rank, free_port
+from torchrun_env import become_rank, run_two_ranks
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
@@ -334,18 +335,33 @@ def test_two_processes_train_one_run_that_rank_0_alone_writes(task, runs, tmp_pa
     _, files = runs[task]
     out = tmp_path / "ddp"
     argv = [str(a) for a in train_args(case, files, out)]
-    port = free_port()
-    fork = multiprocessing.get_context("fork")
-    workers = [
-        fork.Process(target=_run_as_rank, args=(rank, port, argv, str(out))) for rank in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [w.exitcode for w in workers] == [0, 0]
+    assert run_two_ranks(_run_as_rank, argv, str(out)) == [0, 0]
     steps = pd.read_csv(out / "metrics.csv")["step"].tolist()
     assert steps == sorted(set(steps)), steps  # each row written once
     single, _ = runs[task]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
     assert rnnkit("evaluate", out, "--data", files["data"]).exit_code == 0
+
+
+def test_resume_into_files_that_are_no_run_is_refused_and_leaves_them(tmp_path):
+    case = BY_TASK["lm"]
+    files = case.make_data(tmp_path)
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    result = rnnkit(*train_args(case, files, out), "--resume")
+    assert_one_line_error(result, "no config.json (such as notes.txt)")
+    assert snapshot(out) == {"notes.txt": b"mine"}
+
+
+def test_a_run_killed_before_its_config_was_written_starts_again_on_resume(tmp_path):
+    # the artifacts are written before config.json: such a directory holds only run files
+    case = BY_TASK["lm"]
+    files = case.make_data(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "tokenizer.json").write_text("{half a file", encoding="utf-8")
+    result = rnnkit(*train_args(case, files, out), "--resume")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert rnnkit("info", out).exit_code == 0
+    assert json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["kind"] == "char"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from rnnkit.training.distributed import shard_batch
 from rnnkit.training.rundir import read_safetensors
 
 sys.path.insert(0, str(Path(__file__).parent))
-from torchrun_env import become_rank, free_port  # noqa: E402
+from torchrun_env import become_rank, run_two_ranks  # noqa: E402
 from toy_objectives import train_toy  # noqa: E402
 
 
@@ -34,19 +33,8 @@ def _train_as_rank(rank: int, port: int, run_dir: str, streams: int = 7) -> None
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
     # 7 streams split 4 + 3 (uneven on purpose), truncated BPTT with a carried LSTM state.
-    # Forked workers start in a blink: this process has already imported and warmed up torch.
     _, _, single = train_toy(tmp_path / "single", dropout=0.0, streams=7, checkpoint_every=3)
-    fork = multiprocessing.get_context("fork")
-    port = free_port()
-    workers = [
-        fork.Process(target=_train_as_rank, args=(rank, port, str(tmp_path / "ddp")))
-        for rank in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
+    assert run_two_ranks(_train_as_rank, str(tmp_path / "ddp")) == [0, 0]
 
     got = read_safetensors(tmp_path / "ddp" / "model.safetensors")
     want = read_safetensors(tmp_path / "single" / "model.safetensors")
@@ -66,17 +54,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
 def test_a_batch_smaller_than_the_world_leaves_a_rank_idle_and_matches_one_process(tmp_path):
     # one stream: rank 1's slice of every batch is empty, yet it joins every collective
     _, _, single = train_toy(tmp_path / "single", dropout=0.0, streams=1, checkpoint_every=3)
-    fork = multiprocessing.get_context("fork")
-    port = free_port()
-    workers = [
-        fork.Process(target=_train_as_rank, args=(rank, port, str(tmp_path / "ddp"), 1))
-        for rank in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
+    assert run_two_ranks(_train_as_rank, str(tmp_path / "ddp"), 1) == [0, 0]
     got = read_safetensors(tmp_path / "ddp" / "model.safetensors")
     want = read_safetensors(tmp_path / "single" / "model.safetensors")
     for name in want:
@@ -85,17 +63,7 @@ def test_a_batch_smaller_than_the_world_leaves_a_rank_idle_and_matches_one_proce
 
 def test_checkpoint_gathers_each_ranks_carry_of_its_own_slice(tmp_path):
     # stop mid-epoch (step 3 of 4): the checkpoint then holds a carry per rank
-    fork = multiprocessing.get_context("fork")
-    port = free_port()
-    workers = [
-        fork.Process(target=_stop_mid_epoch_as_rank, args=(rank, port, str(tmp_path)))
-        for rank in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-        assert worker.exitcode == 0
+    assert run_two_ranks(_stop_mid_epoch_as_rank, str(tmp_path)) == [0, 0]
     tensors = load_checkpoint(checkpoint_path(tmp_path)).tensors
     assert tensors["rank0.carry.0"].shape == (1, 4, 8)  # (layers, streams of rank 0, hidden)
     assert tensors["rank1.carry.0"].shape == (1, 3, 8)
