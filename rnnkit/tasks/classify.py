@@ -58,7 +58,7 @@ from rnnkit.tasks import lifecycle, tokenizing
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
-from rnnkit.training import StepResult
+from rnnkit.training import CONFIG_FILE, StepResult
 
 TASK = "classify"
 TOKENIZER_FILE = "tokenizer.json"
@@ -483,11 +483,7 @@ class ClassifyTask(Task[ClassifyOptions]):
                 "again."
             )
         model = self.load_model(run)
-        if model.num_classes != len(names):
-            raise UserError(
-                f"{run.config_path} names {len(names)} labels but its model has "
-                f"{model.num_classes} classes; the run is damaged, train it again."
-            )
+        run.require_fit(CONFIG_FILE, "labels", len(names), model.num_classes)
         return ClassifierRun(model, load_encoder(run.path, run.config), names, run.config, run.path)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:

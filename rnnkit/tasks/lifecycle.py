@@ -110,6 +110,15 @@ class Run:
         """The path of file ``name`` of the run (not checked: its reader says what is wrong)."""
         return self.path / name
 
+    def require_fit(self, name: str, what: str, in_file: Any, in_model: Any) -> None:
+        """``UserError`` unless the run's file ``name`` holds as many ``what`` (``in_file``) as its
+        model was built for (``in_model``): a tokenizer, vocabulary or label list of another run."""
+        if in_file != in_model:
+            raise UserError(
+                f"{self.file(name)} holds {in_file} {what} but the run's model was built for "
+                f"{in_model}; the run is damaged, train it again."
+            )
+
 
 # ------------------------------------------------------------------------------------ a task
 

@@ -245,11 +245,7 @@ class LanguageModelTask(Task[LMOptions]):
         """The trained model (eval mode, CPU) and tokenizer of an lm run; checked."""
         tokenizer = load_tokenizer(run.path)
         model = self.load_model(run)
-        if model.vocab_size != tokenizer.vocab_size:
-            raise UserError(
-                f"{run.path} has a tokenizer of {tokenizer.vocab_size} tokens but a model of "
-                f"{model.vocab_size}; the run is damaged, train it again."
-            )
+        run.require_fit(TOKENIZER_FILE, "tokens", tokenizer.vocab_size, model.vocab_size)
         return model, tokenizer
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:

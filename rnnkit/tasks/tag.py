@@ -362,13 +362,10 @@ class TaggingTask(Task[TagOptions]):
         model = self.load_model(run)
         vocab = TagVocabulary.load(run.file(VOCAB_FILE))
         sizes = model.config()
-        if (sizes["vocab_size"], sizes["num_tags"]) != (len(vocab.words), len(vocab.tags)) or (
-            sizes["char_vocab_size"] not in (0, len(vocab.chars))
-        ):
-            raise UserError(
-                f"{run.file(VOCAB_FILE)} does not fit the run's model (other word, character or "
-                "tag counts); the run is damaged, train it again."
-            )
+        run.require_fit(VOCAB_FILE, "words", len(vocab.words), sizes["vocab_size"])
+        run.require_fit(VOCAB_FILE, "tags", len(vocab.tags), sizes["num_tags"])
+        if sizes["char_vocab_size"]:  # 0: the model reads no character features
+            run.require_fit(VOCAB_FILE, "characters", len(vocab.chars), sizes["char_vocab_size"])
         return model, vocab
 
     described_model = RNN_DESCRIPTION

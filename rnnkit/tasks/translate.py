@@ -502,12 +502,11 @@ class TranslateTask(Task[TranslateOptions]):
         options = run.options(TranslateOptions)
         model = self.load_model(run)
         sizes = model.config()
-        for side, tokenizer in (("source", source_tokenizer), ("target", target_tokenizer)):
-            if sizes[f"{side}_vocab_size"] != tokenizer.vocab_size:
-                raise UserError(
-                    f"{run.path} has a {side} tokenizer of {tokenizer.vocab_size} tokens but a "
-                    f"model of {sizes[f'{side}_vocab_size']}; the run is damaged, train it again."
-                )
+        for name, side, tokenizer in (
+            (SOURCE_TOKENIZER_FILE, "source", source_tokenizer),
+            (TARGET_TOKENIZER_FILE, "target", target_tokenizer),
+        ):
+            run.require_fit(name, "tokens", tokenizer.vocab_size, sizes[f"{side}_vocab_size"])
         return TranslationRun(model, source_tokenizer, target_tokenizer, options, run.config)
 
     described_model = {

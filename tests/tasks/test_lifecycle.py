@@ -16,6 +16,7 @@ import builtins
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -365,3 +366,17 @@ def test_a_run_killed_before_its_config_was_written_starts_again_on_resume(tmp_p
     assert result.exit_code == 0, (result.output, result.exception)
     assert rnnkit("info", out).exit_code == 0
     assert json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["kind"] == "char"
+
+
+def test_a_tokenizer_of_another_size_than_the_model_is_one_sentence(runs, tmp_path):
+    run, files = runs["lm"]
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run, damaged)
+    tokenizer = json.loads((damaged / "tokenizer.json").read_text(encoding="utf-8"))
+    size = len(tokenizer["tokens"])  # the special tokens included
+    tokenizer["tokens"].append("#")
+    (damaged / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    result = rnnkit("evaluate", damaged, "--data", files["data"])
+    assert_one_line_error(
+        result, f"holds {size + 1} tokens but the run's model was built for {size}; the run is"
+    )

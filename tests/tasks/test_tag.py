@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -217,5 +218,8 @@ def test_a_vocabulary_that_does_not_fit_the_model_is_a_user_error(tmp_path):
     vocab = json.loads((run_dir / "vocab.json").read_text())
     vocab["tags"].append("B-ORG")
     (run_dir / "vocab.json").write_text(json.dumps(vocab))
-    with pytest.raises(UserError, match="vocab.json does not fit the run's model"):
+    expected = r"vocab.json holds (\d+) tags but the run's model was built for (\d+); the run is"
+    with pytest.raises(UserError, match=expected) as refused:
         tag.predict_texts(run_dir, ["Anna sees Rome"])
+    in_file, in_model = re.search(expected, str(refused.value)).groups()
+    assert int(in_file) == int(in_model) + 1 == len(vocab["tags"])
