@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.errors import UserError
 from rnnkit.tasks import open_run
 
 RunDirArgument = Annotated[
@@ -39,12 +40,21 @@ EncodingFlag = Annotated[str, typer.Option(help="Text encoding of --data.")]
 def evaluate(
     run_dir: RunDirArgument,
     data: Annotated[Path, typer.Option(help="File to evaluate on, in the training format.")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write per-item results to this file (speech: per file).")
+    ] = None,
     encoding: EncodingFlag = "utf-8",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
     task, run = open_run(run_dir)
-    metrics = task.evaluate(run, data, encoding=encoding)
+    extras = {name: value for name, value in {"output": output}.items() if value is not None}
+    for name in extras:
+        if name not in task.evaluate_accepts:
+            raise UserError(
+                f"--{name} does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
+            )
+    metrics = task.evaluate(run, data, encoding=encoding, **extras)
     if as_json:
         typer.echo(to_json(metrics))
     else:

@@ -1,4 +1,5 @@
-"""Labelled examples from the user's files: texts or numeric sequences, one label each.
+"""Labelled examples from the user's files: texts, numeric sequences or audio files, one label
+each.
 
 ``read_labelled`` reads one file of a sequence-classification data set in any of its layouts:
 
@@ -6,10 +7,14 @@
 - a NumPy ``.npz`` of sequences ``x``, optional ``lengths`` and labels ``y``;
 - a long-format table of numeric steps, grouped into sequences by a sequence column.
 
-The result, ``LabelledData``, keeps the raw examples (texts, or ``NumericSequences``), their
-labels as strings and a name for each (its row number, or its sequence id), so that predictions
-can be written next to the inputs they came from. ``label_order`` gives the class order a model
-uses, ``stratified_split`` holds out a share of every class, and ``subset`` picks examples.
+``read_labelled_audio`` reads a ``path,label`` table or a folder of audio files whose names give
+the labels (``rnnkit.data.transcripts``); the files themselves are not opened.
+
+The result, ``LabelledData``, keeps the raw examples (texts, ``NumericSequences``, or audio
+paths), their labels as strings and a name for each (its row number, its sequence id, or its
+audio path), so that predictions can be written next to the inputs they came from.
+``label_order`` gives the class order a model uses, ``stratified_split`` holds out a share of
+every class, and ``subset`` picks examples.
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ import numpy as np
 
 from rnnkit.data.numeric import NumericSequences, read_long_sequences, read_npz_sequences
 from rnnkit.data.tables import read_table, require_columns
+from rnnkit.data.transcripts import read_transcribed_audio
 from rnnkit.errors import UserError
 
 
 @dataclass
 class LabelledData:
-    """Raw examples of one file: texts or numeric sequences, their labels, and row names.
+    """Raw examples of one file: texts, numeric sequences or audio paths, their labels, and
+    row names.
 
-    Exactly one of ``texts`` and ``numeric`` is set; ``labels`` is None for a file read without
-    labels (to predict on).
+    Exactly one of ``texts``, ``numeric`` and ``audio`` is set; ``labels`` is None for a file
+    read without labels (to predict on).
     """
 
     texts: list[str] | None
@@ -40,6 +47,7 @@ class LabelledData:
     labels: list[str] | None
     names: list[str]
     path: Path
+    audio: list[Path] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -82,6 +90,47 @@ def read_labelled(
             encoding=encoding,
         )
     return LabelledData(None, sequences, sequences.labels, sequences.names, path)
+
+
+def read_labelled_audio(
+    source: Path,
+    *,
+    label_column: str | None = "label",
+    path_column: str = "path",
+    label_from_name: str | None = None,
+    encoding: str = "utf-8",
+) -> LabelledData:
+    """Audio paths (and labels) of a table with ``path_column`` (paths relative to the table) or
+    of a folder, whose file names give the labels through ``label_from_name``.
+
+    ``label_column=None`` reads the paths only (prediction): a table then needs no label column
+    and every audio file of a folder is read, whatever its name. Files are not opened here.
+    """
+    need_labels = label_column is not None
+    if need_labels and label_from_name is None and source.is_dir():
+        raise UserError(
+            f"{source} is a folder, so its labels must come from the file names; pass "
+            "--label-from-name REGEX (or give a path,label table)."
+        )
+    items = read_transcribed_audio(
+        source,
+        label_from_name=label_from_name if need_labels else None,
+        path_column=path_column,
+        text_column=label_column or "label",
+        encoding=encoding,
+        need_text=need_labels,
+    )
+    labels = None
+    if need_labels:
+        labels = [(item.text or "").strip() for item in items]
+        empty = [i for i, label in enumerate(labels) if not label]
+        if empty:
+            raise UserError(
+                f"{source}: {items[empty[0]].path} has an empty label; give every file a label "
+                "or drop it."
+            )
+    paths = [item.path for item in items]
+    return LabelledData(None, None, labels, [str(p) for p in paths], source, audio=paths)
 
 
 def read_text_table(
@@ -159,4 +208,5 @@ def subset(data: LabelledData, indices: Sequence[int]) -> LabelledData:
         None if data.labels is None else [data.labels[i] for i in indices],
         [data.names[i] for i in indices],
         data.path,
+        None if data.audio is None else [data.audio[i] for i in indices],
     )

@@ -1,4 +1,4 @@
-"""Sequence classification: texts or numeric sequences in a file -> a run that predicts labels.
+"""Sequence classification: texts, numeric sequences or audio files -> a run that predicts labels.
 
 The Python API behind ``rnnkit train classify``, ``rnnkit predict`` and ``rnnkit evaluate`` /
 ``info`` on a classify run::
@@ -9,11 +9,14 @@ The Python API behind ``rnnkit train classify``, ``rnnkit predict`` and ``rnnkit
     classify.evaluate(run, "test.csv")        # accuracy, macro_f1, per-class figures, confusion
     classify.predict_texts(run, ["great phone"], explain=True)
 
-Two kinds of input share one model, ``SequenceClassifier``:
+Three kinds of input share one model, ``SequenceClassifier``:
 
 - text: a CSV, TSV or JSONL table with a text and a label column, tokenized (word, char or bpe);
 - numeric: a ``.npz`` (``x``, ``lengths``, ``y``) or a long-format table with ``sequence_column``;
-  features are standardised with training statistics saved as ``scaler.json``.
+  features are standardised with training statistics saved as ``scaler.json``;
+- audio (``audio=True``, isolated words): a ``path,label`` table or a folder whose file names give
+  the labels (``label_from_name``); each file becomes log-mel or MFCC frames ``(T, F)``,
+  normalised as ``features.json`` (an ``AudioFeaturizer`` fitted on the training files) says.
 
 Reading the files (``rnnkit.data.labelled``) and the training run itself
 (``rnnkit.tasks.lifecycle``) are shared; this module holds what is the task's own: its options,
@@ -26,8 +29,9 @@ classifier is then unidirectional) and ``freeze_epochs`` unfreezes the pretraine
 group at a time from the top (ULMFiT, Howard & Ruder 2018).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
-names, ``results``), ``tokenizer.json`` or ``scaler.json``, ``model.safetensors``, ``metrics.csv``,
-``loss.png``, ``confusion.png`` (validation) and ``checkpoint/``.
+names, ``results``), ``tokenizer.json``, ``scaler.json`` or ``features.json``,
+``model.safetensors``, ``metrics.csv``, ``loss.png``, ``confusion.png`` (validation) and
+``checkpoint/``.
 """
 
 from __future__ import annotations
@@ -47,35 +51,64 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.data.audio_inputs import AudioFeaturizer, most_common_rate
 from rnnkit.data.buckets import bucket_batches, pad_sequences
-from rnnkit.data.labelled import LabelledData, label_order, read_labelled, stratified_split, subset
+from rnnkit.data.labelled import (
+    LabelledData,
+    label_order,
+    read_labelled,
+    read_labelled_audio,
+    stratified_split,
+    subset,
+)
 from rnnkit.data.numeric import FeatureScaler
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
 from rnnkit.tasks import lifecycle, tokenizing
+from rnnkit.tasks.audio_options import AUDIO, AudioOptions
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
-from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.options import TaskOptions, flag, model_option, option
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
 from rnnkit.training import CONFIG_FILE, StepResult
 
 TASK = "classify"
 TOKENIZER_FILE = "tokenizer.json"
 SCALER_FILE = "scaler.json"
+FEATURES_FILE = "features.json"
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
 #: the ``--help`` panels of the numeric-sequence and transfer options
 NUMERIC, TRANSFER = "Numeric sequences", "Transfer"
+#: the options of text or numeric data (default None) that ``--audio`` refuses
+NOT_AUDIO_OPTIONS = (
+    "init_from",
+    "sequence_column",
+    "time_column",
+    "feature_columns",
+    "vocab_size",
+    "min_count",
+)
 
 
 @dataclass
-class ClassifyOptions(TaskOptions):
-    """Everything ``rnnkit train classify`` takes: data, tokenizer, model, transfer, training."""
+class ClassifyOptions(TaskOptions, AudioOptions):
+    """Everything ``rnnkit train classify`` takes: data, tokenizer or audio features, model,
+    transfer, training."""
 
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out", "init_from")
 
-    data: Path | None = option(None, help="Training file: .csv/.tsv/.jsonl table, or .npz.")
+    data: Path | None = option(
+        None, help="Training file: .csv/.tsv/.jsonl table, or .npz (--audio: also a folder)."
+    )
+    audio: bool = option(
+        False,
+        help="Classify audio files (isolated words): --data is a path,label table or a folder "
+        "with --label-from-name.",
+        panel=AUDIO,
+        fixed=True,
+    )
     val: Path | None = option(None, help="Validation file (default: a stratified split).")
     val_fraction: float = option(
         0.1, help="Share of each class held out without --val.", fixed=True
@@ -101,7 +134,7 @@ class ClassifyOptions(TaskOptions):
     min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
     lowercase: bool = option(True, help=LOWERCASE_HELP, fixed=True)
     max_length: int | None = option(
-        None, help="Keep at most this many tokens or steps.", fixed=True
+        None, help="Keep at most this many tokens, steps or audio frames.", fixed=True
     )
     # model
     embedding_size: int = model_option(128, help="Token embedding width.")
@@ -156,20 +189,51 @@ class ClassifyOptions(TaskOptions):
                 "--init-from starts from a language model, which reads text, not numeric "
                 "sequences; drop it."
             )
+        if self.audio:
+            self._validate_audio_mode()
+        elif self.label_from_name is not None or self.sample_rate is not None:
+            which = "--label-from-name" if self.label_from_name is not None else "--sample-rate"
+            raise UserError(f"{which} applies to audio data; add --audio or drop it.")
         return self
+
+    def _validate_audio_mode(self) -> None:
+        """``--audio``: the audio options, and none of the options of text or numeric data."""
+        self.validate_audio()
+        for name in NOT_AUDIO_OPTIONS:
+            if getattr(self, name) is not None:
+                raise UserError(
+                    f"{flag(name)} does not apply to --audio, which reads audio files; drop it."
+                )
+        if Path(self.data or "").suffix.lower() == ".npz":
+            raise UserError(
+                f"--audio reads audio files, but {self.data} is an .npz; give a path,label "
+                "table or a folder of audio."
+            )
 
     @property
     def numeric(self) -> bool:
         """Whether the data are numeric sequences (``.npz`` or ``sequence_column``)."""
+        if self.audio:
+            return False
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
 
     @property
     def data_kind(self) -> str:
-        """``"numeric"`` or ``"text"``, as the run's ``data`` section records it."""
+        """``"audio"``, ``"numeric"`` or ``"text"``, as the run's ``data`` section records it."""
+        if self.audio:
+            return "audio"
         return "numeric" if self.numeric else "text"
 
     def read(self, path: Path, *, need_labels: bool = True) -> LabelledData:
-        """Read one data file the way these options describe it (text or numeric)."""
+        """Read one data file (or folder of audio) the way these options describe it."""
+        if self.audio:
+            return read_labelled_audio(
+                path,
+                label_column=self.label_column if need_labels else None,
+                path_column=self.path_column,
+                label_from_name=self.label_from_name,
+                encoding=self.encoding,
+            )
         features = None
         if self.feature_columns:
             features = [c.strip() for c in self.feature_columns.split(",") if c.strip()]
@@ -226,16 +290,27 @@ def read_training_data(options: ClassifyOptions) -> tuple[LabelledData, Labelled
 
 @dataclass
 class Encoder:
-    """Turns raw examples into model inputs: a tokenizer (text) or a feature scaler (numeric)."""
+    """Turns raw examples into model inputs: a tokenizer (text), a feature scaler (numeric) or an
+    audio featurizer (audio)."""
 
     tokenizer: Tokenizer | None = None
     scaler: FeatureScaler | None = None
     max_length: int | None = None
+    featurizer: AudioFeaturizer | None = None
+
+    @property
+    def num_features(self) -> int | None:
+        """Features per step of a feature input (numeric or audio); None for text."""
+        if self.featurizer is not None:
+            return self.featurizer.num_features
+        return None if self.scaler is None else self.scaler.num_features
 
     def encode(self, data: LabelledData) -> list[Tensor]:
         """One input per example: ids ``(T,)`` (at least one) or features ``(T, F)``."""
         if data.texts is not None:
             return [self.encode_text(text) for text in data.texts]
+        if data.audio is not None:
+            return self.encode_audio(data.audio)
         assert data.numeric is not None and self.scaler is not None
         if data.numeric.sequences[0].shape[1] != self.scaler.num_features:
             raise UserError(
@@ -244,9 +319,16 @@ class Encoder:
             )
         return [self.scaler.transform(s)[: self.max_length] for s in data.numeric.sequences]
 
+    def encode_audio(self, paths: Sequence[Path]) -> list[Tensor]:
+        """Each file's normalised frames ``(T, F)``, ``T`` at most ``max_length``; ``UserError``
+        naming a file that is missing, not audio, or too short."""
+        assert self.featurizer is not None
+        return [self.featurizer.read(path)[: self.max_length] for path in paths]
+
     def encode_text(self, text: str) -> Tensor:
         if self.tokenizer is None:
-            raise UserError("this run classifies numeric sequences, not text; give --data FILE.")
+            kind = "audio files" if self.featurizer is not None else "numeric sequences"
+            raise UserError(f"this run classifies {kind}, not text; give --data FILE.")
         ids = self.tokenizer.encode(text)[: self.max_length] or [self.tokenizer.unk_id]
         return torch.tensor(ids, dtype=torch.long)
 
@@ -261,9 +343,12 @@ class Encoder:
         return tokens or [self.tokenizer.id_to_token(self.tokenizer.unk_id)]
 
     def artifacts(self) -> dict[str, Any]:
-        """The run's files holding this encoder: ``tokenizer.json`` or ``scaler.json``."""
+        """The run's files holding this encoder: ``tokenizer.json``, ``scaler.json`` or
+        ``features.json``."""
         if self.tokenizer is not None:
             return {TOKENIZER_FILE: self.tokenizer.to_dict()}
+        if self.featurizer is not None:
+            return {FEATURES_FILE: self.featurizer.to_dict()}
         assert self.scaler is not None
         return {SCALER_FILE: self.scaler.to_dict()}
 
@@ -272,15 +357,27 @@ def fit_encoder(
     options: ClassifyOptions, train_data: LabelledData, pretrained: Tokenizer | None = None
 ) -> Encoder:
     """The encoder of a new run: ``pretrained`` (an lm run's tokenizer), a tokenizer trained on
-    the training texts, or a scaler fitted on the training sequences."""
+    the training texts, a scaler fitted on the training sequences, or an audio featurizer fitted
+    on the training files."""
     if pretrained is not None:
         return Encoder(tokenizer=pretrained, max_length=options.max_length)
+    if train_data.audio is not None:
+        return Encoder(
+            featurizer=fit_featurizer(options, train_data.audio), max_length=options.max_length
+        )
     if train_data.numeric is not None:
         scaler = FeatureScaler.fit(train_data.numeric.sequences)
         return Encoder(scaler=scaler, max_length=options.max_length)
     return Encoder(
         tokenizer=fit_tokenizer(options, train_data.texts), max_length=options.max_length
     )
+
+
+def fit_featurizer(options: ClassifyOptions, paths: Sequence[Path]) -> AudioFeaturizer:
+    """The audio featurizer of a new run: ``--sample-rate`` (default: the files' most common
+    rate), the feature options, and (``global``) the statistics of the training files' frames."""
+    featurizer = options.featurizer(options.sample_rate or most_common_rate(paths))
+    return featurizer.fit(featurizer.read_raw(path) for path in paths)
 
 
 def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
@@ -295,9 +392,15 @@ def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
 
 
 def load_encoder(run_dir: str | Path, config: dict[str, Any]) -> Encoder:
-    """The encoder a run was trained with, read from its ``tokenizer.json`` or ``scaler.json``."""
+    """The encoder a run was trained with, read from its ``tokenizer.json``, ``scaler.json`` or
+    ``features.json``."""
     run_dir = Path(run_dir)
     data = config.get("data", {})
+    if data.get("kind") == "audio":
+        return Encoder(
+            featurizer=AudioFeaturizer.load(run_dir / FEATURES_FILE),
+            max_length=data.get("max_length"),
+        )
     if data.get("kind") == "numeric":
         return Encoder(
             scaler=FeatureScaler.load(run_dir / SCALER_FILE), max_length=data.get("max_length")
@@ -407,8 +510,8 @@ class ClassifyTask(Task[ClassifyOptions]):
 
     name = TASK
     options_class = ClassifyOptions
-    summary = "Train a classifier of texts or numeric sequences (one label per sequence)."
-    artifact_files = (TOKENIZER_FILE, SCALER_FILE)
+    summary = "Train a classifier of texts, numeric sequences or audio (one label per sequence)."
+    artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE)
     described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling"}
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
@@ -448,7 +551,7 @@ class ClassifyTask(Task[ClassifyOptions]):
             "val_examples": len(val_inputs),
             "class_weights": None if weights is None else weights.tolist(),
             "max_length": options.max_length,
-            "features": train_data.numeric.feature_names if train_data.numeric else None,
+            "features": _feature_names(train_data, encoder),
             "init_from": str(options.init_from) if options.init_from is not None else None,
         }
 
@@ -484,7 +587,11 @@ class ClassifyTask(Task[ClassifyOptions]):
             )
         model = self.load_model(run)
         run.require_fit(CONFIG_FILE, "labels", len(names), model.num_classes)
-        return ClassifierRun(model, load_encoder(run.path, run.config), names, run.config, run.path)
+        encoder = load_encoder(run.path, run.config)
+        if encoder.featurizer is not None:
+            in_model = model.config().get("input_size")
+            run.require_fit(FEATURES_FILE, "features per frame", encoder.num_features, in_model)
+        return ClassifierRun(model, encoder, names, run.config, run.path)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -494,10 +601,24 @@ class ClassifyTask(Task[ClassifyOptions]):
             "train_examples": data.get("train_examples"),
             "val_examples": data.get("val_examples"),
             "init_from": data.get("init_from"),
-        }
+        } | ({"features": data.get("features")} if data.get("kind") == "audio" else {})
 
 
 TASK_SPEC = ClassifyTask()
+
+
+def _feature_names(data: LabelledData, encoder: Encoder) -> list[str] | str | None:
+    """What the run's ``data`` section says of the features: a numeric table's feature names, or
+    an audio run's frames ("40 logmel at 8000 Hz, global normalisation")."""
+    if data.numeric is not None:
+        return data.numeric.feature_names
+    if encoder.featurizer is None:
+        return None
+    settings = encoder.featurizer.settings
+    return (
+        f"{settings.num_features} {settings.kind} at {settings.sample_rate} Hz, "
+        f"{encoder.featurizer.normalize} normalisation"
+    )
 
 
 def train(options: ClassifyOptions) -> Path:
@@ -550,8 +671,8 @@ def build_model(
         )
         copy_language_model(language_model, model)
         return model
-    if encoder.scaler is not None:
-        inputs: dict[str, int] = {"input_size": encoder.scaler.num_features}
+    if encoder.num_features is not None:
+        inputs: dict[str, int] = {"input_size": encoder.num_features}
     else:
         inputs = {
             "vocab_size": encoder.tokenizer.vocab_size,
@@ -621,6 +742,10 @@ class ClassifierRun:
     @property
     def numeric(self) -> bool:
         return self.encoder.scaler is not None
+
+    @property
+    def audio(self) -> bool:
+        return self.encoder.featurizer is not None
 
     def data_options(self) -> ClassifyOptions:
         """The run's options, for reading new files the way training read them."""
@@ -715,10 +840,14 @@ def predict_texts(
 ) -> list[Prediction]:
     """The prediction for each text (a text run only)."""
     run = run_dir if isinstance(run_dir, ClassifierRun) else load_run(run_dir)
-    if run.numeric:
+    if run.numeric or run.audio:
+        kind, data = (
+            ("audio files", "a path table or a folder of audio")
+            if run.audio
+            else ("numeric sequences", "FILE")
+        )
         raise UserError(
-            f"{run.run_dir} classifies numeric sequences, not text; give --data FILE instead of "
-            "--text."
+            f"{run.run_dir} classifies {kind}, not text; give --data {data} instead of --text."
         )
     for text in texts:
         if not text.strip():
@@ -754,7 +883,7 @@ def predict_file(
     options = dataclasses.replace(run.data_options(), encoding=encoding)
     labelled = options.read(Path(data), need_labels=False)
     probabilities = predict_probabilities(run.model, run.encoder.encode(labelled))
-    id_column = options.sequence_column or "row"
+    id_column = options.path_column if options.audio else options.sequence_column or "row"
     with _open_output(output) as file:
         writer = csv.writer(file)
         writer.writerow([id_column, "predicted", *(f"p_{name}" for name in run.class_names)])

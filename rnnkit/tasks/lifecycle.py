@@ -172,7 +172,11 @@ class Task(ABC, Generic[Options]):
 
     @abstractmethod
     def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
-        """Metrics of the trained run on a file in the training format."""
+        """Metrics of the trained run on a file in the training format (a task may take more
+        keywords: those it names in ``evaluate_accepts``)."""
+
+    #: the further keywords of ``evaluate`` this task takes (``rnnkit evaluate --output``...)
+    evaluate_accepts: ClassVar[tuple[str, ...]] = ()
 
     def resume_fields(self, options: Options) -> dict[str, Any]:
         """The values that must not change when a run resumes: its model and data layout."""

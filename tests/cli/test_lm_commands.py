@@ -183,9 +183,9 @@ def test_generate_on_a_run_of_another_task(tmp_path, tiny_run):
 def test_evaluate_on_a_run_of_an_unknown_task(tmp_path, tiny_run, tiny_corpus):
     # evaluate dispatches on the run's task (lm.evaluate refusing other tasks is tested in
     # tests/tasks/test_lm.py); a task this rnnkit does not have is refused by name
-    other = fake_run_of_task(tiny_run, tmp_path / "speech", "speech")
+    other = fake_run_of_task(tiny_run, tmp_path / "astrology", "astrology")
     result = rnnkit("evaluate", other, "--data", tiny_corpus)
-    assert_user_error(result, "'speech'", "upgrade rnnkit")
+    assert_user_error(result, "'astrology'", "upgrade rnnkit")
 
 
 @pytest.mark.parametrize("command", ["generate", "evaluate"])
@@ -215,3 +215,10 @@ def test_bad_generation_options(tiny_run, flag, value):
 def test_evaluate_on_a_missing_file(tiny_run, tmp_path):
     missing = tmp_path / "absent.txt"
     assert_user_error(rnnkit("evaluate", tiny_run, "--data", missing), str(missing))
+
+
+def test_evaluate_refuses_an_output_file_the_task_does_not_write(tiny_run, tiny_corpus, tmp_path):
+    output = tmp_path / "per-item.csv"
+    result = rnnkit("evaluate", tiny_run, "--data", tiny_corpus, "--output", output)
+    assert_user_error(result, "--output", "lm run")
+    assert not output.exists()

@@ -47,6 +47,11 @@ class Case:
     train_args: Callable[[dict[str, Path]], list[str]]  # files -> flags (no --out)
     changed: list[str]  # a model option other than the run's
     uses: Callable[[Path, dict[str, Path]], list[list[str]]]  # run, files -> commands
+    name: str = ""  # the case's name where a task has two cases (default: the task)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.task
 
 
 def text_files(folder: Path) -> dict[str, Path]:
@@ -88,6 +93,29 @@ def series_files(folder: Path) -> dict[str, Path]:
     )
     path = folder / "series.csv"
     frame.to_csv(path, index=False)
+    return {"data": path}
+
+
+def audio_files(folder: Path) -> dict[str, Path]:
+    from rnnkit.data.synthetic_audio import write_tone_dataset
+
+    return {"data": write_tone_dataset(folder / "tones", 12, seed=0, alphabet="ab")}
+
+
+def tone_files(folder: Path) -> dict[str, Path]:
+    """Twelve short tones, low (300 Hz) and high (1500 Hz), and their path,label table."""
+    from rnnkit.data.audio import write_wav
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(exist_ok=True)
+    rows = []
+    for i in range(12):
+        label, hz = ("low", 300.0) if i % 2 else ("high", 1500.0)
+        t = np.arange(int(rng.uniform(0.1, 0.2) * 8000)) / 8000
+        write_wav(folder / f"{label}_{i}.wav", 0.5 * np.sin(2 * np.pi * hz * t), 8000)
+        rows.append((f"{label}_{i}.wav", label))
+    path = folder / "tones.csv"
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(path, index=False)
     return {"data": path}
 
 
@@ -144,8 +172,25 @@ CASES = [
         ["--hidden", "9"],
         lambda run, f: [["detect", run, "--data", f["data"]]],
     ),
+    Case(
+        "speech",
+        audio_files,
+        lambda f: ["--data", f["data"], "--hidden", "8", "--layers", "1", "--batch-size", "4",
+                   "--max-steps", "6"],
+        ["--hidden", "9"],
+        lambda run, f: [["transcribe", run, "--data", f["data"]]],
+    ),
+    Case(
+        "classify",
+        tone_files,
+        lambda f: ["--audio", "--data", f["data"], "--hidden", "8", "--batch-size", "4",
+                   "--max-steps", "6"],
+        ["--n-mels", "20"],
+        lambda run, f: [["predict", run, "--data", f["data"]]],
+        name="classify-audio",
+    ),
 ]  # fmt: skip
-BY_TASK = {case.task: case for case in CASES}
+BY_TASK = {case.key: case for case in CASES}
 TASKS = list(BY_TASK)
 
 
@@ -175,14 +220,14 @@ def assert_one_line_error(result, fragment: str) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, tuple[Path, dict[str, Path]]]:
-    """One finished tiny run per task: task -> (run directory, data files)."""
+    """One finished tiny run per case: case key -> (run directory, data files)."""
     made = {}
     for case in CASES:
-        folder = tmp_path_factory.mktemp(case.task)
+        folder = tmp_path_factory.mktemp(case.key)
         files = case.make_data(folder)
         result = rnnkit(*train_args(case, files, folder / "run"))
-        assert result.exit_code == 0, (case.task, result.output, result.exception)
-        made[case.task] = (folder / "run", files)
+        assert result.exit_code == 0, (case.key, result.output, result.exception)
+        made[case.key] = (folder / "run", files)
     return made
 
 
@@ -212,7 +257,8 @@ def test_another_tasks_run_directory_is_refused_and_left_alone(task, resume, run
     _, files = runs[task]
     before = snapshot(other_run)
     result = rnnkit(*train_args(case, files, other_run), *(["--resume"] if resume else []))
-    assert_one_line_error(result, f"task '{other}'" if resume else "already holds a run")
+    other_task = BY_TASK[other].task
+    assert_one_line_error(result, f"task '{other_task}'" if resume else "already holds a run")
     assert snapshot(other_run) == before
 
 
