@@ -93,7 +93,7 @@ NOT_AUDIO_OPTIONS = (
 
 
 @dataclass
-class ClassifyOptions(TaskOptions, AudioOptions):
+class ClassifyOptions(AudioOptions, TaskOptions):
     """Everything ``rnnkit train classify`` takes: data, tokenizer or audio features, model,
     transfer, training."""
 

@@ -38,7 +38,7 @@ import io
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -51,7 +51,7 @@ from rnnkit.data.audio_features import StreamingFeatures, spec_augment
 from rnnkit.data.audio_inputs import AudioFeaturizer, most_common_rate
 from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.readers import read_text
-from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, load_tokenizer
+from rnnkit.data.tokenizers import SPECIAL_TOKENS, CharTokenizer, Tokenizer, load_tokenizer
 from rnnkit.data.transcripts import TranscribedAudio, read_transcribed_audio
 from rnnkit.decoding.ctc import (
     CharNgramLM,
@@ -67,7 +67,7 @@ from rnnkit.tasks import lifecycle
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
-from rnnkit.training import StepResult
+from rnnkit.training import StepResult, preferred_precision
 
 TASK = "speech"
 TOKENIZER_FILE = "tokenizer.json"
@@ -75,14 +75,15 @@ FEATURES_FILE = "features.json"
 LM_FILE = "lm.json"
 ALIGNMENT_PLOT = "alignment.png"
 EVAL_BATCH = 32
-#: the tokenizer's special ids besides the blank (unk, bos, eos): never targets, never decoded
-UNUSED_LABELS = (1, 2, 3)
+#: the tokenizer's special ids besides the blank (its padding id): never targets, never decoded
+UNUSED_LABELS = (Tokenizer.unk_id, Tokenizer.bos_id, Tokenizer.eos_id)
+assert Tokenizer.pad_id == BLANK  # the padding id serves as the CTC blank
 #: the ``--help`` panel of the decoding options
 DECODING = "Decoding"
 
 
 @dataclass
-class SpeechOptions(TaskOptions, AudioOptions):
+class SpeechOptions(AudioOptions, TaskOptions):
     """Everything ``rnnkit train speech`` takes: data, features, model, decoding, training."""
 
     path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out")
@@ -124,6 +125,8 @@ class SpeechOptions(TaskOptions, AudioOptions):
     # TrainOptions defaults that suit CTC training
     lr: float = 2e-3
     epochs: int | None = 30
+    schedule: str = "cosine"  # decays over whichever budget ends training
+    precision: str = field(default_factory=preferred_precision)
 
     def validate(self) -> SpeechOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""
@@ -404,7 +407,9 @@ class SpeechTask(Task[SpeechOptions]):
             "train_files": len(train),
             "val_files": len(val),
             "train_seconds": round(sum(u.seconds for u in train), 1),
-            "alphabet": "".join(tokenizer.id_to_token(i) for i in range(4, tokenizer.vocab_size)),
+            "alphabet": "".join(
+                tokenizer.id_to_token(i) for i in range(len(SPECIAL_TOKENS), tokenizer.vocab_size)
+            ),
             "sample_rate": featurizer.settings.sample_rate,
         }
 
