@@ -9,11 +9,13 @@ What it does, all in one run on this machine:
    are given) and evaluates the test strings: CER and WER, greedy and with a beam;
 3. leave one speaker out (``--loso SPEAKER``): trains again without that speaker's recordings and
    tests on strings made of that speaker's test takes;
-4. speed on one thread: the real-time factor of transcribing the test strings (audio seconds per
+4. (``--parts streaming``) a unidirectional model, which can stream, trained and tested the same;
+5. speed on one thread: the real-time factor of transcribing the test strings (audio seconds per
    second of compute, reading and features included) and the compute per 100 ms chunk of a
    streaming (unidirectional) model of the same size.
 
-Run: ``python benchmarks/speech.py --fsdd ../shared/data/fsdd/recordings [--minutes 15]``.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/speech.py --fsdd ../shared/data/fsdd/recordings
+[--minutes 15] [--parts main,loso,streaming]`` (one thread: "15 CPU minutes" of training).
 Published anchor for context: Graves et al. 2013, deep BiLSTM + CTC, TIMIT phone error 17.7%.
 """
 
@@ -39,10 +41,17 @@ MODEL_FLAGS = ("subsample", "hidden", "layers", "batch_size", "lr", "dropout", "
 
 
 def train_and_test(
-    name: str, train_csv: Path, test_csv: Path, work: Path, minutes: float, args: argparse.Namespace
+    name: str,
+    train_csv: Path,
+    test_csv: Path,
+    work: Path,
+    minutes: float,
+    args: argparse.Namespace,
+    **more: object,
 ) -> tuple[Path, dict]:
     """Train a run on ``train_csv`` for ``minutes`` and evaluate it on ``test_csv``."""
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    overrides.update(more)
     options = speech.SpeechOptions(
         data=train_csv,
         out=work / name,
@@ -109,7 +118,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="Training time per model.")
     parser.add_argument("--train-strings", type=int, default=3000)
     parser.add_argument("--test-strings", type=int, default=500)
-    parser.add_argument("--loso", default="theo", help="Speaker left out ('' to skip).")
+    parser.add_argument(
+        "--parts",
+        default="main,loso",
+        help="Comma-separated: main (all speakers, then speed), loso, streaming.",
+    )
+    parser.add_argument("--loso", default="theo", help="The speaker left out by 'loso'.")
+    parser.add_argument("--streaming-minutes", type=float, default=None, help="Default: --minutes.")
     parser.add_argument("--loso-minutes", type=float, default=None, help="Default: --minutes.")
     parser.add_argument("--beam", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -132,20 +147,17 @@ def main() -> None:
     test_csv = build_connected_digits(
         args.fsdd, digits, split="test", count=args.test_strings, seed=args.seed
     )
-    run, _ = train_and_test("all-speakers", train_csv, test_csv, work, args.minutes, args)
-
-    torch.set_num_threads(1)
-    factor, compute = real_time_factor(run, test_csv)
-    print(f"transcription, 1 thread: real-time factor {factor:.0f}x ({compute:.1f} s of compute)")
-    timings = streaming_latency(run, test_csv)
-    print(
-        f"streaming, 1 thread, 100 ms chunks: {1000 * statistics.mean(timings):.2f} ms mean, "
-        f"{1000 * sorted(timings)[int(0.95 * (len(timings) - 1))]:.2f} ms p95 per chunk",
-        flush=True,
-    )
-    torch.set_num_threads(os.cpu_count() or 1)
-
-    if args.loso:
+    parts = set(args.parts.split(","))
+    if "main" in parts:
+        run, _ = train_and_test("all-speakers", train_csv, test_csv, work, args.minutes, args)
+        speed(run, test_csv)
+    if "streaming" in parts:
+        minutes = args.streaming_minutes or args.minutes
+        run, _ = train_and_test(
+            "streaming", train_csv, test_csv, work, minutes, args, bidirectional=False
+        )
+        speed(run, test_csv)
+    if "loso" in parts:
         held = work / "loso"
         loso_train = build_connected_digits(
             args.fsdd, held, split="train", count=args.train_strings, seed=args.seed,
@@ -157,6 +169,21 @@ def main() -> None:
         )  # fmt: skip
         minutes = args.loso_minutes or args.minutes
         train_and_test(f"without-{args.loso}", loso_train, loso_test, work, minutes, args)
+
+
+def speed(run: Path, test_csv: Path) -> None:
+    """Print the real-time factor and the streaming compute per chunk, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    factor, compute = real_time_factor(run, test_csv)
+    print(f"transcription, 1 thread: real-time factor {factor:.0f}x ({compute:.1f} s of compute)")
+    timings = streaming_latency(run, test_csv)
+    print(
+        f"streaming, 1 thread, 100 ms chunks: {1000 * statistics.mean(timings):.2f} ms mean, "
+        f"{1000 * sorted(timings)[int(0.95 * (len(timings) - 1))]:.2f} ms p95 per chunk",
+        flush=True,
+    )
+    torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, require_extra
 
 # soxr accepts any positive ratio, but far outside this range the result is meaningless (a
 # 1 Hz file "resampled" to 16 kHz) and the memory use explodes: such a rate is a broken header.
@@ -22,23 +22,11 @@ MAX_RESAMPLE_RATIO = 256.0
 
 
 def _soundfile() -> ModuleType:
-    try:
-        import soundfile
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise UserError(
-            "reading audio needs the soundfile package: pip install 'rnnkit[speech]'."
-        ) from error
-    return soundfile
+    return require_extra("soundfile", "speech", "reading audio")
 
 
 def _soxr() -> ModuleType:
-    try:
-        import soxr
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise UserError(
-            "resampling audio needs the soxr package: pip install 'rnnkit[speech]'."
-        ) from error
-    return soxr
+    return require_extra("soxr", "speech", "resampling audio")
 
 
 def _check_exists(path: Path) -> None:

@@ -11,17 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rnnkit.errors import UserError
+from rnnkit.errors import require_extra
 
 
 def _jiwer() -> Any:
-    try:
-        import jiwer
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise UserError(
-            "speech error rates need the jiwer package: pip install 'rnnkit[speech]'."
-        ) from error
-    return jiwer
+    return require_extra("jiwer", "speech", "speech error rates")
 
 
 def normalize_text(text: str) -> str:

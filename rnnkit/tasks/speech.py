@@ -359,7 +359,11 @@ class SpeechTask(Task[SpeechOptions]):
     options_class = SpeechOptions
     summary = "Train a speech recogniser (CTC) on audio files and their transcripts."
     artifact_files = (TOKENIZER_FILE, FEATURES_FILE, LM_FILE, ALIGNMENT_PLOT)
-    described_model = RNN_DESCRIPTION
+    described_model = {
+        **RNN_DESCRIPTION,
+        "bidirectional": "bidirectional",
+        "frames_per_step": "subsample",
+    }
     evaluate_accepts = ("output",)
 
     def prepare(self, options: SpeechOptions, resumed: Run | None) -> Prepared:
