@@ -10,7 +10,17 @@ stderr with exit code 2 in one place, ``rnnkit.cli.app.UserErrorGroup``.
 from __future__ import annotations
 
 # Importing a command module registers its commands on the apps.
-from rnnkit.cli import classify, demo, detect, forecast, lm, runs, tag, translate  # noqa: F401
+from rnnkit.cli import (  # noqa: F401
+    classify,
+    demo,
+    detect,
+    forecast,
+    lm,
+    music,
+    runs,
+    tag,
+    translate,
+)
 from rnnkit.cli.app import app, train_app
 
 __all__ = ["app", "main", "train_app"]

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.errors import UserError
 from rnnkit.tasks import open_run
 
 RunDirArgument = Annotated[
@@ -40,11 +41,28 @@ def evaluate(
     run_dir: RunDirArgument,
     data: Annotated[Path, typer.Option(help="File to evaluate on, in the training format.")],
     encoding: EncodingFlag = "utf-8",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Split of a data file that holds splits (music .mat: train, valid, test; "
+            "default test)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
     task, run = open_run(run_dir)
-    metrics = task.evaluate(run, data, encoding=encoding)
+    if split is None:
+        metrics = task.evaluate(run, data, encoding=encoding)
+    elif not task.splits:
+        raise UserError(
+            f"--split applies to runs of tasks whose data files hold splits, and {run_dir} is a "
+            f"{task.name} run; drop --split."
+        )
+    elif split not in task.splits:
+        raise UserError(f"--split {split!r} is not known; use one of {', '.join(task.splits)}.")
+    else:
+        metrics = task.evaluate(run, data, encoding=encoding, split=split)
     if as_json:
         typer.echo(to_json(metrics))
     else:

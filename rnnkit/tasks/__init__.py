@@ -29,6 +29,7 @@ TASK_MODULES: dict[str, str] = {
     "translate": "rnnkit.tasks.translate",
     "forecast": "rnnkit.tasks.forecast",
     "detect": "rnnkit.tasks.detect",
+    "music": "rnnkit.tasks.music",
 }
 
 

@@ -155,6 +155,9 @@ class Task(ABC, Generic[Options]):
     summary: ClassVar[str] = ""
     #: every artifact file ``prepare`` may write (a resumable directory holds no other files)
     artifact_files: ClassVar[tuple[str, ...]] = ()
+    #: the splits a data file of this task may hold, which ``evaluate`` then takes as
+    #: ``split=``; empty: its files hold no splits and ``evaluate`` takes no ``split``
+    splits: ClassVar[tuple[str, ...]] = ()
 
     # -------------------------------------------------------------- what each task writes
 
@@ -172,7 +175,8 @@ class Task(ABC, Generic[Options]):
 
     @abstractmethod
     def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
-        """Metrics of the trained run on a file in the training format."""
+        """Metrics of the trained run on a file in the training format (a task with ``splits``
+        also takes ``split=``, one of them)."""
 
     def resume_fields(self, options: Options) -> dict[str, Any]:
         """The values that must not change when a run resumes: its model and data layout."""

@@ -91,6 +91,16 @@ def series_files(folder: Path) -> dict[str, Path]:
     return {"data": path}
 
 
+def roll_files(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    rolls = {f"piece{i}": (rng.random((10 + i, 88)) < 0.05).astype(np.uint8) for i in range(6)}
+    for roll in rolls.values():
+        roll[0, 40] = 1
+    path = folder / "rolls.npz"
+    np.savez(path, **rolls)
+    return {"data": path, "midi": folder / "generated.mid"}
+
+
 CASES = [
     Case(
         "lm",
@@ -143,6 +153,14 @@ CASES = [
                    "--window", "8", "--hidden", "8", "--batch-size", "8", "--max-steps", "6"],
         ["--hidden", "9"],
         lambda run, f: [["detect", run, "--data", f["data"]]],
+    ),
+    Case(
+        "music",
+        roll_files,
+        lambda f: ["--data", f["data"], "--hidden", "8", "--nade-hidden", "4", "--seq-len", "4",
+                   "--batch-size", "4", "--max-steps", "6", "--transpose", "2"],
+        ["--hidden", "9"],
+        lambda run, f: [["generate", run, "--output", f["midi"], "--steps", "4", "--seed", "0"]],
     ),
 ]  # fmt: skip
 BY_TASK = {case.task: case for case in CASES}
