@@ -175,3 +175,25 @@ def test_a_bad_file_in_a_folder_stops_the_reading_unless_skip_bad(tmp_path, caps
     pieces = read_pieces(tmp_path, RollSource(skip_bad=True))
     assert pieces.names["all"] == [str(tmp_path / "good.mid")]
     assert str(bad) in capsys.readouterr().err
+
+
+def test_without_the_music_extra_one_sentence_says_how_to_install_it(tmp_path, monkeypatch):
+    import ast
+    import sys
+
+    import rnnkit
+
+    # the package imports without the extra: no module imports it at its top level
+    for source in Path(rnnkit.__file__).parent.rglob("*.py"):
+        for node in ast.parse(source.read_text()).body:
+            names = [a.name for a in getattr(node, "names", [])] + [getattr(node, "module", "")]
+            assert not any(
+                (n or "").split(".")[0] in ("pretty_midi", "scipy", "mido") for n in names
+            ), source
+    monkeypatch.setitem(sys.modules, "pretty_midi", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    for reader, path in [(read_midi, tmp_path / "a.mid"), (read_pieces, tmp_path / "a.mat")]:
+        path.write_bytes(b"anything")
+        with pytest.raises(UserError) as error:
+            reader(path)
+        one_sentence(error, "pip install 'rnnkit[music]'")
