@@ -170,26 +170,46 @@ class PianoRollModel(KeepsArguments):
     def head_dtype(self) -> torch.dtype:
         return next(self.head.parameters()).dtype
 
-    def key_logits(self, rolls: Tensor, previous: Tensor | None = None) -> Tensor:
+    def key_logits(
+        self, rolls: Tensor, previous: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         """``rolls (B, T, K)`` -> each key's logit given the frames before it and the keys below
         it (NADE) ``(B, T, K)``. ``previous (B, K)`` is the frame before the first (default:
-        silence)."""
+        silence). With ``mask (B, T)`` (bool), only the frames it marks, ``(N, K)`` in row-major
+        order: the head costs nothing on padding."""
         if previous is None:
             previous = rolls.new_zeros(rolls.shape[0], rolls.shape[2])
         inputs = torch.cat([previous.unsqueeze(1), rolls[:, :-1]], dim=1)
         context, _ = self.context(inputs)
+        if mask is not None:
+            return self.head.key_logits(context[mask], rolls[mask])
         return self.head.key_logits(context, rolls)
 
-    def forward(self, rolls: Tensor, previous: Tensor | None = None) -> Tensor:
-        """``log p(frame_t | frames < t)`` ``(B, T)`` in nats, summed over the keys."""
-        logits = self.key_logits(rolls, previous).float()
-        return -F.binary_cross_entropy_with_logits(logits, rolls.float(), reduction="none").sum(-1)
+    def forward(
+        self, rolls: Tensor, previous: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
+        """``log p(frame_t | frames < t)`` ``(B, T)`` in nats, summed over the keys; 0 outside
+        ``mask (B, T)`` when it is given."""
+        if mask is None:
+            logits = self.key_logits(rolls, previous).float()
+            return -F.binary_cross_entropy_with_logits(logits, rolls.float(), reduction="none").sum(
+                -1
+            )
+        mask = mask.bool()
+        logits = self.key_logits(rolls, previous, mask).float()
+        scores = -F.binary_cross_entropy_with_logits(
+            logits, rolls[mask].float(), reduction="none"
+        ).sum(-1)
+        return scores.new_zeros(mask.shape).masked_scatter(mask, scores)
 
-    def most_likely(self, rolls: Tensor) -> Tensor:
+    def most_likely(self, rolls: Tensor, mask: Tensor | None = None) -> Tensor:
         """The likeliest frame ``(B, T, K)`` at each step given the true frames before it: exact
-        for the Bernoulli head, key by key greedy for the NADE head."""
+        for the Bernoulli head, key by key greedy for the NADE head. With ``mask (B, T)``
+        (bool), only the frames it marks, ``(N, K)``."""
         inputs = torch.cat([rolls.new_zeros(rolls[:, :1].shape), rolls[:, :-1]], dim=1)
         context, _ = self.context(inputs)
+        if mask is not None:
+            return self.head.sample(context[mask], 0.0, None)
         flat = context.reshape(-1, context.shape[-1])
         return self.head.sample(flat, 0.0, None).reshape(rolls.shape)
 

@@ -204,10 +204,10 @@ class PianoRollObjective:
             yield batch
 
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
-        log_p = model(batch["rolls"], batch["previous"])  # (B, L)
-        mask = batch["mask"]
-        frames = mask.sum()
-        return StepResult(loss=-(log_p * mask).sum() / frames.clamp(min=1), items=int(frames))
+        mask = batch["mask"].bool()
+        log_p = model(batch["rolls"], batch["previous"], mask)  # (B, L), 0 on padding
+        frames = int(mask.sum())
+        return StepResult(loss=-log_p.sum() / max(frames, 1), items=frames)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         if not self.val:
@@ -232,14 +232,11 @@ def score_pieces(model: nn.Module, pieces: list[np.ndarray]) -> FrameScore:
             for row, piece in enumerate(chosen):
                 rolls[row, : len(piece)] = torch.from_numpy(piece.astype(np.float32))
                 mask[row, 1 : len(piece)] = True  # the first frame has no context: not scored
-            rolls = rolls.to(device)
-            log_p = model(rolls).cpu()
-            predicted = model.most_likely(rolls).cpu()
+            rolls, on_device = rolls.to(device), mask.to(device)
+            log_p = model(rolls, mask=on_device)
+            predicted = model.most_likely(rolls, on_device).cpu()
             score.add(
-                -float(log_p[mask].sum()),
-                int(mask.sum()),
-                predicted[mask].numpy(),
-                rolls.cpu()[mask].numpy(),
+                -float(log_p.sum()), int(mask.sum()), predicted.numpy(), rolls.cpu()[mask].numpy()
             )
     return score
 

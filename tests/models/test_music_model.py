@@ -104,3 +104,16 @@ def test_config_round_trip():
     assert rebuilt.config() == model.config()
     assert set(rebuilt.state_dict()) == set(model.state_dict())
     assert "head.strictly_below" not in model.state_dict()  # a constant, not saved
+
+
+@pytest.mark.parametrize("head", ["bernoulli", "nade"])
+def test_a_mask_scores_only_its_frames_and_the_same_way(head):
+    torch.manual_seed(5)
+    model = PianoRollModel(6, hidden_size=8, head=head, nade_hidden=4).eval()
+    rolls = torch.bernoulli(torch.full((3, 5, 6), 0.3))
+    mask = torch.rand(3, 5) < 0.6
+    with torch.no_grad():
+        whole, masked = model(rolls), model(rolls, mask=mask)
+        assert torch.allclose(masked[mask], whole[mask], atol=1e-6)
+        assert not masked[~mask].any()
+        assert torch.equal(model.most_likely(rolls, mask), model.most_likely(rolls)[mask])
