@@ -95,7 +95,7 @@ def main() -> None:
         published = ", ".join(f"{k} {v}" for k, v in PUBLISHED[name].items())
         print(
             f"{name:<11} {head:<10} {figures['nll_per_frame']:8.2f} "
-            f"{figures['frame_accuracy']:9.3f} {floor:8.2f} {results.get('epoch', 0):6} "
+            f"{figures['frame_accuracy']:9.3f} {floor:8.2f} {float(results.get('epoch', 0)):6.1f} "
             f"{results.get('train_seconds', 0) / 60:7.1f}  "
             f"{'-' if goal is None else f'<= {goal}':<6} {published}"
         )
