@@ -41,8 +41,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.data.melody import melody_text, roll_from_tokens
 from rnnkit.data.midi import KEYS, MIDI_SUFFIXES, read_midi, write_midi, write_wav
 from rnnkit.data.piano_roll import SPLITS, PieceSet, RollSource, read_pieces
+from rnnkit.data.readers import read_text
 from rnnkit.errors import UserError
 from rnnkit.metrics.music import FrameScore, key_frequencies
 from rnnkit.models.music import HEADS, PianoRollModel
@@ -450,6 +452,49 @@ def generate(
         wav_path = Path(wav)
         write_wav(wav_path, roll, **settings)
     return GeneratedPiece(roll, prime_frames, output, png, wav_path)
+
+
+# ---------------------------------------------------------------------------------- melody mode
+
+
+def melodies_to_text(
+    data: str | Path, output: str | Path, source: RollSource, *, split: str | None = None
+) -> int:
+    """Write the melody of every piece of ``data`` (``split``, default: ``train`` of a file with
+    splits, else all) as a line of tokens (``rnnkit.data.melody``) to ``output``, the training
+    text of ``rnnkit train lm --tokenizer word``; return the number of melodies."""
+    pieces = read_pieces(data, source)
+    rolls = pieces.split(split or ("train" if pieces.has_splits else "all"))
+    text = melody_text(rolls)
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {output} ({error.strerror}); check the path.") from None
+    return text.count("\n")
+
+
+def melody_to_midi(
+    text_file: str | Path,
+    output: str | Path,
+    *,
+    frames_per_quarter: int = 8,
+    fs: float | None = None,
+    tempo: float = 120.0,
+    program: int = 0,
+) -> list[Path]:
+    """Write the melody tokens of ``text_file`` (all lines, in order; an lm run's generated text)
+    as the MIDI file ``output`` and its piano roll beside it; return the paths written."""
+    output = Path(output)
+    roll = roll_from_tokens(read_text(text_file).split())
+    if not roll.any():
+        raise UserError(
+            f"{text_file} holds no pitch and duration pair such as 'p60 d4'; give melody tokens."
+        )
+    write_midi(output, roll, frames_per_quarter=frames_per_quarter, fs=fs, tempo=tempo,
+               program=program)  # fmt: skip
+    png = plot_piano_roll(roll, output.with_suffix(".png"),
+                          frames_per_quarter=None if fs else frames_per_quarter)  # fmt: skip
+    return [output, png]
 
 
 # ---------------------------------------------------------------------------------- using a run

@@ -132,3 +132,26 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path):
     assert result.exit_code == 0, (result.output, result.exception)
     assert "broken.mid" in result.stderr
     assert json.loads((out / "config.json").read_text())["data"]["train_pieces"] == 2
+
+
+def test_melody_mode_through_the_lm_task(midi_folder, tmp_path):
+    text = tmp_path / "melodies.txt"
+    result = rnnkit("melody", "to-text", midi_folder, "--output", text)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert len(text.read_text().splitlines()) == 4
+    run = tmp_path / "lm"
+    lm_flags = ["--hidden", "8", "--layers", "1", "--bptt", "8", "--batch-size", "2",
+                "--max-steps", "2", "--progress", "off", "--device", "cpu"]  # fmt: skip
+    result = rnnkit("train", "lm", "--data", text, "--tokenizer", "word", "--out", run, *lm_flags)
+    assert result.exit_code == 0, (result.output, result.exception)
+    result = rnnkit("generate", run, "--prime", "p60 d4", "--length", "40", "--seed", "0")
+    assert result.exit_code == 0, (result.output, result.exception)
+    generated = tmp_path / "generated.txt"
+    generated.write_text(result.stdout)
+    out = tmp_path / "melody.mid"
+    result = rnnkit("melody", "to-midi", generated, "--output", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.stdout.split() == [str(out), str(out.with_suffix(".png"))]
+    (tmp_path / "words.txt").write_text("no melody here\n")
+    result = rnnkit("melody", "to-midi", tmp_path / "words.txt", "--output", out)
+    assert_user_error(result, str(tmp_path / "words.txt"), "p60 d4")
