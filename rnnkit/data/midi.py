@@ -47,6 +47,8 @@ def read_midi(
     """The piano roll ``(T, 88)`` uint8 of a MIDI file; ``UserError`` naming the file when it does
     not parse or holds no note on the 88 keys."""
     pretty_midi = require_music_package("pretty_midi")
+    if not Path(path).is_file():
+        raise UserError(f"{path} does not exist or is not a file; check the path.")
     try:
         midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # the parser raises many kinds (OSError, EOFError, KeyError, ...)

@@ -91,6 +91,8 @@ def test_generate_flags_of_the_other_task_are_refused(music_run, tiny_run, tmp_p
     bad.write_bytes(b"nonsense")
     result = rnnkit("generate", music_run, "--output", tmp_path / "a.mid", "--prime", bad)
     assert_user_error(result, str(bad), "not a MIDI file")
+    result = rnnkit("generate", music_run, "--output", tmp_path / "a.mid", "--prime", "nowhere.mid")
+    assert_user_error(result, "nowhere.mid", "does not exist")
 
 
 def bad_inputs(folder: Path) -> dict[str, tuple[Path, str]]:
