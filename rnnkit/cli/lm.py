@@ -42,6 +42,7 @@ class GenerateRequest:
     tempo: float | None
     program: int | None
     wav: Path | None
+    frames_per_quarter: int | None = None
 
     def refuse(self, flags: dict[str, object], kind: str) -> None:
         """``UserError`` naming the first of ``flags`` (flag -> value) that was given."""
@@ -84,12 +85,28 @@ def generate(
     wav: Annotated[
         Path | None, typer.Option(help="Also render a WAV file, sine synthesiser (music).")
     ] = None,
+    frames_per_quarter: Annotated[
+        int | None,
+        typer.Option(help="Frames per quarter note of the MIDI file (music; default: the run's)."),
+    ] = None,
 ) -> None:
     """Generate from a run: text streamed to stdout (lm), or a MIDI file and its piano roll
     (music)."""
     task = Run.open(run_dir).task
     request = GenerateRequest(
-        run_dir, prime, temperature, seed, length, top_k, top_p, output, steps, tempo, program, wav
+        run_dir,
+        prime,
+        temperature,
+        seed,
+        length,
+        top_k,
+        top_p,
+        output,
+        steps,
+        tempo,
+        program,
+        wav,
+        frames_per_quarter,
     )
     GENERATORS.get(task, _generate_text)(request)
 
@@ -104,6 +121,7 @@ def _generate_text(request: GenerateRequest) -> None:
             "--tempo": request.tempo,
             "--program": request.program,
             "--wav": request.wav,
+            "--frames-per-quarter": request.frames_per_quarter,
         },
         "text generation (it is for music runs)",
     )

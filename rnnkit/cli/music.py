@@ -38,6 +38,7 @@ def _generate_music(request: GenerateRequest) -> None:
         tempo=120.0 if request.tempo is None else request.tempo,
         program=0 if request.program is None else request.program,
         wav=request.wav,
+        frames_per_quarter=request.frames_per_quarter,
     )
     typer.echo(f"{len(piece.roll)} frames ({piece.prime_frames} from the prime)", err=True)
     for path in [piece.midi, piece.png, *([piece.wav] if piece.wav else [])]:

@@ -390,11 +390,14 @@ def generate(
     tempo: float = 120.0,
     program: int = 0,
     wav: str | Path | None = None,
+    frames_per_quarter: int | None = None,
 ) -> GeneratedPiece:
     """Sample ``steps`` frames (after ``prime``, a MIDI file, if given) and write them as the
     MIDI file ``output`` (prime included) and a piano-roll picture beside it (``.png``), and as
     ``wav`` rendered by pretty_midi's sine synthesiser when given. ``seed`` makes it
-    reproducible; ``temperature`` 0 takes the likeliest keys."""
+    reproducible; ``temperature`` 0 takes the likeliest keys. ``frames_per_quarter`` (default:
+    the run's) sets the grid of the written file (the prime is read on the run's): piano rolls
+    from a ``.mat`` carry no tempo (JSB Chorales' frames are quarter notes: 1)."""
     output = Path(output)
     if steps < 1:
         raise UserError(
@@ -410,6 +413,8 @@ def generate(
         )
     if not 0 <= program <= 127:
         raise UserError(f"--program must be a General MIDI program 0..127, got {program}.")
+    if frames_per_quarter is not None and frames_per_quarter < 1:
+        raise UserError(f"--frames-per-quarter must be >= 1, got {frames_per_quarter}.")
     run = TASK_SPEC.open(run_dir)
     options = run.options(MusicOptions)
     model = TASK_SPEC.load_model(run)
@@ -432,9 +437,11 @@ def generate(
     roll = sampled.astype(np.uint8)
     if prime_roll is not None:
         roll = np.concatenate([prime_roll, roll])
+    written_fs = options.fs if frames_per_quarter is None else None
+    frames_per_quarter = frames_per_quarter or options.frames_per_quarter
     settings = {
-        "frames_per_quarter": options.frames_per_quarter,
-        "fs": options.fs,
+        "frames_per_quarter": frames_per_quarter,
+        "fs": written_fs,
         "tempo": tempo,
         "program": program,
     }
@@ -444,7 +451,7 @@ def generate(
         roll,
         output.with_suffix(".png"),
         prime_frames=prime_frames,
-        frames_per_quarter=None if options.fs is not None else options.frames_per_quarter,
+        frames_per_quarter=None if written_fs is not None else frames_per_quarter,
         title=f"{run.path.name}: {steps} frames, temperature {temperature:g}",
     )
     wav_path = None

@@ -126,3 +126,6 @@ def test_generation_is_reproducible_and_written_as_midi_png_and_wav(tmp_path, ro
     assert seconds == pytest.approx(len(back) * 60 / 90 / 8, abs=1.1)
     other = music.generate(run, tmp_path / "c.mid", steps=20, seed=2, prime=prime)
     assert not np.array_equal(other.roll, first.roll)
+    slow = music.generate(run, tmp_path / "d.mid", steps=20, seed=1, prime=prime,
+                          frames_per_quarter=2)  # fmt: skip
+    assert np.array_equal(read_midi(slow.midi, frames_per_quarter=2), back)
