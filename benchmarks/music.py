@@ -10,6 +10,7 @@ table 1) and RNN-NADE (Boulanger-Lewandowski et al. 2012).
 
     python benchmarks/music.py --sets jsb --heads bernoulli,nade --time-per-model 10m
     python benchmarks/music.py --sets nottingham --heads nade --time-per-model 15m
+    python benchmarks/music.py --sets jsb --heads bernoulli --extra "--transpose 4 --dropout 0.5"
 
 Every run is written under ``--out`` and can be used afterwards (``rnnkit generate``).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -61,9 +63,17 @@ def main() -> None:
     parser.add_argument("--time-per-model", default="10m")
     parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
     parser.add_argument("--extra", default="", help="more flags for rnnkit train music")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per run (OMP_NUM_THREADS): on a CPU shared with other work, two "
+        "threads made an LSTM step up to 10x slower than one",
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="music-bench-"))
-    print(f"CPU flags: {cpu_flags()}; torch threads from the environment; runs in {out}")
+    print(f"CPU flags: {cpu_flags()}; {args.threads} thread(s) per run; runs in {out}")
+    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     rows = []
     for name in args.sets.split(","):
         path = DATA / SETS[name]
@@ -83,7 +93,7 @@ def main() -> None:
             if (run / "config.json").exists():
                 command.append("--resume")
             print("$", " ".join(command), flush=True)
-            subprocess.run(command, check=True)
+            subprocess.run(command, check=True, env=environment)
             figures = music.evaluate(run, path, split="test")
             results = json.loads((run / "config.json").read_text())["results"]
             rows.append((name, head, figures, floor, results))
