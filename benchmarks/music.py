@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from rnnkit.data.piano_roll import read_pieces
 from rnnkit.metrics.music import key_marginal_nll
 from rnnkit.tasks import music
@@ -74,6 +76,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="music-bench-"))
     print(f"CPU flags: {cpu_flags()}; {args.threads} thread(s) per run; runs in {out}")
     environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    torch.set_num_threads(args.threads)  # the evaluation runs in this process
     rows = []
     for name in args.sets.split(","):
         path = DATA / SETS[name]
