@@ -92,7 +92,7 @@ def test_learns_chords_far_below_the_marginal_floor(tmp_path, head):
     np.savez(path, train_0=train[0], train_1=train[1], valid_0=test[0], test_0=test[0])
     options = music.MusicOptions(
         data=path, out=tmp_path / "run", head=head, hidden=24, nade_hidden=16, dropout=0.0,
-        lr=1e-2, max_steps=120, **FAST,
+        transpose=0, lr=1e-2, max_steps=120, **FAST,
     )  # fmt: skip
     figures = music.evaluate(music.train(options), path)
     floor = key_marginal_nll(train, [t[1:] for t in test])
@@ -129,3 +129,12 @@ def test_generation_is_reproducible_and_written_as_midi_png_and_wav(tmp_path, ro
     slow = music.generate(run, tmp_path / "d.mid", steps=20, seed=1, prime=prime,
                           frames_per_quarter=2)  # fmt: skip
     assert np.array_equal(read_midi(slow.midi, frames_per_quarter=2), back)
+
+
+def test_transposition_moves_every_key_and_drops_what_falls_off():
+    rolls = torch.zeros(3, 2, KEYS)
+    rolls[:, 0, [0, 10, 87]] = 1
+    moved = music.transpose_rolls(rolls, torch.tensor([2, -1, 0]))
+    assert torch.nonzero(moved[0, 0]).flatten().tolist() == [2, 12]
+    assert torch.nonzero(moved[1, 0]).flatten().tolist() == [9, 86]
+    assert torch.equal(moved[2], rolls[2]) and not moved[:, 1].any()
