@@ -16,6 +16,7 @@ from rnnkit.cli import (  # noqa: F401
     detect,
     forecast,
     lm,
+    music,
     runs,
     speech,
     tag,

@@ -44,16 +44,32 @@ def evaluate(
         Path | None, typer.Option(help="Write per-item results to this file (speech: per file).")
     ] = None,
     encoding: EncodingFlag = "utf-8",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Split of a data file that holds splits (music .mat: train, valid, test; "
+            "default test)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
     task, run = open_run(run_dir)
-    extras = {name: value for name, value in {"output": output}.items() if value is not None}
-    for name in extras:
-        if name not in task.evaluate_accepts:
+    if split is not None:
+        if not task.splits:
             raise UserError(
-                f"--{name} does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
+                f"--split applies to runs of tasks whose data files hold splits, and {run_dir} is "
+                f"a {task.name} run; drop --split."
             )
+        if split not in task.splits:
+            raise UserError(
+                f"--split {split!r} is not known; use one of {', '.join(task.splits)}."
+            )
+    if output is not None and "output" not in task.evaluate_accepts:
+        raise UserError(
+            f"--output does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
+        )
+    extras = {name: value for name, value in {"output": output, "split": split}.items() if value}
     metrics = task.evaluate(run, data, encoding=encoding, **extras)
     if as_json:
         typer.echo(to_json(metrics))

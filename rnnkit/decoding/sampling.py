@@ -82,3 +82,20 @@ def inverse_cdf_draw(probs: Tensor, uniforms: Tensor) -> Tensor:
         last_positive = (probs > 0).long().cumsum(dim=-1).argmax(dim=-1)
         index = torch.where(overflow, last_positive, index)
     return index
+
+
+def sample_bernoulli(
+    logits: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """A 0/1 draw per logit (any shape), as the logits' float dtype.
+
+    Each is 1 with probability ``sigmoid(logit / temperature)``; ``temperature == 0`` gives the
+    likelier value (1 where the logit is positive).
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return (logits > 0).to(logits.dtype)
+    probs = torch.sigmoid(logits.float() / temperature)
+    uniforms = torch.rand(probs.shape, generator=generator, device=probs.device)
+    return (uniforms < probs).to(logits.dtype)

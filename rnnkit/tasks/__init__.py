@@ -30,6 +30,7 @@ TASK_MODULES: dict[str, str] = {
     "forecast": "rnnkit.tasks.forecast",
     "detect": "rnnkit.tasks.detect",
     "speech": "rnnkit.tasks.speech",
+    "music": "rnnkit.tasks.music",
 }
 
 

@@ -155,6 +155,9 @@ class Task(ABC, Generic[Options]):
     summary: ClassVar[str] = ""
     #: every artifact file ``prepare`` may write (a resumable directory holds no other files)
     artifact_files: ClassVar[tuple[str, ...]] = ()
+    #: the splits a data file of this task may hold, which ``evaluate`` then takes as
+    #: ``split=``; empty: its files hold no splits and ``evaluate`` takes no ``split``
+    splits: ClassVar[tuple[str, ...]] = ()
 
     # -------------------------------------------------------------- what each task writes
 
@@ -172,10 +175,10 @@ class Task(ABC, Generic[Options]):
 
     @abstractmethod
     def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
-        """Metrics of the trained run on a file in the training format (a task may take more
-        keywords: those it names in ``evaluate_accepts``)."""
+        """Metrics of the trained run on a file in the training format (a task with ``splits``
+        also takes ``split=``, one of them; further keywords are those in ``evaluate_accepts``)."""
 
-    #: the further keywords of ``evaluate`` this task takes (``rnnkit evaluate --output``...)
+    #: the further keywords of ``evaluate`` this task takes (``rnnkit evaluate --output``)
     evaluate_accepts: ClassVar[tuple[str, ...]] = ()
 
     def resume_fields(self, options: Options) -> dict[str, Any]:

@@ -119,6 +119,16 @@ def tone_files(folder: Path) -> dict[str, Path]:
     return {"data": path}
 
 
+def roll_files(folder: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    rolls = {f"piece{i}": (rng.random((10 + i, 88)) < 0.05).astype(np.uint8) for i in range(6)}
+    for roll in rolls.values():
+        roll[0, 40] = 1
+    path = folder / "rolls.npz"
+    np.savez(path, **rolls)
+    return {"data": path, "midi": folder / "generated.mid"}
+
+
 CASES = [
     Case(
         "lm",
@@ -188,6 +198,14 @@ CASES = [
         ["--n-mels", "20"],
         lambda run, f: [["predict", run, "--data", f["data"]]],
         name="classify-audio",
+    ),
+    Case(
+        "music",
+        roll_files,
+        lambda f: ["--data", f["data"], "--hidden", "8", "--nade-hidden", "4", "--seq-len", "4",
+                   "--batch-size", "4", "--max-steps", "6", "--transpose", "2"],
+        ["--hidden", "9"],
+        lambda run, f: [["generate", run, "--output", f["midi"], "--steps", "4", "--seed", "0"]],
     ),
 ]  # fmt: skip
 BY_TASK = {case.key: case for case in CASES}
