@@ -14,14 +14,13 @@ roll back on the same grid gives the same roll.
 
 from __future__ import annotations
 
-import importlib
 import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, require_extra
 
 KEYS = 88
 LOWEST_PITCH = 21  # A0, the lowest key of a piano
@@ -32,13 +31,7 @@ WRITE_RESOLUTION = 480
 
 def require_music_package(name: str) -> Any:
     """Import ``name`` (``pretty_midi``, ``scipy.io``); ``UserError`` saying how to install it."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        top = name.split(".")[0]
-        raise UserError(
-            f"reading and writing music needs the {top} package; pip install 'rnnkit[music]'."
-        ) from None
+    return require_extra(name, "music", "reading and writing music")
 
 
 def read_midi(
