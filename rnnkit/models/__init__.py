@@ -5,13 +5,17 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.generator import ConditionalGenerator
 from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.music import PianoRollModel
 from rnnkit.models.seq2seq import Seq2Seq
+from rnnkit.models.speech import CTCRecognizer
 from rnnkit.models.tagger import SequenceTagger
 
 __all__ = [
+    "CTCRecognizer",
     "ConditionalGenerator",
     "Forecaster",
     "LanguageModel",
+    "PianoRollModel",
     "Seq2Seq",
     "SequenceAutoencoder",
     "SequenceClassifier",
