@@ -45,6 +45,7 @@ from rnnkit.data.melody import melody_text, roll_from_tokens
 from rnnkit.data.midi import KEYS, MIDI_SUFFIXES, read_midi, write_midi, write_wav
 from rnnkit.data.piano_roll import SPLITS, PieceSet, RollSource, read_pieces
 from rnnkit.data.readers import read_text
+from rnnkit.data.writers import write_output
 from rnnkit.errors import UserError
 from rnnkit.metrics.music import FrameScore, key_frequencies
 from rnnkit.models.music import HEADS, PianoRollModel
@@ -475,10 +476,7 @@ def melodies_to_text(
     pieces = read_pieces(data, source)
     rolls = pieces.split(split or ("train" if pieces.has_splits else "all"))
     text = melody_text(rolls)
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"cannot write {output} ({error.strerror}); check the path.") from None
+    write_output(output, text)
     return text.count("\n")
 
 

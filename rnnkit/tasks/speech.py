@@ -53,6 +53,7 @@ from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.readers import read_text
 from rnnkit.data.tokenizers import SPECIAL_TOKENS, CharTokenizer, Tokenizer, load_tokenizer
 from rnnkit.data.transcripts import TranscribedAudio, read_transcribed_audio
+from rnnkit.data.writers import write_output
 from rnnkit.decoding.ctc import (
     CharNgramLM,
     WordListLM,
@@ -665,17 +666,6 @@ def _write_errors(output: Path, utterances: Sequence[Utterance], texts: Sequence
             ]
         )
     write_output(output, buffer.getvalue())
-
-
-def write_output(output: Path | None, text: str) -> None:
-    """``text`` to the file ``output``, or to stdout when None; ``UserError`` when unwritable."""
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"cannot write {output} ({error.strerror}); check the path.") from None
 
 
 def plot_alignment(

@@ -22,7 +22,6 @@ fitted on the training sentences when the run starts and read back when it resum
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 from rnnkit.data.buckets import bucket_batches, pad_sequences
 from rnnkit.data.conll import TaggedSentence, read_conll
 from rnnkit.data.readers import read_json_file
+from rnnkit.data.writers import write_output
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import entity_metrics, is_bio
 from rnnkit.models.tagger import SequenceTagger
@@ -470,14 +470,7 @@ def predict_file(
             f"{token}\t{vocab.tags[i]}" for token, i in zip(sentence.tokens, tags, strict=True)
         )
         lines.append("")
-    text = "\n".join(lines) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot write {output} ({error.strerror}); check the path.") from None
+    write_output(output, "\n".join(lines) + "\n")
     return len(sentences)
 
 
