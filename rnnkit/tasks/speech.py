@@ -62,7 +62,7 @@ from rnnkit.decoding.ctc import (
     ctc_greedy_alignment,
 )
 from rnnkit.errors import UserError
-from rnnkit.metrics.speech import error_rates, utterance_errors
+from rnnkit.metrics.speech import error_rates, normalize_text, utterance_errors
 from rnnkit.models.speech import BLANK, CTCRecognizer
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
@@ -148,8 +148,9 @@ class SpeechOptions(AudioOptions, TaskOptions):
 
 
 def normalise_text(text: str, lowercase: bool) -> str:
-    """A transcript with runs of whitespace made single spaces (and lowercased if asked)."""
-    text = " ".join(text.split())
+    """A transcript as the error rates read it (runs of whitespace made single spaces), and
+    lowercased if asked."""
+    text = normalize_text(text)
     return text.lower() if lowercase else text
 
 
