@@ -621,22 +621,20 @@ def _check_alphabet(
 def _drop_unalignable(utterances: list[Utterance], subsample: int, source: Path) -> list[Utterance]:
     """The training files long enough for their transcripts after stacking; the others are
     counted in the log (their CTC loss would be infinite)."""
-    kept = [
-        u
-        for u in utterances
-        if ctc_frames_needed(u.labels.tolist()) <= -(-u.frames.shape[0] // subsample)
-    ]
-    dropped = len(utterances) - len(kept)
+    kept: list[Utterance] = []
+    dropped: list[Utterance] = []
+    for u in utterances:
+        fits = ctc_frames_needed(u.labels.tolist()) <= -(-u.frames.shape[0] // subsample)
+        (kept if fits else dropped).append(u)
     if not kept:
         raise UserError(
             f"{source}: every file is too short for its transcript after stacking {subsample} "
             "frames per step; lower --subsample or check the transcripts."
         )
     if dropped:
-        first = next(u for u in utterances if u not in kept)
         print(
-            f"warning: skipping {dropped} of {len(utterances)} training files that are too short "
-            f"for their transcripts at --subsample {subsample} (first: {first.path})",
+            f"warning: skipping {len(dropped)} of {len(utterances)} training files that are too "
+            f"short for their transcripts at --subsample {subsample} (first: {dropped[0].path})",
             file=sys.stderr,
         )
     return kept

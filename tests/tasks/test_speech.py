@@ -234,3 +234,17 @@ def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, good_wav):
     for data, more, fragment in cases:
         assert_user_error(train_cli(data, out, *more), fragment)
         assert not out.exists(), (data, fragment)
+
+
+def test_files_too_short_for_their_transcripts_are_skipped_and_named(tmp_path, good_wav):
+    long_text = "abc" * 10  # 30 labels; 0.5 s at 8 frames per step gives 6 steps
+    data = write_table(
+        tmp_path / "d.csv", [[good_wav, "a"], [good_wav, long_text], [good_wav, "b"]]
+    )
+    val = write_table(tmp_path / "v.csv", [[good_wav, "a"]])
+    result = train_cli(data, tmp_path / "run", "--val", val, "--subsample", "8")
+    assert result.exit_code == 0, (result.output, result.exception)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "skipping 1 of 3 training files" in warnings[0]
+    assert str(good_wav) in warnings[0]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["train_files"] == 2
