@@ -100,6 +100,9 @@ class MusicOptions(TaskOptions):
     # 0.5 and 4 semitones: on JSB Chorales they took the NADE head's test NLL from 6.24 (0.3, no
     # transposition, overfitting after 27 epochs) to 5.81 (benchmarks/music.py)
     dropout: float = model_option(0.5, help="Dropout between layers and on the RNN's output.")
+    weight_drop: float = model_option(
+        0.0, help="DropConnect on the recurrent weights (AWD-LSTM), a regulariser for small sets."
+    )
     transpose: int = option(
         4, help="Transpose training windows by up to +-this many semitones.", fixed=True
     )
@@ -118,7 +121,7 @@ class MusicOptions(TaskOptions):
             "frames_per_quarter", "hidden", "layers", "nade_hidden", "seq_len", "batch_size"
         )
         self.require_whole_numbers("transpose", at_least=0)
-        self.require_rates("dropout")
+        self.require_rates("dropout", "weight_drop")
         self.require_fractions("val_fraction")
         if self.fs is not None and not self.fs > 0:
             raise UserError(f"--fs must be a positive number of frames per second, got {self.fs}.")
@@ -328,6 +331,7 @@ def build_model(options: MusicOptions) -> PianoRollModel:
         head=options.head,
         nade_hidden=options.nade_hidden,
         dropout=options.dropout,
+        weight_drop=options.weight_drop,
     )
 
 
