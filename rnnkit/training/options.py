@@ -24,6 +24,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
 PROGRESS_MODES = ("auto", "bar", "plain", "off")
+WEIGHT_AVERAGES = ("none", "ema")
 
 #: the ``--help`` panel of the training flags
 TRAINING = "Training"
@@ -105,6 +106,11 @@ class TrainOptions:
         None, "Steps between decays of the step schedule (default: an epoch)."
     )
     plateau_patience: int = _flag(2, "Evaluations without improvement before plateau decays.")
+    # weights validated and kept: the last step's, or a moving average of the steps' (averaging.py)
+    weight_average: Literal["none", "ema"] = _flag(
+        "none", "Validate and keep an exponential moving average of the weights (ema).", fixed=True
+    )
+    ema_decay: float = _flag(0.999, "Decay of --weight-average ema per step.", fixed=True)
     # gradient clipping (both may be given: value first, then norm)
     clip_norm: float | None = _flag(1.0, "Clip the gradient's norm to this.")
     clip_value: float | None = _flag(None, "Clip each gradient value to +-this.")
@@ -152,6 +158,9 @@ class TrainOptions:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("progress", self.progress, PROGRESS_MODES)
+        _choice("weight_average", self.weight_average, WEIGHT_AVERAGES)
+        if not 0 < self.ema_decay < 1:
+            raise UserError(f"--ema-decay must be between 0 and 1, got {self.ema_decay!r}.")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise UserError(f"--device {self.device!r} is not known; use auto, cpu or cuda.")
         _positive("lr", self.lr)

@@ -41,6 +41,7 @@ from torch import nn
 
 from rnnkit.errors import UserError
 from rnnkit.training import distributed
+from rnnkit.training.averaging import WeightAverage
 from rnnkit.training.checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -202,6 +203,7 @@ class Trainer:
         if self.dist.enabled:
             distributed.broadcast_module(self.model)
         self.optimizer = build_optimizer(self.model, o)
+        self.average = WeightAverage(self.model, o.ema_decay) if o.weight_average == "ema" else None
         self.steps_per_epoch = self.objective.batches_per_epoch()
         if self.steps_per_epoch < 1:
             raise ValueError(f"batches_per_epoch() must be >= 1, got {self.steps_per_epoch}")
@@ -339,6 +341,8 @@ class Trainer:
             )
         else:
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.model)
             state.bad_in_row = 0
             state.carry = detach_carry(result.carry)
             self.interval.loss_sum += loss_total
@@ -461,7 +465,15 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
 
     def _evaluate(self) -> None:
-        """Validate; update early stopping, plateau schedule and best weights; log a row."""
+        """Validate; update early stopping, plateau schedule and best weights; log a row.
+
+        With ``--weight-average`` the averaged weights are the ones validated and kept.
+        """
+        average = self.average
+        with average.swapped_in(self.model) if average else contextlib.nullcontext():
+            self._validate()
+
+    def _validate(self) -> None:
         state = self.state
         rng = capture_rng_state()  # evaluation must not shift the training random streams
         self.model.eval()
@@ -503,6 +515,8 @@ class Trainer:
         tensors.update(with_prefix("optimizer", optimizer_tensors))
         if state.best_weights is not None:
             tensors.update(with_prefix("best", state.best_weights))
+        if self.average is not None:
+            tensors.update(with_prefix("average", self.average.tensors))
         carry_structure, carry_tensors = flatten_carry(state.carry)
         per_rank = {
             **with_prefix("rng", capture_rng_state()),
@@ -529,6 +543,7 @@ class Trainer:
             "optimizer": optimizer_document,
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.stopper.state_dict(),
+            "average_updates": self.average.updates if self.average is not None else None,
             "options": self.options.to_dict(),
         }
         if self.dist.is_main:
@@ -544,6 +559,8 @@ class Trainer:
         )
         best = checkpoint.tensors_under("best")
         state.best_weights = best or None
+        if self.average is not None:
+            self.average.load(checkpoint.tensors_under("average"), document["average_updates"])
         state.step, state.epoch = document["step"], document["epoch"]
         state.position, state.elapsed = document["position"], document["elapsed"]
         state.bad_in_row = document["bad_in_row"]
@@ -570,6 +587,8 @@ class Trainer:
         state = self.state
         if state.best_weights is not None:
             _copy_into(self.model, state.best_weights, "the best weights")
+        elif self.average is not None:  # no validation data: the last average is kept
+            self.average.copy_to(self.model)
         if self.dist.is_main:
             save_weights(self.model, self.run_dir / WEIGHTS_FILE)
             self._plot()

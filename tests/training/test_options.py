@@ -50,6 +50,8 @@ def test_time_limit_text_is_stored_as_seconds():
         ({"lr_decay": 0.0}, "--lr-decay"),
         ({"min_lr": 1.0}, "--min-lr"),
         ({"warmup_steps": -1}, "--warmup-steps"),
+        ({"weight_average": "swa"}, "--weight-average"),
+        ({"ema_decay": 1.0}, "--ema-decay"),
     ],
 )
 def test_validate_names_the_bad_option(changes, flag):

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from rnnkit.training.checkpoint import checkpoint_path, load_checkpoint
@@ -57,8 +58,10 @@ def test_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
     assert metrics == (tmp_path / "reference" / "metrics.csv").read_text().splitlines()
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_matches_the_uninterrupted_run(tmp_path):
-    _, _, expected = train_toy(tmp_path / "reference", epochs=2)
+# with a weight average, the average (and its update count) must come back from the checkpoint too
+@pytest.mark.parametrize("average", [{}, {"weight_average": "ema", "ema_decay": 0.8}])
+def test_ctrl_c_saves_a_checkpoint_and_resume_matches_the_uninterrupted_run(tmp_path, average):
+    _, _, expected = train_toy(tmp_path / "reference", epochs=2, **average)
 
     class InterruptAtStep5(StreamObjective):
         def training_step(self, model, batch, carry):
@@ -72,13 +75,13 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_the_uninterrupted_run(tmp_
     original = toy_objectives.StreamObjective
     toy_objectives.StreamObjective = InterruptAtStep5
     try:
-        _, _, interrupted = train_toy(tmp_path / "run", epochs=2)
+        _, _, interrupted = train_toy(tmp_path / "run", epochs=2, **average)
     finally:
         toy_objectives.StreamObjective = original
     assert interrupted["stop_reason"] == "interrupted" and interrupted["step"] == 5
     assert (tmp_path / "run" / "checkpoint" / "last.safetensors").is_file()
 
-    _, _, resumed = train_toy(tmp_path / "run", epochs=2, resume=True)
+    _, _, resumed = train_toy(tmp_path / "run", epochs=2, resume=True, **average)
     assert resumed["step"] == expected["step"] == 8
     want, got = _weights(tmp_path / "reference"), _weights(tmp_path / "run")
     for name in want:

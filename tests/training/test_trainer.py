@@ -319,3 +319,28 @@ def test_plateau_schedule_halves_the_lr_after_evaluations_without_improvement(tm
     lrs = {int(r["step"]): float(r["lr"]) for r in _rows(tmp_path) if r["lr"]}
     assert all(lrs[s] == pytest.approx(0.05) for s in range(1, 25))
     assert all(lrs[s] == pytest.approx(0.025) for s in range(25, 33))
+
+
+def test_weight_average_is_validated_and_kept_and_training_goes_on_from_the_raw_weights(tmp_path):
+    decay = 0.7
+    model, objective = _linear(), Regression()
+    options = _options(epochs=2, weight_average="ema", ema_decay=decay)
+    Trainer(model, objective, options, tmp_path).fit()
+    raw = objective.weights_before_step  # raw[t]: the weights after t steps (t = 0..15)
+    average = {k: v.clone() for k, v in raw[0].items()}
+    for t in range(1, 9):  # a_t = d_t a_(t-1) + (1 - d_t) w_t up to the first validation
+        d = min(decay, t / (t + 9))
+        average = {k: d * average[k] + (1 - d) * raw[t][k] for k in average}
+    validated = objective.weights_at_evaluation[0]
+    for name in average:
+        assert torch.allclose(validated[name], average[name], atol=1e-6), name
+        # step 9 started from the raw weights, not from the average
+        assert not torch.allclose(raw[8][name], average[name], atol=1e-4)
+    # the kept weights are the better validated of the two averages
+    losses = [
+        float(nn.functional.mse_loss(objective.x @ w["weight"].T + w["bias"], objective.y))
+        for w in objective.weights_at_evaluation
+    ]
+    kept = objective.weights_at_evaluation[losses.index(min(losses))]
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, kept[name])
