@@ -1,0 +1,89 @@
+"""Tiny runs of every served task, trained once per test session (in seconds), and the
+application serving them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+
+pytest.importorskip("fastapi", reason="rnnkit[serve] (fastapi) is not installed")
+pytest.importorskip("httpx", reason="rnnkit[serve] (httpx) is not installed")
+
+COMMON = ["--progress", "off", "--device", "cpu", "--precision", "fp32", "--seed", "0"]
+#: a text whose quotes, brackets and line positions vary, for the unit search
+LM_TEXT = 'he said "come (here) now" to me.\nshe [said] no.\n' * 30
+
+
+def series_csv(folder: Path, rows: int = 120) -> Path:
+    t = np.arange(rows)
+    frame = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=rows, freq="h").astype(str),
+            "value": np.sin(2 * np.pi * t / 12) + 0.1 * np.cos(t),
+        }
+    )
+    path = folder / "series.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _train(task: str, folder: Path, *flags: str | Path) -> Path:
+    out = folder / f"{task}-run"
+    args = ["train", task, *map(str, flags), "--out", str(out), *COMMON]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (task, result.output, result.exception)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served_runs(tmp_path_factory) -> dict[str, Path]:
+    """task -> a tiny trained run directory (the data files stay beside them)."""
+    folder = tmp_path_factory.mktemp("served")
+    text = folder / "text.txt"
+    text.write_text(LM_TEXT, encoding="utf-8")
+    reviews = folder / "reviews.csv"
+    rows = [("a fine good film", "pos"), ("a bad dull film", "neg")] * 20
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(reviews, index=False)
+    conll = folder / "train.conll"
+    conll.write_text("\n".join(["John\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n"] * 12))
+    pairs = folder / "pairs.tsv"
+    words = ["abc", "bca", "cab", "aab", "bba", "ccb"]
+    pairs.write_text("\n".join(f"{w}\t{w[::-1]}" for w in words * 6) + "\n")
+    series = series_csv(folder)
+    small = ["--max-steps", "6"]
+    return {
+        "lm": _train("lm", folder, "--data", text, "--hidden", "8", "--layers", "2", "--bptt",
+                     "8", "--batch-size", "4", "--eval-every", "3", *small),
+        "classify": _train("classify", folder, "--data", reviews, "--hidden", "8",
+                           "--embedding-size", "8", "--batch-size", "4", *small),
+        "tag": _train("tag", folder, "--data", conll, "--hidden", "8", "--embedding-size", "8",
+                      "--char-hidden", "4", "--char-embedding-size", "4", "--batch-size", "2",
+                      *small),
+        "translate": _train("translate", folder, "--data", pairs, "--val", pairs, "--tokenizer",
+                            "char", "--embedding-size", "8", "--encoder-hidden", "8",
+                            "--decoder-hidden", "8", "--encoder-layers", "1",
+                            "--decoder-layers", "1", "--batch-size", "4", *small),
+        "forecast": _train("forecast", folder, "--data", series, "--target", "value",
+                           "--time-column", "time", "--lookback", "8", "--horizon", "4",
+                           "--hidden", "8", "--batch-size", "8", *small),
+        "detect": _train("detect", folder, "--data", series, "--target", "value",
+                         "--time-column", "time", "--window", "8", "--hidden", "8",
+                         "--batch-size", "8", *small),
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def client(served_runs):
+    """A TestClient of the application serving every tiny run."""
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve.app import create_app
+
+    with TestClient(create_app(list(served_runs.values()))) as test_client:
+        yield test_client
