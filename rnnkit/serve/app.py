@@ -74,6 +74,7 @@ def create_app(
                 "path": str(run.path),
                 "endpoints": list(run.endpoints),
                 "description": jsonable(run.description),
+                "units": run.loaded.num_units if run.task.name == "lm" else None,
             }
             for run in served.values()
         ]

@@ -87,3 +87,30 @@ def client(served_runs):
 
     with TestClient(create_app(list(served_runs.values()))) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_url(served_runs):
+    """The application served by uvicorn on 127.0.0.1 (a free port) in a thread; its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from rnnkit.serve.app import create_app
+    from rnnkit.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(list(served_runs.values())), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start within 20 s"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
