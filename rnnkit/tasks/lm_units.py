@@ -93,6 +93,7 @@ class UnitCorrelation:
 def correlations(hidden: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """Pearson correlation of each column of ``hidden (T, U)`` with ``signal (T,)`` -> ``(U,)``;
     0 for a constant column."""
+    hidden, signal = hidden.astype(np.float64), signal.astype(np.float64)
     h = hidden - hidden.mean(axis=0)
     s = signal - signal.mean()
     denominator = np.sqrt((h * h).sum(axis=0) * (s * s).sum())

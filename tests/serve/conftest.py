@@ -56,6 +56,9 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
     words = ["abc", "bca", "cab", "aab", "bba", "ccb"]
     pairs.write_text("\n".join(f"{w}\t{w[::-1]}" for w in words * 6) + "\n")
     series = series_csv(folder)
+    from rnnkit.data.synthetic_audio import write_tone_dataset
+
+    tones = write_tone_dataset(folder / "tones", 12, seed=0, alphabet="ab")
     small = ["--max-steps", "6"]
     return {
         "lm": _train("lm", folder, "--data", text, "--hidden", "8", "--layers", "2", "--bptt",
@@ -75,6 +78,8 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
         "detect": _train("detect", folder, "--data", series, "--target", "value",
                          "--time-column", "time", "--window", "8", "--hidden", "8",
                          "--batch-size", "8", *small),
+        "speech": _train("speech", folder, "--data", tones, "--hidden", "8", "--layers", "1",
+                         "--batch-size", "4", *small),
     }  # fmt: skip
 
 
@@ -90,8 +95,9 @@ def client(served_runs):
 
 
 @pytest.fixture(scope="session")
-def live_url(served_runs):
-    """The application served by uvicorn on 127.0.0.1 (a free port) in a thread; its URL."""
+def live_server(served_runs):
+    """The application served by uvicorn on 127.0.0.1 (a free port) in a thread:
+    (its URL, the application)."""
     import threading
     import time
 
@@ -102,7 +108,8 @@ def live_url(served_runs):
 
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(list(served_runs.values())), log_level="warning")
+    application = create_app(list(served_runs.values()))
+    config = uvicorn.Config(application, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -110,7 +117,7 @@ def live_url(served_runs):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start within 20 s"
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", application
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
