@@ -37,7 +37,8 @@ def serve(
     require_extra("uvicorn", "serve", "rnnkit serve")
     from rnnkit.serve.app import create_app
     from rnnkit.serve.limits import Limits
-    from rnnkit.serve.server import bind, serve as run_server
+    from rnnkit.serve.server import bind
+    from rnnkit.serve.server import serve as run_server
 
     bind(host, port).close()  # a port in use fails before the runs are loaded
     limits = Limits(

@@ -94,4 +94,3 @@ class DynamicBatcher(Generic[Item, Result]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
-

@@ -62,8 +62,9 @@ class ServerState:
             raise HTTPException(404, f"no run is named {name!r}; runs: {', '.join(self.runs)}.")
         if endpoint not in served.endpoints:
             offered = ", ".join(f"/{e}" for e in served.endpoints) or "no endpoint"
+            task = served.task.name
             raise HTTPException(
-                404, f"{name} is a run of task {served.task.name}; it serves {offered}, not /{endpoint}."
+                404, f"{name} is a run of task {task}; it serves {offered}, not /{endpoint}."
             )
         return served
 

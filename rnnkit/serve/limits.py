@@ -34,9 +34,7 @@ class Limits:
 def check(name: str, value: int, limit: int, what: str) -> None:
     """422 unless ``value <= limit``: "``name`` is ``value`` ``what``; this server allows..."."""
     if value > limit:
-        raise HTTPException(
-            422, f"{name} has {value} {what}; this server allows at most {limit}."
-        )
+        raise HTTPException(422, f"{name} has {value} {what}; this server allows at most {limit}.")
 
 
 def check_texts(name: str, texts: list[str], limits: Limits) -> None:

@@ -103,7 +103,9 @@ def hidden_of(state: Any) -> Tensor:
     return h.transpose(0, 1).flatten(1)
 
 
-def sample_steps(loaded: LoadedLM, requests: Sequence[SampleRequest]) -> Iterator[list[Piece | None]]:
+def sample_steps(
+    loaded: LoadedLM, requests: Sequence[SampleRequest]
+) -> Iterator[list[Piece | None]]:
     """Sample every request in one batch; yield, at each step, one ``Piece`` per request (None
     for a request that has all its tokens). Stops after the longest request."""
     for request in requests:
