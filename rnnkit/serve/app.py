@@ -3,7 +3,9 @@
 Routes:
 
 - ``GET /`` the web UI (``rnnkit/serve/static``: HTML, JS and CSS, no external resources);
-- ``GET /health``; ``GET /docs`` and ``/openapi.json`` (FastAPI's);
+- ``GET /health``; ``GET /openapi.json`` (FastAPI's) and ``GET /docs``, a page in the package
+  that lists its endpoints and their bodies (FastAPI's own docs page would fetch Swagger UI from
+  a CDN);
 - ``GET /v1/runs``: each run's name, task, endpoints and description (``rnnkit info``);
 - ``GET /v1/{run}/metrics``: the columns of its ``metrics.csv``, for the loss curves;
 - ``GET /v1/{run}/example``: an input to try (from the run's training data, when still there);
@@ -52,6 +54,8 @@ def create_app(
         title="rnnkit",
         summary="Trained rnnkit runs over HTTP: one JSON endpoint per task.",
         version=_version(),
+        docs_url=None,  # FastAPI's docs page loads Swagger UI from a CDN: ours is in the package
+        redoc_url=None,
     )
     app.state.serving = state
 
@@ -97,6 +101,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
 
     app.add_middleware(ConcurrencyLimit, max_requests=limits.max_concurrency)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)

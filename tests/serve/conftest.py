@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from tiny_series import series_csv
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
@@ -18,19 +18,6 @@ pytest.importorskip("httpx", reason="rnnkit[serve] (httpx) is not installed")
 COMMON = ["--progress", "off", "--device", "cpu", "--precision", "fp32", "--seed", "0"]
 #: a text whose quotes, brackets and line positions vary, for the unit search
 LM_TEXT = 'he said "come (here) now" to me.\nshe [said] no.\n' * 30
-
-
-def series_csv(folder: Path, rows: int = 120) -> Path:
-    t = np.arange(rows)
-    frame = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=rows, freq="h").astype(str),
-            "value": np.sin(2 * np.pi * t / 12) + 0.1 * np.cos(t),
-        }
-    )
-    path = folder / "series.csv"
-    frame.to_csv(path, index=False)
-    return path
 
 
 def _train(task: str, folder: Path, *flags: str | Path) -> Path:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from rnnkit.tasks import lm_units
+
 CHROMIUM = os.environ.get("RNNKIT_CHROMIUM", "/usr/bin/chromium")
 #: where the screenshots go (kept after the test for a person to look at)
 SCREENSHOTS = Path(os.environ.get("RNNKIT_SCREENSHOTS", Path(__file__).parent / "screenshots"))
@@ -50,7 +52,14 @@ def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, serve
     assert page.locator("#curves svg path.series").count() >= 1
 
 
-def test_generated_text_streams_in_coloured_by_the_chosen_unit(page):
+@pytest.fixture(scope="module")
+def loaded_lm(served_runs):
+    from rnnkit.tasks.lm_sampling import LoadedLM
+
+    return LoadedLM.open(served_runs["lm"])
+
+
+def test_generated_text_streams_in_coloured_by_the_chosen_unit(page, loaded_lm):
     page.click("nav .run[data-run=lm-run]")
     page.fill("#lm-prime", 'he said "')
     page.fill("#lm-length", "60")
@@ -68,6 +77,19 @@ def test_generated_text_streams_in_coloured_by_the_chosen_unit(page):
     values = [float(v) for v in characters.evaluate_all("s => s.map(x => x.dataset.activation)")]
     alphas = [float(b.rstrip(")").split(",")[-1]) for b in backgrounds]
     assert alphas[max(range(60), key=lambda i: abs(values[i]))] == pytest.approx(0.85)
+    # another unit recolours the text with that unit's activations over prime + text
+    text = "".join(characters.all_inner_texts())
+    page.fill("#lm-unit", "2")
+    page.dispatch_event("#lm-unit", "change")
+    page.wait_for_function(
+        "v => document.querySelector('#lm-output .char').dataset.activation !== v",
+        arg=characters.first.get_attribute("data-activation"),
+    )
+    recoloured = [
+        float(v) for v in characters.evaluate_all("s => s.map(x => x.dataset.activation)")
+    ]
+    expected = lm_units.activations(loaded_lm, 'he said "' + text, [2])[1][-60:, 0]
+    assert recoloured == pytest.approx(expected.tolist(), abs=1e-5)
     page.click("button.unit-search[data-signal=quotes]")
     page.wait_for_selector("#lm-units li")
     assert "with quotes" in page.locator("#lm-units li").first.inner_text()
@@ -98,3 +120,14 @@ def test_a_forecast_and_anomaly_scores_are_drawn(page):
     page.click("#detect-go")
     page.wait_for_selector("#detect-chart svg path.series[data-name='anomaly score']")
     page.screenshot(path=str(SCREENSHOTS / "detect.png"), full_page=True)
+
+
+def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, live_server):
+    url, _ = live_server
+    page.goto(f"{url}/docs")
+    page.wait_for_selector("section.endpoint")
+    paths = page.locator("section.endpoint .path").all_inner_texts()
+    assert "/v1/{run}/generate" in paths and "/v1/{run}/translate" in paths
+    generate = page.locator("section.endpoint", has_text="/v1/{run}/generate").first
+    assert "temperature: number = 1" in generate.locator("pre").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "docs.png"), full_page=True)
