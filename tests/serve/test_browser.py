@@ -23,13 +23,13 @@ SCREENSHOTS = Path(os.environ.get("RNNKIT_SCREENSHOTS", Path(__file__).parent / 
 
 
 @pytest.fixture(scope="module")
-def page(live_server):
+def page(request):
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install 'rnnkit[browser]')"
     )
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)")
-    url, _ = live_server
+    url, _ = request.getfixturevalue("live_server")  # only once the browser is known to be here
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--no-proxy-server"]
@@ -44,7 +44,8 @@ def page(live_server):
         assert not errors, errors
 
 
-def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, served_runs):
+def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, request):
+    served_runs = request.getfixturevalue("served_runs")
     names = page.locator("nav .run .name").all_inner_texts()
     assert names == [path.name for path in served_runs.values()]
     tasks = page.locator("nav .run .task").all_inner_texts()
@@ -53,10 +54,10 @@ def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, serve
 
 
 @pytest.fixture(scope="module")
-def loaded_lm(served_runs):
+def loaded_lm(page, request):
     from rnnkit.tasks.lm_sampling import LoadedLM
 
-    return LoadedLM.open(served_runs["lm"])
+    return LoadedLM.open(request.getfixturevalue("served_runs")["lm"])
 
 
 def test_generated_text_streams_in_coloured_by_the_chosen_unit(page, loaded_lm):
@@ -122,8 +123,8 @@ def test_a_forecast_and_anomaly_scores_are_drawn(page):
     page.screenshot(path=str(SCREENSHOTS / "detect.png"), full_page=True)
 
 
-def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, live_server):
-    url, _ = live_server
+def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, request):
+    url, _ = request.getfixturevalue("live_server")
     page.goto(f"{url}/docs")
     page.wait_for_selector("section.endpoint")
     paths = page.locator("section.endpoint .path").all_inner_texts()
