@@ -129,7 +129,10 @@ def test_forecast_gives_the_forecast_of_rnnkit_forecast(client, served_runs, tmp
         "/v1/forecast-run/forecast", json={"csv": history.read_text(), "steps": 6}
     ).json()
     expected = forecast.forecast(served_runs["forecast"], history, steps=6)
-    np.testing.assert_allclose(answer["forecast"]["value"], expected["value"], rtol=1e-6)
+    assert list(answer["forecast"]) == list(expected.columns)  # a Gaussian run: quantiles too
+    assert any(column.startswith("value_q") for column in expected.columns)
+    for column in expected.columns[1:]:
+        np.testing.assert_allclose(answer["forecast"][column], expected[column], rtol=1e-6)
     assert answer["forecast"]["time"] == expected["time"].astype(str).tolist()
     np.testing.assert_allclose(answer["history"]["value"], pd.read_csv(history)["value"])
 

@@ -117,10 +117,15 @@ def test_a_forecast_and_anomaly_scores_are_drawn(page):
     page.wait_for_function("document.querySelector('#forecast-csv').value.length > 0")
     page.click("#forecast-go")
     page.wait_for_selector("#forecast-chart svg path.series[data-name='value forecast']")
+    assert page.locator("#forecast-chart svg path.band").count() == 1  # the interval
     page.click("nav .run[data-run=detect-run]")
     page.click("#detect-go")
     page.wait_for_selector("#detect-chart svg path.series[data-name='anomaly score']")
     page.screenshot(path=str(SCREENSHOTS / "detect.png"), full_page=True)
+    page.click("nav .run[data-run=forecast-run]")
+    page.click("#forecast-go")
+    page.wait_for_selector("#forecast-chart svg path.band")
+    page.screenshot(path=str(SCREENSHOTS / "forecast.png"), full_page=True)
 
 
 def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, request):

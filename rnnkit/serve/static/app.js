@@ -290,16 +290,19 @@ async function forecast() {
   const box = $("forecast-chart");
   box.textContent = "";
   for (const target of answer.targets) {
-    const history = answer.history[target] || [];
+    const whole = answer.history[target] || [];
     const mean = answer.forecast[target];
-    const x0 = history.length + 1;
+    // the recent history only, so that the forecast is not a sliver at the edge
+    const history = whole.slice(-Math.max(48, 4 * mean.length));
+    const first = whole.length - history.length + 1;
+    const x0 = whole.length + 1;
     const quantiles = Object.keys(answer.forecast).filter((c) => c.startsWith(`${target}_q`));
     const band = quantiles.length >= 2 ? {
       x: steps(mean.length, x0), lo: answer.forecast[quantiles[0]],
       hi: answer.forecast[quantiles[quantiles.length - 1]],
     } : undefined;
     box.appendChild(lineChart({
-      series: [{ name: `${target} history`, x: steps(history.length, 1), y: history },
+      series: [{ name: `${target} history`, x: steps(history.length, first), y: history },
                { name: `${target} forecast`, x: steps(mean.length, x0), y: mean,
                  color: "#d64541" }],
       band,
