@@ -1,6 +1,8 @@
 """One JSON endpoint per task under ``/v1/{run}/``; each calls the task's own Python API, the
 functions its command line calls (``rnnkit generate | predict | translate | forecast | detect |
-transcribe``), with the run loaded once at start-up.
+transcribe``). Runs are loaded once at start-up; forecast and transcribe call the functions of
+their commands, which take a run directory and a file, so those open the run again per request
+(the request's CSV or audio goes through a temporary file).
 
 Generation, classification and tagging go through a ``DynamicBatcher`` per run (when batching
 is on): concurrent requests run as one batch. A task's ``UserError`` becomes a 422 with its
