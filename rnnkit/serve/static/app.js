@@ -110,12 +110,13 @@ async function drawCurves(name) {
   const box = $("curves");
   box.textContent = "";
   if (!columns.step) { box.textContent = "no metrics.csv"; return; }
-  const losses = Object.keys(columns).filter((c) => c.endsWith("loss"));
-  const others = Object.keys(columns).filter(
-    (c) => c.startsWith("val_") && !c.endsWith("loss"));
-  const lossChart = lineChart({ series: losses.map((c) => ({ name: c, x: columns.step,
-                                                             y: columns[c] })), height: 200 });
-  box.appendChild(lossChart);
+  const drawn = Object.keys(columns).filter((c) => columns[c].some((v) => v !== null));
+  const losses = drawn.filter((c) => c.endsWith("loss"));
+  const others = drawn.filter((c) => c.startsWith("val_") && !c.endsWith("loss"));
+  if (losses.length) {
+    box.appendChild(lineChart({ series: losses.map((c) => ({ name: c, x: columns.step,
+                                                             y: columns[c] })), height: 200 }));
+  }
   if (others.length) {
     box.appendChild(lineChart({ series: others.slice(0, 4).map((c) => ({
       name: c, x: columns.step, y: columns[c] })), height: 200 }));
