@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,17 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/rnnkit demo
 
-test: setup
+# Headless Chromium for the web UI's tests (tests/serve/test_browser.py), from Debian's packages
+# when running as root where apt-get exists; if it cannot be installed those tests skip.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "chromium could not be installed; the browser tests will skip"; \
+	fi
+
+test: setup browser
 	$(BIN)/ruff check rnnkit tests benchmarks examples
 	$(BIN)/python -m pytest -q -x --durations=15
 

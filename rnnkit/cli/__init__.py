@@ -18,6 +18,7 @@ from rnnkit.cli import (  # noqa: F401
     lm,
     music,
     runs,
+    serve,
     speech,
     tag,
     translate,

@@ -376,7 +376,7 @@ def _training_sampler(
         generator = torch.Generator(device=next(model.parameters()).device).manual_seed(0)
         prime_ids = tokenizer.encode(prime)
         ids = model.generate(prime_ids, length, temperature=0.8, generator=generator)
-        show(prime.lstrip("\n") + "".join(_stream_text(ids, TextStream(tokenizer, prime_ids))))
+        show(prime.lstrip("\n") + "".join(stream_text(ids, TextStream(tokenizer, prime_ids))))
 
     return sample
 
@@ -485,6 +485,16 @@ def generate(
     one each time. ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 switch those filters
     off.
     """
+    check_sampling(length, temperature, top_k, top_p)
+    model, tokenizer, config = load_run(run_dir)
+    prepare_for_sampling(model, tokenizer)
+    prime_ids = encode_prime(tokenizer, config, prime)
+    ids = model.generate(prime_ids, length, temperature, top_k, top_p, seeded_generator(seed))
+    return stream_text(ids, TextStream(tokenizer, context=prime_ids))
+
+
+def check_sampling(length: int, temperature: float, top_k: int, top_p: float) -> None:
+    """``UserError`` naming the first sampling setting out of its range."""
     if length < 0:
         raise UserError(f"--length must be >= 0, got {length}.")
     if temperature < 0:
@@ -493,19 +503,38 @@ def generate(
         raise UserError(f"--top-k must be >= 0 (0 keeps every token), got {top_k}.")
     if not 0.0 < top_p <= 1.0:
         raise UserError(f"--top-p must be in (0, 1] (1 keeps every token), got {top_p}.")
-    model, tokenizer, config = load_run(run_dir)
+
+
+def prepare_for_sampling(model: LanguageModel, tokenizer: Tokenizer) -> None:
+    """Make ``model`` (loaded for generation) never sample the tokens absent from training."""
     _never_generate(model, _absent_from_training(tokenizer))
+
+
+def encode_prime(tokenizer: Tokenizer, config: dict[str, Any], prime: str) -> list[int]:
+    """The ids generation starts from: ``prime``'s, or the run's default prime when it is empty."""
     prime_ids = tokenizer.encode(prime)
     if not prime_ids:
         default = config.get("data", {}).get("default_prime") or "\n"
         prime_ids = tokenizer.encode(default) or [tokenizer.unk_id]
+    return prime_ids
+
+
+def seeded_generator(seed: int | None) -> torch.Generator:
+    """A CPU generator seeded with ``seed``, or freshly at random when it is None."""
     generator = torch.Generator()
     if seed is None:
         generator.seed()
     else:
         generator.manual_seed(seed)
-    ids = model.generate(prime_ids, length, temperature, top_k, top_p, generator)
-    return _stream_text(ids, TextStream(tokenizer, context=prime_ids))
+    return generator
+
+
+def validation_text(run: Run) -> str:
+    """The validation text an lm run was trained with (``UserError`` when its file is gone)."""
+    options = run.options(LMOptions)
+    if options.data is None:
+        raise UserError(f"{run.path} names no training text to take validation text from.")
+    return _read_corpora(options)[1]
 
 
 def _absent_from_training(tokenizer: Tokenizer) -> list[int]:
@@ -527,7 +556,8 @@ def _never_generate(model: LanguageModel, token_ids: list[int]) -> None:
         model.decoder.bias[token_ids] = float("-inf")
 
 
-def _stream_text(ids: Iterator[int], stream: TextStream) -> Iterator[str]:
+def stream_text(ids: Iterator[int], stream: TextStream) -> Iterator[str]:
+    """The text of ``ids`` piece by piece, as ``stream`` completes it."""
     for token_id in ids:
         piece = stream.feed(token_id)
         if piece:

@@ -440,9 +440,15 @@ def evaluate(run_dir: str | Path, data: str | Path, *, encoding: str = "utf-8") 
     return TASK_SPEC.evaluate(TASK_SPEC.open(run_dir), Path(data), encoding=encoding)
 
 
-def predict_texts(run_dir: str | Path, texts: Sequence[str]) -> list[list[tuple[str, str]]]:
-    """``[(token, tag), ...]`` for each text, split into tokens at whitespace."""
-    model, vocab, _ = load_run(run_dir)
+def predict_texts(
+    run_dir: str | Path,
+    texts: Sequence[str],
+    *,
+    loaded: tuple[SequenceTagger, TagVocabulary, dict[str, Any]] | None = None,
+) -> list[list[tuple[str, str]]]:
+    """``[(token, tag), ...]`` for each text, split into tokens at whitespace. ``loaded``: the
+    run of ``run_dir`` as ``load_run`` returns it, already loaded."""
+    model, vocab, _ = loaded or load_run(run_dir)
     sentences = []
     for text in texts:
         if not text.split():

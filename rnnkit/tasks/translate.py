@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -774,6 +775,46 @@ def evaluate(
     )
 
 
+@dataclass
+class Attention:
+    """A translation and the attention behind it: ``weights (target tokens, source tokens)``,
+    one row per output token (the end marker included), each row summing to 1."""
+
+    translation: str
+    weights: np.ndarray
+    source_tokens: list[str]
+    target_tokens: list[str]
+
+
+def attention_of(
+    run_dir: str | Path,
+    text: str,
+    *,
+    warn: Warn = _warn_to_stderr,
+    run: TranslationRun | None = None,
+    **decoding: Any,
+) -> Attention:
+    """Translate ``text`` and return its attention matrix (``decoding``: as for ``translate``).
+    ``UserError`` for a run trained without attention."""
+    run = run or load_run(run_dir)
+    if run.model.attention is None:
+        raise UserError(
+            f"{run_dir} was trained with --attention none, so it has no attention to show."
+        )
+    settings = run.decoding.overridden(**decoding)
+    source = run.encode([text], what="--text", warn=warn)[0]
+    output = run.search([source], settings)[0]
+    weights = run.model.attention_weights(
+        torch.tensor([source]), torch.tensor([len(source)]), [output]
+    )[0]
+    return Attention(
+        run.target_tokenizer.decode(output),
+        weights.numpy(),
+        [run.source_tokenizer.id_to_token(i) for i in source],
+        [run.target_tokenizer.id_to_token(i) for i in [*output, run.model.eos_id]],
+    )
+
+
 def plot_attention_of(
     run_dir: str | Path,
     text: str,
@@ -787,23 +828,15 @@ def plot_attention_of(
     the translation. ``UserError`` for a run trained without attention."""
     from rnnkit.viz.attention import plot_attention
 
-    run = run or load_run(run_dir)
-    if run.model.attention is None:
-        raise UserError(
-            f"{run_dir} was trained with --attention none, so it has no attention to plot; "
-            "drop --attention-plot."
-        )
-    settings = run.decoding.overridden(**decoding)
-    source = run.encode([text], what="--text", warn=warn)[0]
-    output = run.search([source], settings)[0]
-    weights = run.model.attention_weights(
-        torch.tensor([source]), torch.tensor([len(source)]), [output]
-    )[0]
-    source_tokens = [run.source_tokenizer.id_to_token(i) for i in source]
-    target_tokens = [run.target_tokenizer.id_to_token(i) for i in [*output, run.model.eos_id]]
-    translation = run.target_tokenizer.decode(output)
-    plot_attention(weights.numpy(), source_tokens, target_tokens, path, title=translation)
-    return translation
+    attention = attention_of(run_dir, text, warn=warn, run=run, **decoding)
+    plot_attention(
+        attention.weights,
+        attention.source_tokens,
+        attention.target_tokens,
+        path,
+        title=attention.translation,
+    )
+    return attention.translation
 
 
 def describe(run_dir: str | Path) -> dict[str, Any]:

@@ -1,0 +1,346 @@
+"""One JSON endpoint per task under ``/v1/{run}/``; each calls the task's own Python API, the
+functions its command line calls (``rnnkit generate | predict | translate | forecast | detect |
+transcribe``). Runs are loaded once at start-up; forecast and transcribe call the functions of
+their commands, which take a run directory and a file, so those open the run again per request
+(the request's CSV or audio goes through a temporary file).
+
+Generation, classification and tagging go through a ``DynamicBatcher`` per run (when batching
+is on): concurrent requests run as one batch. A task's ``UserError`` becomes a 422 with its
+sentence (``rnnkit/serve/app.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from rnnkit.errors import UserError
+from rnnkit.serve.batching import DynamicBatcher
+from rnnkit.serve.limits import Limits, check, check_texts
+from rnnkit.serve.registry import ServedRun
+from rnnkit.serve.schemas import (
+    ActivationsBody,
+    ForecastBody,
+    GenerateBody,
+    SeriesBody,
+    TextsBody,
+    TranslateBody,
+    UnitsBody,
+)
+from rnnkit.tasks import lm_sampling, lm_units
+from rnnkit.tasks.lm_sampling import SampleRequest
+
+#: the most units one request may ask activations of
+MAX_UNITS = 64
+
+
+@dataclass
+class ServerState:
+    """What the endpoints share: the runs, the limits, and each run's batcher."""
+
+    runs: dict[str, ServedRun]
+    limits: Limits
+    batching: bool = True
+    max_batch: int = 16
+    window_s: float = 0.005
+    batchers: dict[str, DynamicBatcher] = field(default_factory=dict)
+    unit_cache: dict[tuple[str, str, int], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def run(self, name: str, endpoint: str) -> ServedRun:
+        """The run named ``name`` if it serves ``endpoint``; else 404 saying what exists."""
+        served = self.runs.get(name)
+        if served is None:
+            raise HTTPException(404, f"no run is named {name!r}; runs: {', '.join(self.runs)}.")
+        if endpoint not in served.endpoints:
+            offered = ", ".join(f"/{e}" for e in served.endpoints) or "no endpoint"
+            task = served.task.name
+            raise HTTPException(
+                404, f"{name} is a run of task {task}; it serves {offered}, not /{endpoint}."
+            )
+        return served
+
+    async def call(self, served: ServedRun, run_batch: Callable[[Sequence], list], item: Any):
+        """``run_batch([item])[0]``, batched with concurrent calls on the same run when on."""
+        if not self.batching:
+            return (await asyncio.to_thread(run_batch, [item]))[0]
+        batcher = self.batchers.get(served.name)
+        if batcher is None:
+            batcher = DynamicBatcher(run_batch, max_batch=self.max_batch, window_s=self.window_s)
+            self.batchers[served.name] = batcher
+        return await batcher.submit(item)
+
+
+def jsonable(value: Any) -> Any:
+    """NumPy/pandas values as plain numbers, lists and strings; NaN and infinities as None."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def split_like(flat: Sequence[Any], groups: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """``flat`` cut into consecutive lists as long as each of ``groups``."""
+    out, start = [], 0
+    for group in groups:
+        out.append(list(flat[start : start + len(group)]))
+        start += len(group)
+    return out
+
+
+def build_router(state: ServerState) -> APIRouter:
+    """The ``/v1`` API over ``state``'s runs."""
+    router = APIRouter(prefix="/v1")
+    limits = state.limits
+
+    # ------------------------------------------------------------------ language models
+
+    def sample_request(served: ServedRun, body: GenerateBody) -> SampleRequest:
+        check("length", body.length, limits.max_length, "tokens")
+        check("units", len(body.units), MAX_UNITS, "units")
+        check("prime", len(body.prime), limits.max_text_chars, "characters")
+        request = SampleRequest(**body.model_dump()).check()
+        served.loaded.check_units(request.units)
+        return request
+
+    def pieces_json(pieces: Sequence[lm_sampling.Piece]) -> list[dict[str, Any]]:
+        return [{"text": p.text, "activations": p.activations} for p in pieces]
+
+    @router.post("/{run}/generate", tags=["lm"])
+    async def generate(run: str, body: GenerateBody) -> dict[str, Any]:
+        """Sample a text continuing ``prime`` (as `rnnkit generate`), with the activation of
+        the requested hidden units after each piece; batched with concurrent requests."""
+        served = state.run(run, "generate")
+        request = sample_request(served, body)
+        loaded = served.loaded
+        sample = await state.call(served, lambda rs: lm_sampling.sample_many(loaded, rs), request)
+        return {"text": sample.text, "pieces": pieces_json(sample.pieces)}
+
+    @router.post("/{run}/generate/stream", tags=["lm"])
+    def generate_stream(run: str, body: GenerateBody) -> StreamingResponse:
+        """Server-Sent Events: one ``data: {"text", "activations"}`` event per sampled token as
+        it is sampled, then ``event: done``."""
+        served = state.run(run, "generate/stream")
+        request = sample_request(served, body)
+
+        def events() -> Iterator[str]:
+            for (piece,) in lm_sampling.sample_steps(served.loaded, [request]):
+                payload = {"text": piece.text, "activations": piece.activations}
+                yield f"data: {json.dumps(payload)}\n\n"
+            yield "event: done\ndata: {}\n\n"
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @router.post("/{run}/activations", tags=["lm"])
+    def activations(run: str, body: ActivationsBody) -> dict[str, Any]:
+        """Each token of ``text`` and the activations of ``units`` after reading it."""
+        served = state.run(run, "activations")
+        check("text", len(body.text), limits.max_text_chars, "characters")
+        check("units", len(body.units), MAX_UNITS, "units")
+        pieces, values = lm_units.activations(served.loaded, body.text, body.units)
+        return {"pieces": pieces, "activations": values.tolist()}
+
+    @router.post("/{run}/units", tags=["lm"])
+    def units(run: str, body: UnitsBody) -> dict[str, Any]:
+        """The hidden units whose activation correlates most with a signal (quotes, brackets,
+        line_position) over the run's validation text, or over ``text``."""
+        served = state.run(run, "units")
+        key = (run, body.signal, body.count)
+        if body.text is None and key in state.unit_cache:
+            return {"units": state.unit_cache[key], "source": "validation text"}
+        text = body.text if body.text is not None else _validation_text(served)
+        found = lm_units.top_units(served.loaded, text, body.signal, body.count)
+        result = [vars(u) for u in found]
+        if body.text is None:
+            state.unit_cache[key] = result
+        return {"units": result, "source": "request" if body.text else "validation text"}
+
+    # ------------------------------------------------------------------ classify and tag
+
+    @router.post("/{run}/classify", tags=["classify"])
+    async def classify(run: str, body: TextsBody) -> dict[str, Any]:
+        """The label and class probabilities of each text (as `rnnkit predict`); batched."""
+        from rnnkit.tasks import classify as task
+
+        served = state.run(run, "classify")
+        check_texts("texts", body.texts, limits)
+        loaded = served.loaded
+
+        def run_batch(groups: Sequence[list[str]]) -> list[list[Any]]:
+            flat = task.predict_texts(loaded, [t for group in groups for t in group])
+            return split_like(flat, groups)
+
+        predictions = await state.call(served, run_batch, body.texts)
+        return {
+            "predictions": [
+                {"label": p.label, "probabilities": p.probabilities} for p in predictions
+            ]
+        }
+
+    @router.post("/{run}/tag", tags=["tag"])
+    async def tag(run: str, body: TextsBody) -> dict[str, Any]:
+        """``[[token, tag], ...]`` for each text, split at whitespace; batched."""
+        from rnnkit.tasks import tag as task
+
+        served = state.run(run, "tag")
+        check_texts("texts", body.texts, limits)
+
+        def run_batch(groups: Sequence[list[str]]) -> list[list[Any]]:
+            flat = [t for group in groups for t in group]
+            tagged = task.predict_texts(served.path, flat, loaded=served.loaded)
+            return split_like(tagged, groups)
+
+        tagged = await state.call(served, run_batch, body.texts)
+        return {"tags": [[list(pair) for pair in sentence] for sentence in tagged]}
+
+    # ------------------------------------------------------------------ translate
+
+    @router.post("/{run}/translate", tags=["translate"])
+    def translate(run: str, body: TranslateBody) -> dict[str, Any]:
+        """Translations of ``texts`` (as `rnnkit translate`); with ``attention``, the first
+        text's attention matrix (rows: output tokens, columns: source tokens)."""
+        from rnnkit.tasks import translate as task
+
+        served = state.run(run, "translate")
+        check_texts("texts", body.texts, limits)
+        warnings: list[str] = []
+        decoding = {"beam": body.beam}
+        translations = task.translate(
+            served.path, body.texts, run=served.loaded, warn=warnings.append, **decoding
+        )
+        answer: dict[str, Any] = {"translations": translations, "warnings": warnings}
+        if body.attention:
+            attention = task.attention_of(
+                served.path, body.texts[0], run=served.loaded, warn=warnings.append, **decoding
+            )
+            answer["attention"] = {
+                "translation": attention.translation,
+                "weights": jsonable(attention.weights),
+                "source_tokens": attention.source_tokens,
+                "target_tokens": attention.target_tokens,
+            }
+        return answer
+
+    # ------------------------------------------------------------------ series
+
+    @router.post("/{run}/forecast", tags=["forecast"])
+    def forecast(run: str, body: ForecastBody) -> dict[str, Any]:
+        """Forecast the steps after a history given as CSV (as `rnnkit forecast`): point
+        forecasts and, for a Gaussian run, ``<target>_q<level>`` quantile columns."""
+        from rnnkit.tasks import forecast as task
+        from rnnkit.tasks.series_common import stored_columns
+
+        served = state.run(run, "forecast")
+        if body.steps is not None:
+            check("steps", body.steps, limits.max_steps, "steps")
+        columns = stored_columns(served.run)
+        with _csv_file(body.csv) as path:
+            frame = task.forecast(served.path, path, steps=body.steps)
+            history = _history(path, columns.time, columns.targets)
+        return {
+            "targets": columns.targets,
+            "time_column": columns.time,
+            "history": history,
+            "forecast": {name: jsonable(frame[name].astype(object)) for name in frame.columns},
+        }
+
+    @router.post("/{run}/detect", tags=["detect"])
+    def detect(run: str, body: SeriesBody) -> dict[str, Any]:
+        """Anomaly score and flag of every row of a series given as CSV (as `rnnkit detect`),
+        the threshold, and metrics when the run has a label column."""
+        from rnnkit.tasks import detect as task
+
+        served = state.run(run, "detect")
+        loaded = served.loaded
+        with _csv_file(body.csv) as path:
+            frame, metrics = task.score_file(loaded, path)
+            history = _history(path, loaded.data["time_column"], list(loaded.data["targets"]))
+        return {
+            "targets": list(loaded.data["targets"]),
+            "history": history,
+            "score": jsonable(frame["score"]),
+            "flag": jsonable(frame["flag"]),
+            "threshold": loaded.threshold,
+            "metrics": jsonable(metrics),
+        }
+
+    # ------------------------------------------------------------------ speech
+
+    @router.post(
+        "/{run}/transcribe",
+        tags=["speech"],
+        openapi_extra={
+            "requestBody": {
+                "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                "required": True,
+            }
+        },
+    )
+    async def transcribe(run: str, request: Request, suffix: str = "wav") -> dict[str, Any]:
+        """The transcript of an audio file sent as the request body (as `rnnkit transcribe`);
+        ``suffix``: the file's kind (wav, flac, ogg...)."""
+        from rnnkit.tasks import speech
+
+        served = state.run(run, "transcribe")
+        audio = await request.body()
+        if not audio:
+            raise HTTPException(422, "the request body is empty; send the audio file as the body.")
+        if not suffix.isalnum():
+            raise HTTPException(422, f"suffix {suffix!r} is not a file kind such as wav or flac.")
+
+        def transcribe_bytes() -> str:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"audio.{suffix}"
+                path.write_bytes(audio)
+                return speech.transcribe_files(served.path, [path])[0]
+
+        return {"text": await asyncio.to_thread(transcribe_bytes)}
+
+    return router
+
+
+def _validation_text(served: ServedRun) -> str:
+    from rnnkit.tasks import lm
+
+    return lm.validation_text(served.run)
+
+
+@contextmanager
+def _csv_file(text: str) -> Iterator[Path]:
+    """A temporary CSV file holding ``text`` (the tasks read files), removed afterwards."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "series.csv"
+        path.write_text(text, encoding="utf-8")
+        yield path
+
+
+def _history(path: Path, time_column: str | None, targets: list[str]) -> dict[str, Any]:
+    """The time column (or row numbers) and the target columns of a CSV, for drawing."""
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise UserError(f"the CSV could not be read ({error}).") from None
+    index = frame[time_column] if time_column in frame else pd.Series(range(1, len(frame) + 1))
+    return {
+        "index": jsonable(index.astype(object)),
+        **{t: jsonable(frame[t].astype(float)) for t in targets if t in frame},
+    }

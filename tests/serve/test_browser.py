@@ -1,0 +1,139 @@
+"""The web UI in a real headless Chromium (the system's /usr/bin/chromium, driven by
+playwright; never a downloaded browser): the page lists the runs, streams generated text
+coloured by a hidden unit, finds units, draws an attention map and a forecast, and a
+screenshot of it is kept for a person to look at.
+
+Skips with the reason when playwright or Chromium is absent (``make test`` installs Chromium
+where it can)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rnnkit.tasks import lm_units
+
+CHROMIUM = os.environ.get("RNNKIT_CHROMIUM", "/usr/bin/chromium")
+#: where the screenshots go (kept after the test for a person to look at)
+SCREENSHOTS = Path(os.environ.get("RNNKIT_SCREENSHOTS", Path(__file__).parent / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def page(request):
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install 'rnnkit[browser]')"
+    )
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)")
+    url, _ = request.getfixturevalue("live_server")  # only once the browser is known to be here
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--no-proxy-server"]
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{url}/")
+        page.wait_for_selector("nav .run", timeout=15_000)
+        yield page
+        browser.close()
+        assert not errors, errors
+
+
+def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, request):
+    served_runs = request.getfixturevalue("served_runs")
+    names = page.locator("nav .run .name").all_inner_texts()
+    assert names == [path.name for path in served_runs.values()]
+    tasks = page.locator("nav .run .task").all_inner_texts()
+    assert tasks == [f"task: {task}" for task in served_runs]
+    assert page.locator("#curves svg path.series").count() >= 1
+
+
+@pytest.fixture(scope="module")
+def loaded_lm(page, request):
+    from rnnkit.tasks.lm_sampling import LoadedLM
+
+    return LoadedLM.open(request.getfixturevalue("served_runs")["lm"])
+
+
+def test_generated_text_streams_in_coloured_by_the_chosen_unit(page, loaded_lm):
+    page.click("nav .run[data-run=lm-run]")
+    page.fill("#lm-prime", 'he said "')
+    page.fill("#lm-length", "60")
+    page.fill("#lm-unit", "9")
+    page.click("#lm-generate")
+    page.wait_for_selector("#lm-output[data-done=true]", timeout=15_000)
+    characters = page.locator("#lm-output .char")
+    assert characters.count() == 60
+    backgrounds = characters.evaluate_all(
+        "spans => spans.map(s => getComputedStyle(s).backgroundColor)"
+    )
+    assert all(re.match(r"rgba\(\d+, \d+, \d+, [\d.]+\)", b) for b in backgrounds), backgrounds
+    assert len(set(backgrounds)) > 5  # coloured by activation, not one colour
+    # the strongest activation gets the most opaque colour
+    values = [float(v) for v in characters.evaluate_all("s => s.map(x => x.dataset.activation)")]
+    alphas = [float(b.rstrip(")").split(",")[-1]) for b in backgrounds]
+    assert alphas[max(range(60), key=lambda i: abs(values[i]))] == pytest.approx(0.85)
+    # another unit recolours the text with that unit's activations over prime + text
+    text = "".join(characters.all_inner_texts())
+    page.fill("#lm-unit", "2")
+    page.dispatch_event("#lm-unit", "change")
+    page.wait_for_function(
+        "v => document.querySelector('#lm-output .char').dataset.activation !== v",
+        arg=characters.first.get_attribute("data-activation"),
+    )
+    recoloured = [
+        float(v) for v in characters.evaluate_all("s => s.map(x => x.dataset.activation)")
+    ]
+    expected = lm_units.activations(loaded_lm, 'he said "' + text, [2])[1][-60:, 0]
+    assert recoloured == pytest.approx(expected.tolist(), abs=1e-5)
+    page.click("button.unit-search[data-signal=quotes]")
+    page.wait_for_selector("#lm-units li")
+    assert "with quotes" in page.locator("#lm-units li").first.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "lm.png"), full_page=True)
+
+
+def test_a_translation_shows_its_attention_map(page):
+    page.click("nav .run[data-run=translate-run]")
+    page.fill("#translate-text", "abc")
+    page.click("#translate-go")
+    page.wait_for_selector("#attention svg rect.cell", timeout=15_000)
+    cells = page.locator("#attention svg rect.cell")
+    source = 4  # a, b, c and the end marker
+    assert cells.count() % source == 0 and cells.count() >= source
+    values = [float(v) for v in cells.evaluate_all("c => c.map(x => x.dataset.value)")]
+    rows = [sum(values[i : i + source]) for i in range(0, len(values), source)]
+    assert rows == pytest.approx([1.0] * len(rows), abs=1e-4)  # one attention row per output
+    page.screenshot(path=str(SCREENSHOTS / "translate.png"), full_page=True)
+
+
+def test_a_forecast_and_anomaly_scores_are_drawn(page):
+    page.click("nav .run[data-run=forecast-run]")
+    page.wait_for_function("document.querySelector('#forecast-csv').value.length > 0")
+    page.click("#forecast-go")
+    page.wait_for_selector("#forecast-chart svg path.series[data-name='value forecast']")
+    assert page.locator("#forecast-chart svg path.band").count() == 1  # the interval
+    page.click("nav .run[data-run=detect-run]")
+    page.click("#detect-go")
+    page.wait_for_selector("#detect-chart svg path.series[data-name='anomaly score']")
+    page.screenshot(path=str(SCREENSHOTS / "detect.png"), full_page=True)
+    page.click("nav .run[data-run=forecast-run]")
+    page.click("#forecast-go")
+    page.wait_for_selector("#forecast-chart svg path.band")
+    page.screenshot(path=str(SCREENSHOTS / "forecast.png"), full_page=True)
+
+
+def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, request):
+    url, _ = request.getfixturevalue("live_server")
+    page.goto(f"{url}/docs")
+    page.wait_for_selector("section.endpoint")
+    paths = page.locator("section.endpoint .path").all_inner_texts()
+    assert "/v1/{run}/generate" in paths and "/v1/{run}/translate" in paths
+    generate = page.locator("section.endpoint", has_text="/v1/{run}/generate").first
+    assert "temperature: number = 1" in generate.locator("pre").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "docs.png"), full_page=True)
