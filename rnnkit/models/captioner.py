@@ -58,7 +58,7 @@ class Captioner(AttentionDecoder):
         input_kind: str = "image",
         image_channels: int = 1,
         image_size: int = 64,
-        encoder_widths: Sequence[int] = (32, 64, 128),
+        encoder_widths: Sequence[int] = (16, 32, 64),
         keyword_vocab_size: int = 0,
         embedding_size: int = 128,
         decoder_hidden: int = 256,
