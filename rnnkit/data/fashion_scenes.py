@@ -9,7 +9,7 @@ several paraphrases, which are its reference captions::
 
     a small sneaker on the left            | there is a small sneaker on the left
     a large bag to the left of a small coat | a small coat to the right of a large bag
-    three dresses in a row                 | a dress , a bag and a coat from left to right
+    three dresses in a row                 | a dress, a bag and a coat from left to right
 
 *Held-out combinations*: a seeded choice of class pairs never occurs together in a training,
 validation or test scene; the ``heldout`` split holds only scenes with such a pair, so a model
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.idx import read_idx
+from rnnkit.errors import require_extra
 
 CANVAS = 64
 #: the item sizes in pixels, and the slots' centres across the canvas
@@ -147,12 +148,11 @@ def has_held_out_pair(items: Sequence[Item], held_out: set[frozenset[int]]) -> b
 def render(items: Sequence[Item], source: ItemSource, rng: np.random.Generator) -> np.ndarray:
     """The scene ``uint8 (64, 64)``: each item scaled to its size and placed in its slot, with a
     little jitter; overlapping pixels keep the brighter value."""
-    from PIL import Image
-
+    image_module = require_extra("PIL.Image", "images", "drawing scenes")
     canvas = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
     for item in items:
         side = SIZES[item.size]
-        drawn = Image.fromarray(source.draw(item.label, rng)).resize((side, side))
+        drawn = image_module.fromarray(source.draw(item.label, rng)).resize((side, side))
         x = SLOT_CENTRES[item.slot] + int(rng.integers(-2, 3)) - side // 2
         y = CANVAS // 2 + int(rng.integers(-10, 11)) - side // 2
         x, y = min(max(x, 0), CANVAS - side), min(max(y, 0), CANVAS - side)
@@ -188,8 +188,8 @@ def describe(items: Sequence[Item], names: Sequence[tuple[str, str]]) -> list[st
     if len(labels) == 1:
         return ["three " + plural, f"three {plural} in a row", f"there are three {plural}"]
     a, b, c = (names[item.label][0] for item in items)
-    return [f"a {a} , a {b} and a {c} from left to right",
-            f"from left to right a {a} , a {b} and a {c}",
+    return [f"a {a}, a {b} and a {c} from left to right",
+            f"from left to right a {a}, a {b} and a {c}",
             f"a {a} next to a {b} and a {c}"]  # fmt: skip
 
 
@@ -211,8 +211,7 @@ def generate(
 ) -> dict[str, Path]:
     """Write scenes and their captions under ``out`` (see the module doc); ``counts``: scenes per
     split (``train``, ``val``, ``test``, ``heldout``). Returns each split's caption table."""
-    from PIL import Image
-
+    image_module = require_extra("PIL.Image", "images", "writing scenes")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     source: ItemSource = FashionItems(fashion_mnist) if fashion_mnist else ShapeItems()
@@ -229,7 +228,7 @@ def generate(
                 if has_held_out_pair(items, held_out) == (split == "heldout"):
                     break
             name = f"{split}_{index:05d}.png"
-            Image.fromarray(render(items, source, rng)).save(out / "images" / name)
+            image_module.fromarray(render(items, source, rng)).save(out / "images" / name)
             for caption in describe(items, source.names):
                 rows.append((name, caption))
                 keyword_rows.append((keywords(items, source.names), caption))

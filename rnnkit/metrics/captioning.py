@@ -3,15 +3,15 @@ BLEU-1..4 (sacrebleu, multiple references), CIDEr-D (``rnnkit.metrics.cider``), 
 
 BLEU-n is sacrebleu's corpus BLEU with n-grams up to ``n`` (``13a`` tokenisation, 0..100), each
 hypothesis counted against all of its image's references. Exact match is the share of captions
-equal to one of their references once lowercased and with runs of whitespace made single spaces,
-0..1.
+equal to one of their references word for word, as CIDEr-D splits them (lowercased, punctuation
+marks apart: "a bag, a coat" equals "A bag , a coat"), 0..1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rnnkit.metrics.cider import cider_d
+from rnnkit.metrics.cider import caption_words, cider_d
 from rnnkit.metrics.translation import corpus_bleu
 
 
@@ -31,4 +31,4 @@ def score_captions(
 
 
 def _normal(text: str) -> str:
-    return " ".join(text.lower().split())
+    return " ".join(caption_words(text))

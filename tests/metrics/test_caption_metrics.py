@@ -63,8 +63,9 @@ def test_bleu_orders_from_hand_counted_precisions():
 
 
 def test_score_captions_reports_every_figure():
-    scores = score_captions(["a cat", "A  dog"], [["a cat"], ["the bird", "a dog"]])
+    scores = score_captions(["a cat, a hat", "A  dog"], [["a cat , a hat"], ["the bird", "a dog"]])
     assert set(scores) == {"bleu1", "bleu2", "bleu3", "bleu4", "cider", "exact_match"}
-    assert scores["exact_match"] == 1.0  # case and spaces do not count
+    assert scores["exact_match"] == 1.0  # case and spaces around words and marks do not count
+    assert score_captions(["a cat"], [["a cats"]])["exact_match"] == 0.0
     with pytest.raises(ValueError, match="at least one reference"):
         score_captions(["a"], [[]])
