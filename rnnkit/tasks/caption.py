@@ -104,7 +104,7 @@ class CaptionOptions(TeacherForcingOptions):
     )
     # 64 rather than decoder-hidden: the score runs at each of 64 positions at every step, and
     # the narrower one made a training step 1.7x faster on one CPU thread
-    attention_size: int | None = model_option(64, help="bahdanau: score width (None: hidden).")
+    attention_size: int | None = model_option(64, help="bahdanau: width inside the score.")
     input_feeding: bool = model_option(True, help="Feed the last attentional vector back in.")
     bridge: Literal["linear", "zero"] = model_option(
         "linear", help="Decoder's first state from the pooled input."

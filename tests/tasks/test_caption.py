@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
+from rnnkit.data.captions import read_captions
 from rnnkit.data.fashion_scenes import ShapeItems
+from rnnkit.data.tokenizers import train_tokenizer
+from rnnkit.tasks.caption import CaptionObjective, CaptionOptions, Inputs
 from rnnkit.training.rundir import read_safetensors
 
 FAST = ["--progress", "off", "--device", "cpu", "--precision", "fp32"]
@@ -181,3 +185,21 @@ def test_images_is_refused_for_runs_of_other_tasks(tmp_path):
     assert_one_line_error(
         rnnkit("evaluate", out, "--data", text, "--images", tmp_path), "--images does not apply"
     )
+
+
+def test_scheduled_sampling_decays_the_teacher_forcing_ratio_per_batch(tmp_path):
+    table = write_shapes(tmp_path, count=8)  # 16 captions: 4 batches of 4
+    captions = read_captions(table)
+    options = CaptionOptions(data=table, batch_size=4, teacher_forcing=1.0,
+                             teacher_forcing_end=0.2, teacher_forcing_decay_epochs=2.0)  # fmt: skip
+    tokenizer = train_tokenizer("word", [c for refs in captions.references for c in refs])
+    keywords = [[4]] * len(captions)
+    objective = CaptionObjective(Inputs(None, keywords, None), captions, None, options, tokenizer)
+    for epoch in (0, 1, 2):
+        ratios = [
+            float(batch["teacher_forcing"][0])
+            for batch in objective.train_batches(epoch, torch.Generator().manual_seed(0))
+        ]
+        # linear from 1.0 to 0.2 over two epochs of four batches each, then 0.2
+        want = [max(0.2, 1.0 - 0.8 * (epoch + b / 4) / 2) for b in range(4)]
+        assert ratios == pytest.approx(want), epoch
