@@ -354,54 +354,11 @@ class CaptionTask(Task[CaptionOptions]):
                                           lowercase=True)  # fmt: skip
             texts = [c for refs in captions.references for c in refs]
             tokenizer = fit_tokenizer("word", texts, settings)
-        artifacts: dict[str, Any] = {TOKENIZER_FILE: tokenizer.to_dict()}
-        encoder_weights: dict[str, Tensor] | None = None
         if options.keywords:
-            keywords = (
-                load_tokenizer(resumed.path, KEYWORDS)
-                if resumed is not None
-                else fit_tokenizer("word", captions.inputs, {"min_count": 1})
-            )
-            artifacts[KEYWORDS_FILE] = keywords.to_dict()
-            inputs = Inputs(None, keyword_ids(captions.inputs, keywords), None)
-            val_inputs = Inputs(None, keyword_ids(val.inputs, keywords), None) if val else None
-            model = build_model(options, tokenizer, keywords=keywords)
+            side = prepare_keywords(options, captions, val, tokenizer, resumed)
         else:
-            folder = images_folder(options.images, options.data)
-            paths = image_paths(captions, folder, options.data)
-            val_paths = (
-                image_paths(val, images_folder(options.images, options.val), options.val)
-                if val
-                else None
-            )
-            if options.encoder_from is not None:
-                settings_, encoder_config, encoder_weights = read_encoder(options.encoder_from)
-                if options.image_size != settings_.size:
-                    raise UserError(
-                        f"--encoder-from {options.encoder_from} reads {settings_.size}-pixel "
-                        f"images; pass --image-size {settings_.size}."
-                    )
-                images = settings_.read(paths)
-                image_settings = settings_
-            else:
-                encoder_config = None
-                if resumed is not None:
-                    image_settings = ImageSettings.load(resumed.file(IMAGES_FILE))
-                    images = image_settings.read(paths)
-                else:
-                    channels = options.channels or (1 if all(is_grey(p) for p in paths) else 3)
-                    images = read_images(paths, options.image_size, channels)
-                    image_settings = ImageSettings.fit(images)
-            artifacts[IMAGES_FILE] = image_settings.to_dict()
-            inputs = Inputs(images, None, image_settings)
-            val_inputs = (
-                Inputs(image_settings.read(val_paths), None, image_settings) if val_paths else None
-            )
-            model = build_model(
-                options, tokenizer, image_settings=image_settings, encoder_config=encoder_config
-            )
-            if encoder_weights is not None:
-                model.encoder.load_state_dict(encoder_weights)
+            side = prepare_images(options, captions, val, tokenizer, resumed)
+        inputs, val_inputs, model = side.inputs, side.val_inputs, side.model
         validation = (val_inputs, val) if val is not None and val_inputs is not None else None
         return Prepared(
             model=model,
@@ -417,7 +374,7 @@ class CaptionTask(Task[CaptionOptions]):
                     "vocab_size": tokenizer.vocab_size,
                 }
             },
-            artifacts=artifacts,
+            artifacts={TOKENIZER_FILE: tokenizer.to_dict(), **side.artifacts},
         )
 
     def model_from_config(self, model_config: dict[str, Any]) -> Captioner:
@@ -516,6 +473,80 @@ def build_model(
         bos_id=tokenizer.bos_id,
         eos_id=tokenizer.eos_id,
         **image,
+    )
+
+
+@dataclass
+class InputSide:
+    """What ``prepare`` builds from the ``image`` column: the inputs read, the model that reads
+    them, and the artifacts that say how (``images.json`` or ``keywords.json``)."""
+
+    inputs: Inputs
+    val_inputs: Inputs | None
+    model: Captioner
+    artifacts: dict[str, Any]
+
+
+def prepare_keywords(
+    options: CaptionOptions,
+    captions: CaptionSet,
+    val: CaptionSet | None,
+    tokenizer: Tokenizer,
+    resumed: Run | None,
+) -> InputSide:
+    """Keyword inputs: their vocabulary (fitted, or the resumed run's) and ids."""
+    keywords = (
+        load_tokenizer(resumed.path, KEYWORDS)
+        if resumed is not None
+        else fit_tokenizer("word", captions.inputs, {"min_count": 1})
+    )
+    return InputSide(
+        inputs=Inputs(None, keyword_ids(captions.inputs, keywords), None),
+        val_inputs=Inputs(None, keyword_ids(val.inputs, keywords), None) if val else None,
+        model=build_model(options, tokenizer, keywords=keywords),
+        artifacts={KEYWORDS_FILE: keywords.to_dict()},
+    )
+
+
+def prepare_images(
+    options: CaptionOptions,
+    captions: CaptionSet,
+    val: CaptionSet | None,
+    tokenizer: Tokenizer,
+    resumed: Run | None,
+) -> InputSide:
+    """Image inputs, read as the run's image settings say: those of ``--encoder-from``'s run,
+    of the resumed run, or fitted on the training images (grey unless one has colour)."""
+    paths = image_paths(captions, images_folder(options.images, options.data), options.data)
+    val_paths = (
+        image_paths(val, images_folder(options.images, options.val), options.val)
+        if val is not None and options.val is not None
+        else None
+    )
+    encoder_config, encoder_weights = None, None
+    if options.encoder_from is not None:
+        settings, encoder_config, encoder_weights = read_encoder(options.encoder_from)
+        if options.image_size != settings.size:
+            raise UserError(
+                f"--encoder-from {options.encoder_from} reads {settings.size}-pixel images; "
+                f"pass --image-size {settings.size}."
+            )
+        images = settings.read(paths)
+    elif resumed is not None:
+        settings = ImageSettings.load(resumed.file(IMAGES_FILE))
+        images = settings.read(paths)
+    else:
+        channels = options.channels or (1 if all(is_grey(p) for p in paths) else 3)
+        images = read_images(paths, options.image_size, channels)
+        settings = ImageSettings.fit(images)
+    model = build_model(options, tokenizer, image_settings=settings, encoder_config=encoder_config)
+    if encoder_weights is not None:
+        model.encoder.load_state_dict(encoder_weights)
+    return InputSide(
+        inputs=Inputs(images, None, settings),
+        val_inputs=Inputs(settings.read(val_paths), None, settings) if val_paths else None,
+        model=model,
+        artifacts={IMAGES_FILE: settings.to_dict()},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -88,3 +89,17 @@ def test_keywords_learn_their_sentences_and_beam_one_matches_greedy():
     greedy = model.generate(keys, lengths, 8).sequences()
     assert greedy == list(captions.values())
     assert model.generate(keys, lengths, 8, beam_size=5).sequences() == greedy
+
+
+@pytest.mark.parametrize("cell", ["lstm", "ln_gru", "mingru"])
+def test_any_cell_decodes_with_or_without_attention(cell):
+    torch.manual_seed(0)
+    for attention in ("luong-general", "none"):
+        model = small_captioner(cell=cell, attention=attention, decoder_layers=2)
+        images = torch.randn(2, 1, 16, 16)
+        target_in, target_out = torch.tensor([[2, 5, 6]] * 2), torch.tensor([[5, 6, 3]] * 2)
+        loss = model(images, None, target_in, target_out=target_out, attention_penalty=0.1)
+        loss.backward()
+        assert torch.isfinite(loss)
+        result = model.generate(images, None, 4, beam_size=2)
+        assert result.tokens.shape[0] == 2 and int(result.lengths.max()) <= 4
