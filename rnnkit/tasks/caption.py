@@ -12,7 +12,7 @@ The Python API behind ``rnnkit train caption``, ``rnnkit caption`` and ``rnnkit 
     cap.plot_attention_of(run_dir, "imgs/a.png", "a_att.png")    # a map per generated word
 
 Data (``rnnkit.data.captions``): ``image,caption`` rows, several per image (its references). The
-images are read with Pillow (``rnnkit.data.images``): converted to grey or RGB (``channels``;
+images are read with Pillow (``rnnkit.data.image_files``): converted to grey or RGB (``channels``;
 by default grey when every training image is), scaled and centre-cropped to ``image_size``, and
 normalised with each channel's mean and deviation over the training images, which the run keeps
 in ``images.json``. With ``keywords`` the ``image`` cell is a keyword or a few attributes instead
@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.buckets import pad_sequences
 from rnnkit.data.captions import CaptionSet, image_paths, read_captions
-from rnnkit.data.images import ImageSettings, is_grey, read_images
+from rnnkit.data.image_files import ImageSettings, is_grey, read_images
 from rnnkit.data.tokenizers import Tokenizer, load_tokenizer
 from rnnkit.decoding import DecodingSettings
 from rnnkit.errors import UserError

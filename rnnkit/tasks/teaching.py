@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rnnkit.errors import UserError
 from rnnkit.tasks.options import TaskOptions, flag, option
+from rnnkit.training.schedule import teacher_forcing_ratio
 
 #: the ``--help`` panel of these options
 TEACHING = "Teacher forcing"
@@ -47,7 +48,9 @@ class TeacherForcingOptions(TaskOptions):
 
     def teacher_forcing_at(self, epoch: float) -> float:
         """The teacher-forcing ratio after ``epoch`` epochs (fractional) of training."""
-        if self.teacher_forcing_end is None:
-            return self.teacher_forcing
-        progress = min(1.0, epoch / self.teacher_forcing_decay_epochs)
-        return self.teacher_forcing + (self.teacher_forcing_end - self.teacher_forcing) * progress
+        return teacher_forcing_ratio(
+            self.teacher_forcing,
+            self.teacher_forcing_end,
+            self.teacher_forcing_decay_epochs,
+            epoch,
+        )

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rnnkit.data.images import ImageSettings, is_grey, read_image
+from rnnkit.data.image_files import ImageSettings, is_grey, read_image
 from rnnkit.errors import UserError
 
 
