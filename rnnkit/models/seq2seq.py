@@ -91,7 +91,9 @@ class Seq2Seq(AttentionDecoder):
         self.dropout = dropout
 
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_size)
-        target_embedding = (
+        # registered here, before the encoder, so that parameters keep the order an optimiser's
+        # state (in a checkpoint) was saved in before the decoder was shared
+        self.target_embedding = (
             self.source_embedding
             if share_embeddings
             else nn.Embedding(target_vocab_size, embedding_size)
@@ -105,7 +107,7 @@ class Seq2Seq(AttentionDecoder):
             dropout=dropout,
         )
         self.build_decoder(
-            target_embedding=target_embedding,
+            target_embedding=self.target_embedding,
             memory_size=self.encoder.output_size,
             summary_size=self.encoder.output_size,
             decoder_hidden=decoder_hidden,
