@@ -17,7 +17,7 @@ It also times decoding: images per second of beam 5, batched 64 at a time, on th
 
 Run (the README's figures)::
 
-    OMP_NUM_THREADS=1 python benchmarks/caption.py --time-limit 15m
+    OMP_NUM_THREADS=1 python benchmarks/caption.py --time-limit 20m
 
 Smoke run (about a minute): ``--smoke`` (600 training scenes, 100 per evaluation split, 1 minute).
 """
