@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # Importing a command module registers its commands on the apps.
 from rnnkit.cli import (  # noqa: F401
+    caption,
     classify,
     demo,
     detect,

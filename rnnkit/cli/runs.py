@@ -51,6 +51,10 @@ def evaluate(
             "default test)."
         ),
     ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the images a caption table names (default: the table's)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics of a trained run on a file (for lm: loss, perplexity, bpc, tokens)."""
@@ -62,14 +66,17 @@ def evaluate(
                 f"a {task.name} run; drop --split."
             )
         if split not in task.splits:
-            raise UserError(
-                f"--split {split!r} is not known; use one of {', '.join(task.splits)}."
-            )
+            raise UserError(f"--split {split!r} is not known; use one of {', '.join(task.splits)}.")
     if output is not None and "output" not in task.evaluate_accepts:
         raise UserError(
             f"--output does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
         )
-    extras = {name: value for name, value in {"output": output, "split": split}.items() if value}
+    if images is not None and "images" not in task.evaluate_accepts:
+        raise UserError(
+            f"--images does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
+        )
+    given = {"output": output, "split": split, "images": images}
+    extras = {name: value for name, value in given.items() if value}
     metrics = task.evaluate(run, data, encoding=encoding, **extras)
     if as_json:
         typer.echo(to_json(metrics))

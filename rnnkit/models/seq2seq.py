@@ -4,65 +4,35 @@ Encoder: embedding -> ``rnnkit.RNN`` (bidirectional by default) over the padded 
 lengths, so padding never leaks. Its outputs are the *memory* ``(B, S, M)`` the decoder attends to;
 a *bridge* maps the top layer's final state to the decoder's initial state.
 
-Decoder (Luong et al. 2015, "global attention with input feeding"), one step for target token
-``y_{t-1}``::
-
-    x_t     = [embed(y_{t-1}); a_{t-1}]          input feeding: the previous attentional vector
-    h_t     = decoder cells(x_t, h_{t-1})         a stack of ``rnnkit`` cells, stepped directly
-    c_t, w_t = attention(h_t, memory, mask)       context (B, M), weights over the source (B, S)
-    a_t     = tanh(W_c [h_t; c_t])                the attentional vector (B, H)
-    p(y_t)  = softmax(W_o dropout(a_t))
-
-With ``attention="none"`` there is no context and no input feeding: ``a_t = h_t`` and the bridge
-alone carries the source (a plain Sutskever et al. 2014 encoder–decoder).
-
-The decoder is an ``rnnkit.RNN`` whose cells are stepped one by one (``cell.project`` then
-``cell.step``): input feeding makes each step's input depend on the previous step's output, so the
-time loop cannot be handed to a fused kernel, and calling the cells directly avoids the layer's
-per-call checks at every decoding step.
-
-Training uses teacher forcing with a ratio: each row, at each step, is fed the true previous token
-with probability ``teacher_forcing`` and the model's own previous prediction otherwise (scheduled
-sampling, Bengio et al. 2015, when the ratio decays over training). ``step`` is the function
-``rnnkit.decoding.greedy_search`` and ``beam_search`` drive; every tensor of its state keeps its
-rows in dim 0 (``state_dims=0``).
+The decoder (Luong et al. 2015's global attention with input feeding, teacher forcing with a
+ratio, greedy and beam search) is ``rnnkit.models.attention_decoder.AttentionDecoder``, which
+image captioning's ``Captioner`` shares; this module adds the encoder and the source side.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
-from rnnkit.decoding import SearchResult, beam_search, greedy_search
+from rnnkit.decoding import SearchResult
 from rnnkit.layers import RNN
-from rnnkit.layers.attention import ATTENTION_KINDS, make_attention
-from rnnkit.layers.dropout import dropout
-from rnnkit.layers.losses import linear_cross_entropy
-from rnnkit.layers.recurrent import as_tuple, from_tuple
+from rnnkit.layers.recurrent import as_tuple
 from rnnkit.layers.sequences import lengths_to_mask
-from rnnkit.models.config import (
-    KeepsArguments,
-    check_choice,
-    check_fraction,
-    constructor_arguments,
+from rnnkit.models.attention_decoder import (
+    ATTENTION_CHOICES,
+    BRIDGES,
+    AttentionDecoder,
+    DecoderState,
 )
+from rnnkit.models.config import check_choice, check_fraction, constructor_arguments
 
-ATTENTION_CHOICES = (*ATTENTION_KINDS, "none")
-BRIDGES = ("linear", "zero")
-
-# The decoder's state as the search functions carry it: a dict whose tensors all have rows in
-# dim 0: "layers" (one cell state per decoder layer), "feed" (the previous attentional vector, or
-# None), "memory" (B, S, M), "keys" (the attention's prepared memory, or None), "mask" (B, S).
-DecoderState = dict[str, Any]
+__all__ = ["ATTENTION_CHOICES", "BRIDGES", "DecoderState", "Seq2Seq"]
 
 
-class Seq2Seq(KeepsArguments):
+class Seq2Seq(AttentionDecoder):
     """Encoder–decoder over source ids ``(B, S)`` and target ids ``(B, T)``.
 
     Args:
@@ -108,21 +78,21 @@ class Seq2Seq(KeepsArguments):
         eos_id: int = 3,
     ) -> None:
         super().__init__()
-        check_choice("attention", attention, ATTENTION_CHOICES)
-        check_choice("bridge", bridge, BRIDGES)
         check_fraction("dropout", dropout)
         if share_embeddings and source_vocab_size != target_vocab_size:
             raise ValueError(
                 "share_embeddings needs one vocabulary, got source and target sizes "
                 f"{source_vocab_size} and {target_vocab_size}"
             )
+        check_choice("attention", attention, ATTENTION_CHOICES)
+        check_choice("bridge", bridge, BRIDGES)
         self._config = constructor_arguments(Seq2Seq.__init__, locals())
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.dropout = dropout
-        self.attention_kind = attention
-        self.input_feeding = input_feeding and attention != "none"
 
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_size)
+        # registered here, before the encoder, so that parameters keep the order an optimiser's
+        # state (in a checkpoint) was saved in before the decoder was shared
         self.target_embedding = (
             self.source_embedding
             if share_embeddings
@@ -136,36 +106,25 @@ class Seq2Seq(KeepsArguments):
             bidirectional=bidirectional,
             dropout=dropout,
         )
-        memory_size = self.encoder.output_size
-        decoder_input = embedding_size + (decoder_hidden if self.input_feeding else 0)
-        self.decoder = RNN(cell, decoder_input, decoder_hidden, num_layers=decoder_layers)
-        state_sizes = self.decoder.state_sizes
-        self.bridge = (
-            nn.ModuleList(nn.Linear(memory_size, decoder_layers * size) for size in state_sizes)
-            if bridge == "linear"
-            else None
+        self.build_decoder(
+            target_embedding=self.target_embedding,
+            memory_size=self.encoder.output_size,
+            summary_size=self.encoder.output_size,
+            decoder_hidden=decoder_hidden,
+            decoder_layers=decoder_layers,
+            cell=cell,
+            attention=attention,
+            attention_size=attention_size,
+            input_feeding=input_feeding,
+            bridge=bridge,
+            tie_embeddings=tie_embeddings,
         )
-        if attention == "none":
-            self.attention = None
-            self.combine = None
-        else:
-            self.attention = make_attention(attention, decoder_hidden, memory_size, attention_size)
-            self.combine = nn.Linear(decoder_hidden + memory_size, decoder_hidden, bias=False)
-        if tie_embeddings:
-            self.output = None
-            self.output_projection = nn.Linear(decoder_hidden, embedding_size, bias=False)
-            self.output_bias = nn.Parameter(torch.zeros(target_vocab_size))
-        else:
-            self.output = nn.Linear(decoder_hidden, target_vocab_size)
 
     # --- configuration (config() and from_config(): KeepsArguments) -------------------------------
 
     @property
     def target_vocab_size(self) -> int:
         return self._config["target_vocab_size"]
-
-    def _drop(self, x: Tensor) -> Tensor:
-        return dropout(x, self.dropout, self.training) if self.dropout else x
 
     # --- encoder ----------------------------------------------------------------------------------
 
@@ -177,73 +136,20 @@ class Seq2Seq(KeepsArguments):
         memory, final = self.encoder(embedded, lengths=lengths)
         mask = lengths_to_mask(lengths, source.shape[1], device=source.device)
         batch = source.shape[0]
-        layers = self._bridge(final, batch, memory)
-        keys = self.attention.prepare(memory) if self.attention is not None else None
-        feed = memory.new_zeros(batch, self.decoder.hidden_size) if self.input_feeding else None
-        return {"layers": layers, "feed": feed, "memory": memory, "keys": keys, "mask": mask}
+        layers = self.initial_layers(self._summary(final, batch), batch, memory)
+        return self.decoder_state(layers, memory, mask)
 
-    def _bridge(self, final: State, batch: int, memory: Tensor) -> list[State]:
-        """The decoder's initial state per layer from the encoder's final state (torch layout)."""
-        layers = self.decoder.num_layers
+    def _summary(self, final: State, batch: int) -> list[Tensor] | None:
+        """The top encoder layer's final state as the bridge reads it: per state component (an
+        LSTM's ``h`` and ``c``), ``(D, B, H_e) -> (B, D * H_e)``, both directions' summaries side
+        by side; None without a bridge."""
         if self.bridge is None:
-            zeros = self.decoder.initial_state(batch, device=memory.device, dtype=memory.dtype)
-            parts = as_tuple(zeros)
-            return [from_tuple(tuple(p[i] for p in parts)) for i in range(layers)]
+            return None
         directions = self.encoder.num_directions
         top = slice(len(self.encoder.cells) - directions, len(self.encoder.cells))
-        per_component = []
-        for component, linear in zip(as_tuple(final), self.bridge, strict=True):
-            # the top layer's (D, B, H_e) -> (B, D * H_e): both directions' summaries side by side
-            summary = component[top].transpose(0, 1).reshape(batch, -1)
-            per_component.append(torch.tanh(linear(summary)).chunk(layers, dim=-1))
-        return [from_tuple(tuple(c[i] for c in per_component)) for i in range(layers)]
+        return [component[top].transpose(0, 1).reshape(batch, -1) for component in as_tuple(final)]
 
-    # --- decoder ----------------------------------------------------------------------------------
-
-    def decode_step(
-        self, embedded: Tensor, state: DecoderState
-    ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One decoder step from the embedded previous token ``(B, E)``.
-
-        Returns ``(features (B, H), new_state, attention weights (B, S) or None)``; the output
-        layer turns ``features`` into logits.
-        """
-        x = torch.cat([embedded, state["feed"]], dim=-1) if self.input_feeding else embedded
-        new_layers = []
-        for index, (cell, layer_state) in enumerate(
-            zip(self.decoder.cells, state["layers"], strict=True)
-        ):
-            if index > 0:
-                x = self._drop(x)
-            u = cell.project(x.unsqueeze(1)).squeeze(1)
-            x, layer_state = cell.step(u, layer_state)
-            new_layers.append(layer_state)
-        weights = None
-        if self.attention is not None:
-            context, weights = self.attention(x, state["memory"], state["mask"], state["keys"])
-            x = torch.tanh(self.combine(torch.cat([x, context.to(x.dtype)], dim=-1)))
-        new_state = dict(state, layers=new_layers)
-        if self.input_feeding:
-            new_state["feed"] = x
-        return x, new_state, weights
-
-    def logits(self, features: Tensor) -> Tensor:
-        """``features (..., H) -> logits (..., V_t)``."""
-        weight, bias = self._output_layer()
-        return F.linear(self._output_inputs(features), weight, bias)
-
-    def _output_inputs(self, features: Tensor) -> Tensor:
-        """What the output layer's matrix multiplies: ``(..., H)``, or ``(..., E)`` when tied."""
-        features = self._drop(features)
-        if self.output is None:
-            features = self.output_projection(features)
-        return features
-
-    def _output_layer(self) -> tuple[Tensor, Tensor]:
-        """The output layer's weight ``(V_t, H or E)`` and bias ``(V_t,)``."""
-        if self.output is None:
-            return self.target_embedding.weight, self.output_bias
-        return self.output.weight, self.output.bias
+    # --- training and search ----------------------------------------------------------------------
 
     def forward(
         self,
@@ -255,83 +161,18 @@ class Seq2Seq(KeepsArguments):
         target_out: Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """Logits ``(B, T, V_t)`` of each next target token, or with ``target_out`` the loss.
-
-        ``target_in (B, T)``: bos followed by the target (padded), the decoder's inputs under full
-        teacher forcing. ``teacher_forcing``: a ratio, or one per row ``(B,)``; below 1, each row is
-        fed its own previous prediction instead of the true token with probability ``1 - ratio``
-        at each step (drawn from torch's global generator). ``return_attention`` also returns the
-        attention weights ``(B, T, S)`` (zeros without attention).
-
-        ``target_out (B, T)``: the target followed by eos (padded). Given, the result is the mean
-        cross-entropy (with ``label_smoothing``) over its non-pad tokens instead of the logits,
-        computed without holding all ``B * T * V_t`` logits at once (``linear_cross_entropy``).
-        The loss is the forward's result, so a ``DistributedDataParallel`` wrapper sees it.
-        """
+        """Logits ``(B, T, V_t)`` of each next target token, or with ``target_out`` the loss
+        (``AttentionDecoder.decode`` after encoding ``source (B, S)``). The loss is the
+        forward's result, so a ``DistributedDataParallel`` wrapper sees it."""
         state = self.encode(source, source_lengths)
-        batch, steps = target_in.shape
-        ratio = torch.as_tensor(teacher_forcing, dtype=torch.float32, device=target_in.device)
-        sampling = bool((ratio < 1).any())
-        embedded = self._drop(self.target_embedding(target_in))
-        features, all_weights, step_logits = [], [], []
-        previous_prediction: Tensor | None = None
-        for gold in embedded.unbind(1):
-            if sampling and previous_prediction is not None:
-                use_gold = torch.rand(batch, device=target_in.device) < ratio
-                own = self._drop(self.target_embedding(previous_prediction))
-                gold = torch.where(use_gold.unsqueeze(1), gold, own)
-            x, state, weights = self.decode_step(gold, state)
-            if sampling:
-                logits_t = self.logits(x)
-                step_logits.append(logits_t)
-                previous_prediction = logits_t.detach().argmax(dim=-1)
-            else:
-                features.append(x)
-            if return_attention and weights is not None:
-                all_weights.append(weights)
-        if target_out is not None and not return_attention:
-            if sampling:
-                logits = torch.stack(step_logits, dim=1).flatten(0, 1)
-                return F.cross_entropy(
-                    logits.to(torch.promote_types(logits.dtype, torch.float32)),
-                    target_out.flatten(),
-                    ignore_index=self.pad_id,
-                    label_smoothing=label_smoothing,
-                )
-            weight, bias = self._output_layer()
-            return linear_cross_entropy(
-                self._output_inputs(torch.stack(features, dim=1)).flatten(0, 1),
-                weight,
-                bias,
-                target_out.flatten(),
-                ignore_index=self.pad_id,
-                label_smoothing=label_smoothing,
-            )
-        if sampling:
-            logits = torch.stack(step_logits, dim=1)
-        else:
-            logits = self.logits(torch.stack(features, dim=1))
-        if not return_attention:
-            return logits
-        if self.attention is None:
-            return logits, logits.new_zeros(batch, steps, source.shape[1])
-        return logits, torch.stack(all_weights, dim=1)
-
-    # --- search -----------------------------------------------------------------------------------
-
-    def step(
-        self, tokens: Tensor, state: DecoderState, forbidden: Sequence[int] = ()
-    ) -> tuple[Tensor, DecoderState]:
-        """The search step function: ``tokens (N,)``, state -> ``(log_probs (N, V_t), state)``.
-
-        Padding and bos are never outputs, nor are the ``forbidden`` ids (e.g. the unknown
-        token): their logits are masked before the softmax, so the log-probabilities are
-        normalised over the tokens a translation may contain.
-        """
-        features, state, _ = self.decode_step(self.target_embedding(tokens), state)
-        logits = self.logits(features).float()
-        logits[:, [self.pad_id, self.bos_id, *forbidden]] = float("-inf")
-        return torch.log_softmax(logits, dim=-1), state
+        return self.decode(
+            state,
+            target_in,
+            teacher_forcing=teacher_forcing,
+            return_attention=return_attention,
+            target_out=target_out,
+            label_smoothing=label_smoothing,
+        )
 
     @torch.no_grad()
     def generate(
@@ -350,32 +191,17 @@ class Seq2Seq(KeepsArguments):
         ``forbidden_ids``: target ids the search never emits (besides pad and bos), such as the
         unknown token. The model is put in eval mode for the search and restored afterwards.
         """
-        forbidden = tuple(int(i) for i in forbidden_ids)
-        if any(not 0 <= i < self.target_vocab_size for i in forbidden):
-            raise ValueError(
-                f"forbidden_ids must be target ids in 0..{self.target_vocab_size - 1}, "
-                f"got {list(forbidden)}"
-            )
-        if self.eos_id in forbidden:
-            raise ValueError("forbidden_ids must not contain eos: every output needs its end")
         was_training = self.training
         self.eval()
         try:
-            state = self.encode(source, source_lengths)
-            common = dict(
-                step=functools.partial(self.step, forbidden=forbidden),
-                initial_state=state,
-                batch_size=source.shape[0],
-                bos_id=self.bos_id,
-                eos_id=self.eos_id,
-                max_len=max_len,
+            return self.search(
+                self.encode(source, source_lengths),
+                max_len,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
                 no_repeat_ngram=no_repeat_ngram,
-                state_dims=0,
-                pad_id=self.pad_id,
+                forbidden_ids=forbidden_ids,
             )
-            if beam_size == 1:
-                return greedy_search(**common)
-            return beam_search(**common, beam_size=beam_size, length_penalty=length_penalty)
         finally:
             self.train(was_training)
 
@@ -393,14 +219,7 @@ class Seq2Seq(KeepsArguments):
         was_training = self.training
         self.eval()
         try:
-            steps = max(len(row) for row in output) + 1
-            target_in = torch.full(
-                (len(output), steps), self.pad_id, dtype=torch.long, device=source.device
-            )
-            target_in[:, 0] = self.bos_id
-            for row, ids in enumerate(output):
-                target_in[row, 1 : len(ids) + 1] = torch.as_tensor(ids, dtype=torch.long)
-            _, weights = self.forward(source, source_lengths, target_in, return_attention=True)
+            weights = self.attention_of(self.encode(source, source_lengths), output)
         finally:
             self.train(was_training)
         return [

@@ -55,7 +55,8 @@ from rnnkit.metrics.translation import score_translations
 from rnnkit.models.seq2seq import ATTENTION_CHOICES, BRIDGES, Seq2Seq
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
-from rnnkit.tasks.options import TaskOptions, flag, model_option, option
+from rnnkit.tasks.options import model_option, option
+from rnnkit.tasks.teaching import TEACHING, TeacherForcingOptions
 from rnnkit.tasks.tokenizing import (
     LOWERCASE_HELP,
     TOKENIZER_HELP,
@@ -73,7 +74,7 @@ TARGET_TOKENIZER_FILE = f"{TARGET_TOKENIZER}.json"
 #: sentences decoded together by ``translate`` and validation
 DECODE_BATCH = 64
 #: the ``--help`` panels of the translate options besides Data, Model and Training
-TEACHING, DECODING = "Teacher forcing", "Decoding"
+DECODING = "Decoding"
 
 Warn = Callable[[str], None]
 
@@ -83,11 +84,12 @@ def _warn_to_stderr(message: str) -> None:
 
 
 @dataclass
-class TranslateOptions(TaskOptions):
+class TranslateOptions(TeacherForcingOptions):
     """Everything ``rnnkit train translate`` takes: data, tokenizers, model, decoding, training.
 
     The training fields come from ``TrainOptions``, ``out``, ``encoding`` and ``cell`` from
-    ``TaskOptions``; the defaults below replace some of them.
+    ``TaskOptions``, the teacher-forcing ones from ``TeacherForcingOptions``;
+    the defaults below replace some of them.
     """
 
     missing_data_message: ClassVar[str] = "no training pairs were given; pass --data FILE.tsv."
@@ -137,15 +139,6 @@ class TranslateOptions(TaskOptions):
     # training
     batch_size: int = option(128, help="Sentence pairs per batch.", panel=TEACHING, fixed=True)
     label_smoothing: float = option(0.1, help="Label smoothing of the loss.", panel=TEACHING)
-    teacher_forcing: float = option(
-        1.0, help="Share of steps fed the true previous token.", panel=TEACHING
-    )
-    teacher_forcing_end: float | None = option(
-        None, help="Scheduled sampling: ratio to decay to.", panel=TEACHING
-    )
-    teacher_forcing_decay_epochs: float = option(
-        10.0, help="Epochs of the linear decay.", panel=TEACHING
-    )
     # decoding (translate and evaluate; validation decodes greedily): ``decoding_settings()``.
     # length_penalty 1 gave the best validation BLEU; forbidding the unknown token makes each
     # output word a real one (Multi30k test: +1.4 BLEU greedy, +0.3 beam 5)
@@ -197,15 +190,6 @@ class TranslateOptions(TaskOptions):
                 "use --attention luong-general."
             )
         self.require_rates("dropout", "label_smoothing")
-        for name in ("teacher_forcing", "teacher_forcing_end"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise UserError(f"{flag(name)} must be in [0, 1], got {value}.")
-        if self.teacher_forcing_decay_epochs <= 0:
-            raise UserError(
-                "--teacher-forcing-decay-epochs must be positive, got "
-                f"{self.teacher_forcing_decay_epochs}."
-            )
         self.decoding_settings().check()
         return self
 
@@ -227,13 +211,6 @@ class TranslateOptions(TaskOptions):
             no_repeat_ngram=self.no_repeat_ngram,
             allow_unknown=self.allow_unknown,
         )
-
-    def teacher_forcing_at(self, epoch: float) -> float:
-        """The teacher-forcing ratio after ``epoch`` epochs (fractional) of training."""
-        if self.teacher_forcing_end is None:
-            return self.teacher_forcing
-        progress = min(1.0, epoch / self.teacher_forcing_decay_epochs)
-        return self.teacher_forcing + (self.teacher_forcing_end - self.teacher_forcing) * progress
 
 
 # ------------------------------------------------------------------------------- data as ids

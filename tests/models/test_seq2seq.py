@@ -314,3 +314,19 @@ def test_the_models_do_not_import_the_training_code():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_parameters_keep_the_names_and_order_runs_were_saved_with():
+    # As Seq2Seq registered them before its decoder became AttentionDecoder: weights load by
+    # name, and an optimiser's state in a checkpoint by position.
+    model = Seq2Seq(11, 13, 8, 8, 1, True, 16, 1, cell="lstm", tie_embeddings=True)
+    weights = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    cells = [f"{part}.cells.{i}.{w}" for part, n in (("encoder", 2), ("decoder", 1))
+             for i in range(n) for w in weights]  # fmt: skip
+    assert [name for name, _ in model.named_parameters()] == [
+        "output_bias", "source_embedding.weight", "target_embedding.weight", *cells,
+        "bridge.0.weight", "bridge.0.bias", "bridge.1.weight", "bridge.1.bias",
+        "attention.query_projection.weight", "attention.memory_projection.weight",
+        "attention.memory_projection.bias", "attention.v.weight", "combine.weight",
+        "output_projection.weight",
+    ]  # fmt: skip

@@ -129,6 +129,18 @@ def roll_files(folder: Path) -> dict[str, Path]:
     return {"data": path, "midi": folder / "generated.mid"}
 
 
+def image_files(folder: Path) -> dict[str, Path]:
+    """Eight 16x16 scenes of shapes and their captions, the table beside the images."""
+    from PIL import Image
+
+    from rnnkit.data.fashion_scenes import generate
+
+    tables = generate(folder / "scenes", {"train": 8}, seed=0)
+    for image in (folder / "scenes" / "images").iterdir():
+        Image.open(image).resize((16, 16)).save(folder / "scenes" / image.name)
+    return {"data": tables["train"], "image": folder / "scenes" / "train_00000.png"}
+
+
 CASES = [
     Case(
         "lm",
@@ -206,6 +218,15 @@ CASES = [
                    "--batch-size", "4", "--max-steps", "6", "--transpose", "2"],
         ["--hidden", "9"],
         lambda run, f: [["generate", run, "--output", f["midi"], "--steps", "4", "--seed", "0"]],
+    ),
+    Case(
+        "caption",
+        image_files,
+        lambda f: ["--data", f["data"], "--image-size", "16", "--encoder-widths", "4,4",
+                   "--embedding-size", "8", "--decoder-hidden", "8", "--batch-size", "4",
+                   "--max-steps", "6"],
+        ["--decoder-hidden", "9"],
+        lambda run, f: [["caption", run, f["image"], "--beam", "2"]],
     ),
 ]  # fmt: skip
 BY_TASK = {case.key: case for case in CASES}
