@@ -171,14 +171,15 @@ def test_outputs_hold_no_unknown_token_unless_allowed(tmp_path):
 
 
 def test_a_resume_must_keep_the_options_that_fix_the_model_and_the_data():
-    """The fixed options are those of the explicit ``model_options()`` they replace, and seed."""
+    """The fixed options are those of the explicit ``model_options()`` they replace, seed, and the
+    weight average (a checkpoint holds the average only when the run keeps one)."""
     fixed = tr.TranslateOptions().model_options()
     assert set(fixed) == {
         "tokenizer", "shared_vocab", "vocab_size", "min_count", "lowercase",
         "max_source_length", "max_target_length", "cell", "embedding_size",
         "encoder_hidden", "encoder_layers", "bidirectional", "decoder_hidden",
         "decoder_layers", "attention", "attention_size", "input_feeding", "bridge",
-        "dropout", "tie_embeddings", "batch_size", "seed",
+        "dropout", "tie_embeddings", "batch_size", "seed", "weight_average", "ema_decay",
     }  # fmt: skip
 
 
