@@ -71,7 +71,7 @@ class RNN(nn.Module):
         residual: add each layer's input to its output, from the second layer on.
         batch_first: inputs and outputs are ``(B, T, F)``; otherwise ``(T, B, F)``.
         backend: ``"auto"`` (the fastest exact one), ``"fused"``, ``"loop"``, ``"compiled"``,
-            ``"scan"``.
+            ``"scan"``, ``"traced"`` (for ``torch.export``: ``rnnkit.layers.recurrent``).
         variational: the between-layer dropout uses one mask per sequence for every step.
         weight_drop: DropConnect probability on every recurrent matrix ``weight_hh`` (AWD-LSTM).
         zoneout: probability that a state unit keeps its previous value (training; loop backends).
@@ -172,7 +172,7 @@ class RNN(nn.Module):
         batch, steps = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
-            if bool((lengths == steps).all()):
+            if not torch.compiler.is_exporting() and bool((lengths == steps).all()):
                 lengths = None  # nothing is padded: the unmasked path is exact and faster
         parts = self._check_state(state, batch, x)
 

@@ -34,8 +34,9 @@ def stack_frames(features: Tensor, factor: int) -> Tensor:
     last group zero-padded."""
     batch, steps, width = features.shape
     padded_steps = -(-steps // factor) * factor
-    if padded_steps != steps:
-        features = F.pad(features, (0, 0, 0, padded_steps - steps))
+    # no branch on the length: padding by zero steps changes nothing, and an exported graph
+    # (a symbolic T) then stacks any length
+    features = F.pad(features, (0, 0, 0, padded_steps - steps))
     return features.reshape(batch, padded_steps // factor, factor * width)
 
 
