@@ -27,6 +27,7 @@ ALLOWED = {
         "cells", "layers", "models", "decoding", "data", "metrics", "training", "viz", "errors",
         "cpu",
     },
+    "export": {"cells", "layers", "models", "tasks", "errors"},
 }  # fmt: skip
 
 

@@ -38,6 +38,10 @@ class Graph:
     outputs: tuple[str, ...]
     axes: dict[str, dict[int, str]] = field(default_factory=dict)
     summary: str = ""
+    #: the least size of a named dimension, where the model needs more than torch.export's
+    #: default of 2 (speech: more frames than one stack); a caller pads shorter inputs and gives
+    #: their lengths
+    least: dict[str, int] = field(default_factory=dict)
 
 
 def state_inputs(state: State, suffix: str = "_in") -> dict[str, Tensor]:

@@ -60,7 +60,7 @@ def dynamic_shapes(graph: Graph) -> tuple[dict[int, Any] | None, ...]:
     def dim(name: str) -> Any:
         base, _, offset = name.partition("+")
         if base not in dims:
-            dims[base] = torch.export.Dim(base)
+            dims[base] = torch.export.Dim(base, min=graph.least.get(base, 0))
         return dims[base] + int(offset) if offset else dims[base]
 
     shapes = [

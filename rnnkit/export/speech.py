@@ -36,6 +36,7 @@ def recognizer_graphs(model: CTCRecognizer, batch: int = 2, steps: int = 9) -> l
             inputs={"features": features, "lengths": lengths},
             outputs=("log_probs", "out_lengths"),
             axes={"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
+            least={"time": model.subsample + 1},
             summary="feature frames (B, T, F) and their counts (B,) -> CTC log-probabilities "
             "(B, T', V) and their lengths (B,)",
         )
