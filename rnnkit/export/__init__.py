@@ -87,11 +87,14 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "onnx") ->
     """Export the run in ``run_dir`` to ``output`` and beside it; return the files written.
 
     ``UserError`` for an unknown format, a directory that is not a run, a model that cannot be
-    exported, or an output folder that does not exist. The files appear only once all are written.
+    exported, an output that is not an .onnx file or in a folder that does not exist. The files
+    appear only once all are written.
     """
     if format not in FORMATS:
         raise UserError(f"format {format!r} is not one rnnkit exports; use {', '.join(FORMATS)}.")
     output = Path(output)
+    if output.suffix != ".onnx":
+        raise UserError(f"--output {output} must name an .onnx file, such as model.onnx.")
     if not output.parent.is_dir():
         raise UserError(f"the folder of --output {output} does not exist; create it first.")
     task, run = open_run(run_dir)

@@ -21,9 +21,10 @@ from rnnkit.models import Seq2Seq
 
 
 class _StateLayout:
-    """Which entries a model's decoder state holds, and its dict <-> a tuple of tensors."""
+    """Which entries a model's decoder state holds (read from an example state), and its dict
+    <-> a tuple of tensors."""
 
-    def __init__(self, model: Seq2Seq, example: dict[str, Any]) -> None:
+    def __init__(self, example: dict[str, Any]) -> None:
         self.components = STATE_COMPONENTS[len(as_tuple(example["layers"][0]))]
         self.feed = example["feed"] is not None
         self.keys = example["keys"] is not None and example["keys"] is not example["memory"]
@@ -96,7 +97,7 @@ def seq2seq_graphs(model: Seq2Seq, batch: int = 2, steps: int = 6) -> list[Graph
     lengths = torch.tensor([steps] + [max(1, steps - 2)] * (batch - 1))
     with torch.no_grad():
         example = model.encode(source, lengths)
-    layout = _StateLayout(model, example)
+    layout = _StateLayout(example)
     carried, fixed = layout.names(), layout.fixed_names()
     encoder = Graph(
         name="encoder",

@@ -106,6 +106,9 @@ def test_bad_exports_are_refused_in_one_sentence(tiny_run, tmp_path):
     assert_user_error(
         rnnkit("export", tiny_run, "--output", tmp_path / "no" / "m.onnx"), "does not exist"
     )
+    assert_user_error(
+        rnnkit("export", tiny_run, "--output", tmp_path / "m.json"), "must name an .onnx file"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notarun"]
 
 
