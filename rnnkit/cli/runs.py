@@ -121,7 +121,7 @@ def _print_table(summaries: list[RunSummary], folder: Path) -> None:
         if summary.best is not None:
             best = f"{summary.monitor} {_format(summary.best)}"
         else:
-            best = "" if summary.finished else "(not finished)"
+            best = "(no validation)" if summary.finished else "(not finished)"
         table.add_row(name, summary.task, created, _format(summary.steps or ""), best)
     Console(soft_wrap=True).print(table)
 
