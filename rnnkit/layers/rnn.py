@@ -8,6 +8,7 @@ stream can be fed chunk by chunk. Weights move to and from ``torch.nn.RNN/LSTM/G
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -176,7 +177,10 @@ class RNN(nn.Module):
                 lengths = None  # nothing is padded: the unmasked path is exact and faster
         parts = self._check_state(state, batch, x)
 
-        with parametrize.cached():  # one weight-drop mask per forward pass, shared by all steps
+        # one weight-drop mask per forward pass, shared by all steps; torch.export traces without
+        # the cache (filling it is a side effect it refuses), and weight drop is off in eval mode
+        cache = nullcontext() if torch.compiler.is_exporting() else parametrize.cached()
+        with cache:
             if self.backend in ("auto", "fused") and self.uses_torch_kernels():
                 output, finals = self._forward_torch(x, parts, lengths)
             else:

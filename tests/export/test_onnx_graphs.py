@@ -98,6 +98,11 @@ def test_language_model_every_cell_whole_and_streamed(tmp_path):
         cell: LanguageModel(13, embedding_size=6, hidden_size=8, num_layers=1, cell=cell).eval()
         for cell in sorted(CELL_NAMES)
     }
+    # AWD-LSTM's regularisers (weight drop is a parametrization) and tied weights, off in eval
+    models["awd"] = LanguageModel(
+        13, embedding_size=6, hidden_size=8, num_layers=2, weight_drop=0.3, zoneout=0.2,
+        tie_weights=True, locked_dropout=True, dropout=0.2, embedding_dropout=0.1,
+    ).eval()  # fmt: skip
     graph = bundle({cell: model_graphs(model)[0] for cell, model in models.items()})
     session = ort.InferenceSession(str(write_onnx(graph, tmp_path / "lm.onnx")))
     tokens = torch.randint(0, 13, (3, 9))
