@@ -94,7 +94,9 @@ def runs_table(
     folder: Annotated[
         Path, typer.Argument(help="Folder to search for run directories (default: here).")
     ] = Path("."),
-    as_json: JsonFlag = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list, one object per run, to stdout.")
+    ] = False,
 ) -> None:
     """A table of the run directories under a folder: task, created, steps, best metric."""
     summaries = list_runs(folder)
