@@ -118,3 +118,49 @@ def test_a_model_without_an_exporter_is_a_user_error():
 
     with pytest.raises(UserError, match="Linear model cannot be exported"):
         model_graphs(torch.nn.Linear(2, 2))
+
+
+def test_a_translate_run_exports_encoder_and_decoder_step_that_decode_greedily(tmp_path):
+    from rnnkit.data.synthetic import date_pairs, write_pairs_tsv
+    from rnnkit.tasks import translate
+
+    data = write_pairs_tsv(date_pairs(60, seed=0), tmp_path / "train.tsv")
+    run_dir = tmp_path / "run"
+    flags = [
+        "--tokenizer", "char", "--embedding-size", "8", "--encoder-hidden", "8",
+        "--encoder-layers", "1", "--decoder-hidden", "12", "--batch-size", "16", "--max-steps",
+        "3", "--progress", "off", "--precision", "fp32", "--cell", "lstm",
+    ]  # fmt: skip
+    assert rnnkit("train", "translate", "--data", data, "--out", run_dir, *flags).exit_code == 0
+    output = tmp_path / "out" / "dates.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run_dir, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "dates.decoder_step.onnx", "dates.json", "dates.onnx", "dates.source_tokenizer.json",
+        "dates.target_tokenizer.json",
+    ]  # fmt: skip
+
+    model = translate.TASK_SPEC.load_model(translate.TASK_SPEC.open(run_dir))
+    source = torch.randint(4, model.source_embedding.num_embeddings, (2, 9))
+    lengths = torch.tensor([9, 6])
+    expected = model.generate(source, lengths, 8).sequences()  # rnnkit's greedy search
+
+    encoder = ort.InferenceSession(str(output))
+    decoder = ort.InferenceSession(str(output.with_name("dates.decoder_step.onnx")))
+    names = [o.name for o in encoder.get_outputs()]
+    encoded = encoder.run(names, {"source": source.numpy(), "lengths": lengths.numpy()})
+    state = dict(zip(names, encoded, strict=True))
+    tokens = np.full(2, model.bos_id, dtype=np.int64)
+    produced = []
+    for _ in range(8):
+        log_probs, *carried = decoder.run(
+            None, {"tokens": tokens, **{i.name: state[i.name] for i in decoder.get_inputs()[1:]}}
+        )
+        tokens = log_probs.argmax(-1)
+        produced.append(tokens)
+        for name, value in zip(("h", "c", "feed"), carried, strict=True):
+            state[name] = value
+    for row, sequence in enumerate(np.stack(produced, axis=1).tolist()):
+        ended = sequence.index(model.eos_id) + 1 if model.eos_id in sequence else len(sequence)
+        assert sequence[:ended] == expected[row], row
