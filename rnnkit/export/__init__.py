@@ -8,7 +8,8 @@ artifacts (tokenizer, vocabulary, scaler, features) and a manifest, ``<stem>.jso
 each graph's inputs and outputs and holds the run's config::
 
     model.onnx                   the first graph (translate: the encoder)
-    model.<graph>.onnx           further graphs (translate: decoder_step; forecast: one_step)
+    model.<graph>.onnx           further graphs (translate: decoder_step; forecast: one_step;
+                                 speech: stream)
     model.json                   the manifest
     model.<artifact>.json        the run's artifacts, as the run holds them
 
