@@ -29,6 +29,7 @@ ALLOWED = {
     },
     # the HTTP layer: above tasks (whose Python API it calls), below cli (`rnnkit serve`)
     "serve": {"tasks", "errors"},
+    "export": {"cells", "layers", "models", "tasks", "errors"},
 }  # fmt: skip
 
 

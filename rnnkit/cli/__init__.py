@@ -15,6 +15,7 @@ from rnnkit.cli import (  # noqa: F401
     classify,
     demo,
     detect,
+    export,
     forecast,
     lm,
     music,

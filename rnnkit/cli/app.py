@@ -39,7 +39,7 @@ app = typer.Typer(
     cls=UserErrorGroup,
     help="Recurrent neural networks: train on your files; generate, evaluate and inspect runs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_show_locals=False,
 )
 

@@ -1,8 +1,8 @@
-"""Commands that work on a run of any task: ``rnnkit evaluate`` and ``rnnkit info``.
+"""Commands that work on runs of any task: ``rnnkit evaluate``, ``rnnkit info``, ``rnnkit runs``.
 
 They read the task from the run's ``config.json`` and call that task's ``evaluate`` or
-``describe`` (``rnnkit.tasks.lifecycle.Task``); results go to stdout (as JSON with ``--json``),
-so they can be piped.
+``describe`` (``rnnkit.tasks.lifecycle.Task``); ``runs`` tables the run directories under a folder
+(``rnnkit.tasks.listing``). Results go to stdout (as JSON with ``--json``), so they can be piped.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import typer
 from rnnkit.cli.app import app
 from rnnkit.errors import UserError
 from rnnkit.tasks import open_run
+from rnnkit.tasks.listing import RunSummary, list_runs
 
 RunDirArgument = Annotated[
     Path, typer.Argument(help="Run directory written by `rnnkit train`.", show_default=False)
@@ -95,6 +96,45 @@ def info(run_dir: RunDirArgument, as_json: JsonFlag = False) -> None:
     else:
         for line in _lines(description):
             typer.echo(line)
+
+
+@app.command("runs")
+def runs_table(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder to search for run directories (default: here).")
+    ] = Path("."),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list, one object per run, to stdout.")
+    ] = False,
+) -> None:
+    """A table of the run directories under a folder: task, created, steps, best metric."""
+    summaries = list_runs(folder)
+    if as_json:
+        typer.echo(to_json([summary.to_dict() for summary in summaries], indent=2))
+        return
+    if not summaries:
+        typer.echo(f"no run directories under {folder}", err=True)
+        return
+    _print_table(summaries, folder)
+
+
+def _print_table(summaries: list[RunSummary], folder: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("run", "task", "created (UTC)", "steps", "best", box=None, pad_edge=False)
+    for summary in summaries:
+        name = str(summary.path.relative_to(folder)) if summary.path != folder else str(folder)
+        if summary.problem is not None:
+            table.add_row(name, "?", "", "", f"unreadable: {summary.problem}")
+            continue
+        created = summary.created.strftime("%Y-%m-%d %H:%M") if summary.created else ""
+        if summary.best is not None:
+            best = f"{summary.monitor} {_format(summary.best)}"
+        else:
+            best = "(no validation)" if summary.finished else "(not finished)"
+        table.add_row(name, summary.task, created, _format(summary.steps or ""), best)
+    Console(soft_wrap=True).print(table)
 
 
 def to_json(value: Any, indent: int | None = None) -> str:

@@ -12,6 +12,9 @@ Backends for one direction:
   - ``scan``: ``cell.scan(u, state, mask)``, for cells whose recurrence is linear in h
     (minGRU, minLSTM).
   - ``fused``: ``cell.fused_sequence(u, state, mask)``, a cell's hand-written whole-sequence kernel.
+  - ``traced``: the ``loop`` as one ``torch.scan`` operator, for ``torch.export`` and ONNX export
+    (inference): the body is traced once, so the graph holds a symbolic number of steps where a
+    Python loop would be unrolled to the length of the example input.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from torch import Tensor, nn
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.sequences import check_lengths, lengths_to_mask, reverse_padded
 
-DIRECTION_BACKENDS = ("loop", "compiled", "scan", "fused")
+DIRECTION_BACKENDS = ("loop", "compiled", "scan", "fused", "traced")
 
 
 def as_tuple(state: State) -> tuple[Tensor, ...]:
@@ -76,6 +79,44 @@ def step_loop(
         outputs.append(h)
         state = new_state
     return torch.stack(outputs, dim=1), state
+
+
+def traced_loop(
+    cell: Cell,
+    u: Tensor,
+    state: State,
+    mask: Tensor | None = None,
+    zoneout: float = 0.0,
+    training: bool = False,
+) -> tuple[Tensor, State]:
+    """``step_loop`` as one ``torch.scan`` operator: same arguments, same results (inference).
+
+    ``torch.export`` traces ``cell.step`` once inside the operator, so an exported graph runs any
+    number of steps. torch's scan is a prototype, imported on use; its body may not return a
+    tensor that is also part of the carried state, hence the copy of ``h``.
+    """
+    from torch._higher_order_ops.scan import scan
+
+    if training and zoneout:
+        raise ValueError("backend 'traced' runs inference only; use 'loop' to train with zoneout")
+    steps = (u,) if mask is None else (u, mask.unsqueeze(-1))
+
+    def body(carry: tuple[Tensor, ...], inputs: tuple[Tensor, ...]):
+        old = from_tuple(carry)
+        h, new = cell.step(inputs[0], old)
+        if zoneout:
+            new = _zoneout(old, new, zoneout, training=False)
+            h = as_tuple(new)[0]
+        if len(inputs) > 1:
+            keep = inputs[1]
+            new = from_tuple(
+                tuple(torch.where(keep, n, o) for n, o in zip(as_tuple(new), carry, strict=True))
+            )
+            h = h.masked_fill(~keep, 0.0)
+        return as_tuple(new), h.clone()
+
+    final, outputs = scan(body, as_tuple(state), steps, dim=1)
+    return outputs, from_tuple(tuple(final))
 
 
 _compiled_loop: Callable | None = None
@@ -145,6 +186,8 @@ def run_direction(
         out, final = step_loop(cell, u, state, mask, zoneout, training)
     elif backend == "compiled":
         out, final = compiled_step_loop(cell, u, state, mask, zoneout, training)
+    elif backend == "traced":
+        out, final = traced_loop(cell, u, state, mask, zoneout, training)
     elif backend in ("scan", "fused"):
         if zoneout:
             raise ValueError(f"backend {backend!r} does not support zoneout; use 'loop'")
@@ -177,7 +220,8 @@ class Recurrent(nn.Module):
     Args:
         cell: any module following the cell contract (``rnnkit.cells.base.Cell``).
         reverse: run from each sequence's last real step back to its first.
-        backend: ``"auto"``, ``"loop"``, ``"compiled"``, ``"scan"`` or ``"fused"`` (see module doc).
+        backend: ``"auto"``, ``"loop"``, ``"compiled"``, ``"scan"``, ``"fused"`` or ``"traced"``
+            (see module doc).
         zoneout: probability that a state unit keeps its previous value (training); loop only.
 
     Forward: ``x (B, T, I)``, optional ``state`` (the cell's state: ``(B, S)`` or a tuple) and

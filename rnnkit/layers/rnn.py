@@ -8,6 +8,7 @@ stream can be fed chunk by chunk. Weights move to and from ``torch.nn.RNN/LSTM/G
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -71,7 +72,7 @@ class RNN(nn.Module):
         residual: add each layer's input to its output, from the second layer on.
         batch_first: inputs and outputs are ``(B, T, F)``; otherwise ``(T, B, F)``.
         backend: ``"auto"`` (the fastest exact one), ``"fused"``, ``"loop"``, ``"compiled"``,
-            ``"scan"``.
+            ``"scan"``, ``"traced"`` (for ``torch.export``: ``rnnkit.layers.recurrent``).
         variational: the between-layer dropout uses one mask per sequence for every step.
         weight_drop: DropConnect probability on every recurrent matrix ``weight_hh`` (AWD-LSTM).
         zoneout: probability that a state unit keeps its previous value (training; loop backends).
@@ -172,11 +173,14 @@ class RNN(nn.Module):
         batch, steps = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
-            if bool((lengths == steps).all()):
+            if not torch.compiler.is_exporting() and bool((lengths == steps).all()):
                 lengths = None  # nothing is padded: the unmasked path is exact and faster
         parts = self._check_state(state, batch, x)
 
-        with parametrize.cached():  # one weight-drop mask per forward pass, shared by all steps
+        # one weight-drop mask per forward pass, shared by all steps; torch.export traces without
+        # the cache (filling it is a side effect it refuses), and weight drop is off in eval mode
+        cache = nullcontext() if torch.compiler.is_exporting() else parametrize.cached()
+        with cache:
             if self.backend in ("auto", "fused") and self.uses_torch_kernels():
                 output, finals = self._forward_torch(x, parts, lengths)
             else:

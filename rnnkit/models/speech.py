@@ -33,9 +33,10 @@ def stack_frames(features: Tensor, factor: int) -> Tensor:
     """``(B, T, F) -> (B, ceil(T / factor), factor * F)``: consecutive frames side by side, the
     last group zero-padded."""
     batch, steps, width = features.shape
-    padded_steps = -(-steps // factor) * factor
-    if padded_steps != steps:
-        features = F.pad(features, (0, 0, 0, padded_steps - steps))
+    # no negative floor division (ONNX divides integers truncating) and no branch on the
+    # length (padding by zero steps changes nothing): an exported graph stacks any T
+    padded_steps = (steps + factor - 1) // factor * factor
+    features = F.pad(features, (0, 0, 0, padded_steps - steps))
     return features.reshape(batch, padded_steps // factor, factor * width)
 
 

@@ -36,6 +36,8 @@ class CharacterEncoder(nn.Module):
         self.output_size = 2 * hidden_size
 
     def forward(self, chars: Tensor, char_lengths: Tensor) -> Tensor:
+        if torch.compiler.is_exporting():
+            return self.every_slot(chars, char_lengths)
         batch, words, letters = chars.shape
         flat_chars = chars.reshape(batch * words, letters)
         flat_lengths = char_lengths.reshape(batch * words)
@@ -46,6 +48,19 @@ class CharacterEncoder(nn.Module):
             _, state = self.rnn(embedded, lengths=flat_lengths[real].cpu())
             hidden = as_tuple(state)[0]  # (2, N, H_c): forward and backward final states
             out[real] = torch.cat([hidden[0], hidden[1]], dim=-1)
+        return out.reshape(batch, words, self.output_size)
+
+    def every_slot(self, chars: Tensor, char_lengths: Tensor) -> Tensor:
+        """``forward`` without picking the real words out: every word slot runs (a padded one
+        as one padding character) and padded slots are zeroed afterwards. The same result at
+        more cost; an exported graph needs it, as the number of real words is data."""
+        batch, words, letters = chars.shape
+        flat_lengths = char_lengths.reshape(batch * words)
+        embedded = self.embedding(chars.reshape(batch * words, letters))
+        _, state = self.rnn(embedded, lengths=flat_lengths.clamp(min=1))
+        hidden = as_tuple(state)[0]
+        real = (flat_lengths > 0).unsqueeze(-1).to(embedded.dtype)
+        out = torch.cat([hidden[0], hidden[1]], dim=-1) * real
         return out.reshape(batch, words, self.output_size)
 
 

@@ -175,9 +175,10 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train, evaluate, keep the best weights; return the metrics and how the run ended.
 
-        Returns ``{"metrics": <validation metrics of the kept weights>, "last_metrics": ...,
-        "best_step", "step", "epoch", "stop_reason", "train_seconds"}``; ``stop_reason`` is one of
-        ``epochs``, ``max_steps``, ``time_limit``, ``early_stopping``, ``interrupted``.
+        Returns ``{"metrics": <validation metrics of the kept weights>, "monitor" and "mode" (the
+        metric that chose them), "last_metrics": ..., "best_step", "step", "epoch", "stop_reason",
+        "train_seconds"}``; ``stop_reason`` is one of ``epochs``, ``max_steps``, ``time_limit``,
+        ``early_stopping``, ``interrupted``.
         """
         self.options.validate()
         device = resolve_device(self.options.device)
@@ -602,6 +603,8 @@ class Trainer:
             self.progress.message(f"checkpoint saved; continue with --resume in {self.run_dir}")
         return {
             "metrics": metrics,
+            "monitor": self.objective.monitor,
+            "mode": self.objective.mode,
             "last_metrics": state.last_metrics,
             "best_step": self.stopper.best_step,
             "step": state.step,

@@ -191,3 +191,30 @@ def test_bad_construction_arguments():
         rnnkit.RNN("lstm", I, H, dropout=1.5)
     with pytest.raises(ValueError, match="needs a cell with a scan"):
         rnnkit.RNN("lstm", I, H, backend="scan")(torch.randn(B, T, I))
+
+
+@pytest.mark.parametrize("cell", sorted(rnnkit.layers.rnn.CELL_NAMES))
+def test_traced_backend_equals_the_loop_with_padding_and_both_directions(cell):
+    """The backend ONNX export traces: one scan operator, the same numbers as the step loop."""
+    torch.manual_seed(0)
+    loop = rnnkit.RNN(cell, 3, 5, num_layers=2, bidirectional=True, backend="loop").eval()
+    traced = rnnkit.RNN(cell, 3, 5, num_layers=2, bidirectional=True, backend="traced").eval()
+    traced.load_state_dict(loop.state_dict())
+    x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
+    with torch.no_grad():
+        for given in (None, lengths):
+            expected, expected_state = loop(x, lengths=given)
+            actual, actual_state = traced(x, lengths=given)
+            torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+            for a, e in zip(
+                recurrent_module.as_tuple(actual_state),
+                recurrent_module.as_tuple(expected_state),
+                strict=True,
+            ):
+                torch.testing.assert_close(a, e, rtol=0, atol=1e-6)
+
+
+def test_traced_backend_refuses_to_train_with_zoneout():
+    layer = rnnkit.RNN("gru", 3, 4, backend="traced", zoneout=0.2)
+    with pytest.raises(ValueError, match="inference only"):
+        layer(torch.randn(2, 3, 3))

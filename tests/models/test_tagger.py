@@ -40,3 +40,16 @@ def test_without_character_features_and_config_round_trip():
     copy.load_state_dict(model.state_dict())
     words = torch.randint(2, 15, (2, 5))
     torch.testing.assert_close(copy.eval()(words), model.eval()(words))
+
+
+def test_every_slot_form_equals_the_selection_of_real_words():
+    """What an exported graph computes (every word slot) equals the eager selection."""
+    torch.manual_seed(0)
+    encoder = CharacterEncoder(9, 4, 3, cell="gru").eval()
+    chars = torch.randint(1, 9, (2, 5, 6))
+    char_lengths = torch.tensor([[6, 2, 4, 1, 3], [5, 3, 0, 0, 0]])
+    with torch.no_grad():
+        selected = encoder(chars, char_lengths)
+        every = encoder.every_slot(chars, char_lengths)
+    torch.testing.assert_close(every, selected, rtol=0, atol=1e-6)
+    assert every[1, 2:].abs().max() == 0

@@ -91,3 +91,35 @@ def test_loss_curves_need_something_to_plot(tmp_path):
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_tensorboard_events_hold_the_values_of_metrics_csv(tmp_path):
+    """The event file, read back with TensorBoard's own reader, holds metrics.csv's numbers."""
+    pytest.importorskip("tensorboard", reason="--tensorboard needs the tensorboard package")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_toy(tmp_path, epochs=2, log_every=2, tensorboard=True)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    with (tmp_path / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        for column, tag in [
+            ("train_loss", "train/loss"),
+            ("lr", "train/lr"),
+            ("items_per_s", "train/items_per_s"),
+            ("val_loss", "val/loss"),
+        ]:
+            if row.get(column):
+                expected.setdefault(tag, []).append((int(row["step"]), float(row[column])))
+    assert sorted(expected) == sorted(events.Tags()["scalars"])
+    assert [step for step, _ in expected["val/loss"]] == [4, 8]
+    assert len(expected["train/loss"]) == 4
+    for tag, values in expected.items():
+        logged = [(event.step, event.value) for event in events.Scalars(tag)]
+        assert [step for step, _ in logged] == [step for step, _ in values], tag
+        # metrics.csv keeps 6 significant digits, TensorBoard float32: both within 1e-5
+        assert [value for _, value in logged] == pytest.approx(
+            [value for _, value in values], rel=1e-5
+        ), tag

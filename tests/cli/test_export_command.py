@@ -1,0 +1,166 @@
+"""``rnnkit export RUN --format onnx``: the files it writes, and the example that runs them.
+
+The graph of a real (tiny) lm run is compared with the run's model in torch, and
+``examples/onnx_char_lm.py`` (onnxruntime and NumPy only) with ``rnnkit generate``'s greedy text.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_user_error, rnnkit
+
+from rnnkit.tasks import lm
+
+ort = pytest.importorskip("onnxruntime", reason="ONNX tests need the export extra")
+pytest.importorskip("onnxscript", reason="ONNX tests need the export extra")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "onnx_char_lm.py"
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory) -> Path:
+    """``rnnkit export`` of the tiny lm run; the graph's path."""
+    output = tmp_path_factory.mktemp("export") / "chars.onnx"
+    result = rnnkit("export", tiny_run, "--format", "onnx", "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    written = [Path(line) for line in result.stdout.splitlines()]
+    assert sorted(p.name for p in written) == ["chars.json", "chars.onnx", "chars.tokenizer.json"]
+    assert sorted(p.name for p in output.parent.iterdir()) == sorted(p.name for p in written)
+    return output
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("onnx_char_lm_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_writes_the_graph_its_manifest_and_the_tokenizer(exported, tiny_run):
+    manifest = json.loads(exported.with_suffix(".json").read_text())
+    assert manifest["task"] == "lm" and manifest["config"]["model"]["hidden_size"] == 16
+    graph = manifest["graphs"][0]
+    assert graph["file"] == "chars.onnx" and graph["outputs"] == ["logits", "h_out", "c_out"]
+    assert graph["inputs"][0] == {"name": "tokens", "dtype": "int64", "shape": ["batch", "time"]}
+    tokenizer = exported.with_name("chars.tokenizer.json")
+    assert tokenizer.read_bytes() == (tiny_run / "tokenizer.json").read_bytes()
+
+    model = lm.TASK_SPEC.load_model(lm.TASK_SPEC.open(tiny_run))
+    tokens = torch.randint(4, model.vocab_size, (2, 12))
+    with torch.no_grad():
+        logits, _ = model(tokens)
+    session = ort.InferenceSession(str(exported))
+    zeros = np.zeros((1, 2, 16), np.float32)
+    (onnx_logits,) = session.run(
+        ["logits"], {"tokens": tokens.numpy(), "h_in": zeros, "c_in": zeros}
+    )
+    np.testing.assert_allclose(onnx_logits, logits.numpy(), atol=1e-4, rtol=0)
+
+
+def test_the_example_samples_what_rnnkit_generates(exported, tiny_run):
+    example = load_example()
+    model = example.CharModel(exported)
+    greedy = "".join(example.generate(model, "abc", 40, temperature=0))
+    assert greedy == "".join(lm.generate(tiny_run, "abc", 40, temperature=0))
+    sampled = "".join(example.generate(model, "abc", 60, temperature=0.8, seed=3))
+    assert len(sampled) == 60 and set(sampled) <= set("abcdefgh\n")
+    assert sampled == "".join(example.generate(model, "abc", 60, temperature=0.8, seed=3))
+
+
+def test_the_example_runs_without_torch(exported):
+    blocked = "import sys; sys.modules['torch'] = None; sys.modules['rnnkit'] = None; "
+    run = f"import runpy; sys.argv = ['x', {str(exported)!r}, '--length', '30', '--prime', 'ab']; "
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            blocked + run + f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert len(completed.stdout) == 31 and set(completed.stdout) <= set("abcdefgh\n")
+
+
+def test_bad_exports_are_refused_in_one_sentence(tiny_run, tmp_path):
+    output = tmp_path / "m.onnx"
+    assert_user_error(rnnkit("export", tmp_path / "missing", "--output", output), "does not exist")
+    (tmp_path / "notarun").mkdir()
+    assert_user_error(
+        rnnkit("export", tmp_path / "notarun", "--output", output), "not an rnnkit run"
+    )
+    assert_user_error(
+        rnnkit("export", tiny_run, "--format", "tflite", "--output", output),
+        "format 'tflite' is not one rnnkit exports; use onnx",
+    )
+    assert_user_error(
+        rnnkit("export", tiny_run, "--output", tmp_path / "no" / "m.onnx"), "does not exist"
+    )
+    assert_user_error(
+        rnnkit("export", tiny_run, "--output", tmp_path / "m.json"), "must name an .onnx file"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notarun"]
+
+
+def test_a_model_without_an_exporter_is_a_user_error():
+    from rnnkit.errors import UserError
+    from rnnkit.export import model_graphs
+
+    with pytest.raises(UserError, match="Linear model cannot be exported"):
+        model_graphs(torch.nn.Linear(2, 2))
+
+
+def test_a_translate_run_exports_encoder_and_decoder_step_that_decode_greedily(tmp_path):
+    from rnnkit.data.synthetic import date_pairs, write_pairs_tsv
+    from rnnkit.tasks import translate
+
+    data = write_pairs_tsv(date_pairs(60, seed=0), tmp_path / "train.tsv")
+    run_dir = tmp_path / "run"
+    flags = [
+        "--tokenizer", "char", "--embedding-size", "8", "--encoder-hidden", "8",
+        "--encoder-layers", "1", "--decoder-hidden", "12", "--batch-size", "16", "--max-steps",
+        "3", "--progress", "off", "--precision", "fp32", "--cell", "lstm",
+    ]  # fmt: skip
+    assert rnnkit("train", "translate", "--data", data, "--out", run_dir, *flags).exit_code == 0
+    output = tmp_path / "out" / "dates.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run_dir, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "dates.decoder_step.onnx", "dates.json", "dates.onnx", "dates.source_tokenizer.json",
+        "dates.target_tokenizer.json",
+    ]  # fmt: skip
+
+    model = translate.TASK_SPEC.load_model(translate.TASK_SPEC.open(run_dir))
+    source = torch.randint(4, model.source_embedding.num_embeddings, (2, 9))
+    lengths = torch.tensor([9, 6])
+    expected = model.generate(source, lengths, 8).sequences()  # rnnkit's greedy search
+
+    encoder = ort.InferenceSession(str(output))
+    decoder = ort.InferenceSession(str(output.with_name("dates.decoder_step.onnx")))
+    names = [o.name for o in encoder.get_outputs()]
+    encoded = encoder.run(names, {"source": source.numpy(), "lengths": lengths.numpy()})
+    state = dict(zip(names, encoded, strict=True))
+    tokens = np.full(2, model.bos_id, dtype=np.int64)
+    produced = []
+    for _ in range(8):
+        log_probs, *carried = decoder.run(
+            None, {"tokens": tokens, **{i.name: state[i.name] for i in decoder.get_inputs()[1:]}}
+        )
+        tokens = log_probs.argmax(-1)
+        produced.append(tokens)
+        for name, value in zip(("h", "c", "feed"), carried, strict=True):
+            state[name] = value
+    for row, sequence in enumerate(np.stack(produced, axis=1).tolist()):
+        ended = sequence.index(model.eos_id) + 1 if model.eos_id in sequence else len(sequence)
+        assert sequence[:ended] == expected[row], row
