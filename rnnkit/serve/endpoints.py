@@ -1,8 +1,12 @@
 """One JSON endpoint per task under ``/v1/{run}/``; each calls the task's own Python API, the
-functions its command line calls (``rnnkit generate | predict | translate | forecast | detect |
-transcribe``). Runs are loaded once at start-up; forecast and transcribe call the functions of
-their commands, which take a run directory and a file, so those open the run again per request
-(the request's CSV or audio goes through a temporary file).
+functions its command line calls (``rnnkit generate | predict | translate | caption | forecast |
+detect | transcribe``). Runs are loaded once at start-up; forecast and transcribe call the
+functions of their commands, which take a run directory and a file, so those open the run again
+per request (the request's CSV or audio goes through a temporary file, as do caption's image and
+music's MIDI files).
+
+``/generate`` serves lm and music runs, each with its own body (``GenerateBody``,
+``MusicGenerateBody``), read once the run's task is known.
 
 Generation, classification and tagging go through a ``DynamicBatcher`` per run (when batching
 is on): concurrent requests run as one batch. A task's ``UserError`` becomes a 422 with its
@@ -12,6 +16,8 @@ sentence (``rnnkit/serve/app.py``).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import math
 import tempfile
@@ -22,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
 
 from rnnkit.errors import UserError
 from rnnkit.serve.batching import DynamicBatcher
@@ -33,6 +41,7 @@ from rnnkit.serve.schemas import (
     ActivationsBody,
     ForecastBody,
     GenerateBody,
+    MusicGenerateBody,
     SeriesBody,
     TextsBody,
     TranslateBody,
@@ -105,6 +114,33 @@ def split_like(flat: Sequence[Any], groups: Sequence[Sequence[Any]]) -> list[lis
     return out
 
 
+async def read_body(request: Request, model: type[BaseModel]) -> Any:
+    """The request's JSON body as ``model``; FastAPI's 422 (errors located under ``body``) when
+    it is not one."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        errors = error.errors(include_url=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def json_bodies(*models: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI of a route whose JSON body is one of ``models`` (``openapi_extra``)."""
+    schemas = [model.model_json_schema() for model in models]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": schemas}}},
+        }
+    }
+
+
+def binary_body(media_type: str) -> dict[str, Any]:
+    """OpenAPI of a route whose body is a file (``openapi_extra``)."""
+    schema = {"type": "string", "format": "binary"}
+    return {"requestBody": {"content": {media_type: {"schema": schema}}, "required": True}}
+
+
 def build_router(state: ServerState) -> APIRouter:
     """The ``/v1`` API over ``state``'s runs."""
     router = APIRouter(prefix="/v1")
@@ -123,11 +159,19 @@ def build_router(state: ServerState) -> APIRouter:
     def pieces_json(pieces: Sequence[lm_sampling.Piece]) -> list[dict[str, Any]]:
         return [{"text": p.text, "activations": p.activations} for p in pieces]
 
-    @router.post("/{run}/generate", tags=["lm"])
-    async def generate(run: str, body: GenerateBody) -> dict[str, Any]:
-        """Sample a text continuing ``prime`` (as `rnnkit generate`), with the activation of
-        the requested hidden units after each piece; batched with concurrent requests."""
+    @router.post(
+        "/{run}/generate",
+        tags=["lm", "music"],
+        openapi_extra=json_bodies(GenerateBody, MusicGenerateBody),
+    )
+    async def generate(run: str, raw: Request) -> dict[str, Any]:
+        """An lm run: sample a text continuing ``prime`` (as `rnnkit generate`), with the
+        activation of the requested hidden units after each piece; batched with concurrent
+        requests. A music run: sample ``steps`` frames (see ``generate_music``)."""
         served = state.run(run, "generate")
+        if served.task.name == "music":
+            return await generate_music(served, await read_body(raw, MusicGenerateBody))
+        body = await read_body(raw, GenerateBody)
         request = sample_request(served, body)
         loaded = served.loaded
         sample = await state.call(served, lambda rs: lm_sampling.sample_many(loaded, rs), request)
@@ -240,6 +284,91 @@ def build_router(state: ServerState) -> APIRouter:
             }
         return answer
 
+    # ------------------------------------------------------------------ music
+
+    async def generate_music(served: ServedRun, body: MusicGenerateBody) -> dict[str, Any]:
+        """A piece of ``steps`` frames (after ``prime_midi``) as `rnnkit generate` on a music run
+        writes it: ``pitches``, the MIDI pitches sounding in each frame (prime included), and
+        ``midi``, the MIDI file in base64."""
+        from rnnkit.tasks import music
+
+        check("steps", body.steps, limits.max_length, "frames")
+        prime = _base64(body.prime_midi, "prime_midi") if body.prime_midi is not None else None
+
+        def generate_files() -> tuple[music.GeneratedPiece, bytes]:
+            with tempfile.TemporaryDirectory() as folder:
+                prime_path = None
+                if prime is not None:
+                    prime_path = Path(folder) / "prime.mid"
+                    prime_path.write_bytes(prime)
+                piece = music.generate(
+                    served.path, Path(folder) / "piece.mid", body.steps, body.temperature,
+                    body.seed, prime_path, body.tempo, body.program, model=served.loaded,
+                )  # fmt: skip
+                return piece, piece.midi.read_bytes()
+
+        piece, midi = await asyncio.to_thread(generate_files)
+        return {
+            "frames": len(piece.roll),
+            "prime_frames": piece.prime_frames,
+            "pitches": piece.pitches(),
+            "midi": base64.b64encode(midi).decode("ascii"),
+        }
+
+    # ------------------------------------------------------------------ caption
+
+    @router.post("/{run}/caption", tags=["caption"], openapi_extra=binary_body("image/*"))
+    async def caption(
+        run: str,
+        request: Request,
+        beam: int | None = Query(None, ge=1, le=16, description="Beam size (default: the run's)."),
+        attention: bool = Query(False, description="Also return the attention of each word."),
+        suffix: str = Query("png", description="The image file's kind (png, jpg...)."),
+    ) -> dict[str, Any]:
+        """The caption of an image sent as the request body (as `rnnkit caption`; for a
+        keywords run, the body is the keywords as UTF-8 text). With ``attention``: ``words``
+        (the end marker last) and ``weights``, for each word its attention over the image's
+        grid of positions (words x rows x columns, each word's summing to 1), or over the
+        ``keywords`` (words x keywords)."""
+        from rnnkit.tasks import caption as task
+
+        served = state.run(run, "caption")
+        loaded = served.loaded
+        data = await request.body()
+        if not data:
+            raise HTTPException(422, "the request body is empty; send the image file as the body.")
+        if not suffix.isalnum():
+            raise HTTPException(422, f"suffix {suffix!r} is not a file kind such as png or jpg.")
+        decoding = {"beam": beam}
+
+        def answer(item: str | Path) -> dict[str, Any]:
+            if not attention:
+                return {"caption": task.caption(served.path, [item], run=loaded, **decoding)[0]}
+            found = task.attention_of(served.path, item, run=loaded, **decoding)
+            return {
+                "caption": found.caption,
+                "attention": {
+                    "words": found.words,
+                    "weights": jsonable(found.weights),
+                    "keywords": found.keywords,
+                },
+            }
+
+        def caption_body() -> dict[str, Any]:
+            if loaded.keywords is not None:
+                try:
+                    keywords = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UserError("the keywords are not UTF-8 text.") from None
+                check("the keywords", len(keywords), limits.max_text_chars, "characters")
+                return answer(keywords)
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / f"image.{suffix}"
+                path.write_bytes(data)
+                return answer(path)
+
+        return await asyncio.to_thread(caption_body)
+
     # ------------------------------------------------------------------ series
 
     @router.post("/{run}/forecast", tags=["forecast"])
@@ -285,16 +414,7 @@ def build_router(state: ServerState) -> APIRouter:
 
     # ------------------------------------------------------------------ speech
 
-    @router.post(
-        "/{run}/transcribe",
-        tags=["speech"],
-        openapi_extra={
-            "requestBody": {
-                "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
-                "required": True,
-            }
-        },
-    )
+    @router.post("/{run}/transcribe", tags=["speech"], openapi_extra=binary_body("audio/wav"))
     async def transcribe(run: str, request: Request, suffix: str = "wav") -> dict[str, Any]:
         """The transcript of an audio file sent as the request body (as `rnnkit transcribe`);
         ``suffix``: the file's kind (wav, flac, ogg...)."""
@@ -316,6 +436,14 @@ def build_router(state: ServerState) -> APIRouter:
         return {"text": await asyncio.to_thread(transcribe_bytes)}
 
     return router
+
+
+def _base64(text: str, field: str) -> bytes:
+    """The bytes of a base64 field; 422 naming the field when it is not base64."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(422, f"{field} is not base64; encode the file's bytes.") from None
 
 
 def _validation_text(served: ServedRun) -> str:

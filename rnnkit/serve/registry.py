@@ -27,6 +27,8 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "forecast": ("forecast",),
     "detect": ("detect",),
     "speech": ("transcribe",),
+    "music": ("generate",),
+    "caption": ("caption",),
 }
 
 
@@ -72,6 +74,18 @@ def _load_speech(path: Path) -> Any:
     return speech.load_run(path)
 
 
+def _load_music(path: Path) -> Any:
+    from rnnkit.tasks import music
+
+    return music.TASK_SPEC.load_model(music.TASK_SPEC.open(path))
+
+
+def _load_caption(path: Path) -> Any:
+    from rnnkit.tasks import caption
+
+    return caption.load_run(path)
+
+
 #: task -> the task's own loader of a run directory
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "lm": _load_lm,
@@ -81,6 +95,8 @@ LOADERS: dict[str, Callable[[Path], Any]] = {
     "forecast": _load_forecast,
     "detect": _load_detect,
     "speech": _load_speech,
+    "music": _load_music,
+    "caption": _load_caption,
 }
 
 

@@ -54,3 +54,14 @@ class SeriesBody(Strict):
 
 class ForecastBody(SeriesBody):
     steps: int | None = Field(None, ge=1, description="Steps to forecast (default: horizon).")
+
+
+class MusicGenerateBody(Strict):
+    steps: int = Field(128, ge=1, description="Frames to generate.")
+    temperature: float = Field(1.0, description="Sampling temperature; 0 takes the likeliest keys.")
+    seed: int | None = Field(None, description="Seed for a reproducible piece.")
+    prime_midi: str | None = Field(
+        None, description="A MIDI file to continue, base64-encoded (default: start from silence)."
+    )
+    tempo: float = Field(120.0, description="Quarter notes a minute of the MIDI file written.")
+    program: int = Field(0, description="General MIDI program (instrument) 0..127.")

@@ -9,6 +9,7 @@ The Python API behind ``rnnkit train caption``, ``rnnkit caption`` and ``rnnkit 
                                            time_limit="20m"))
     cap.caption(run_dir, ["imgs/a.png"], beam=5)                 # ["a small bag on the left"]
     cap.evaluate(run_dir, "test.csv", images="imgs")             # bleu1..bleu4, cider, ...
+    cap.attention_of(run_dir, "imgs/a.png").weights              # (words, rows, columns)
     cap.plot_attention_of(run_dir, "imgs/a.png", "a_att.png")    # a map per generated word
 
 Data (``rnnkit.data.captions``): ``image,caption`` rows, several per image (its references). The
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -633,6 +635,49 @@ def evaluate(
     )  # fmt: skip
 
 
+@dataclass
+class CaptionAttention:
+    """A caption and where the decoder looked for each of its words.
+
+    ``weights``: one row per generated word (the end of the caption last), each summing to 1:
+    ``(words, rows, columns)`` over the image's grid of positions for an image run, ``(words,
+    K)`` over the keywords for a keywords run (``keywords`` then names them)."""
+
+    caption: str
+    weights: np.ndarray
+    words: list[str]
+    keywords: list[str] | None = None
+
+
+def attention_of(
+    run_dir: str | Path,
+    item: str | Path,
+    *,
+    run: CaptionRun | None = None,
+    **decoding: Any,
+) -> CaptionAttention:
+    """Caption ``item`` (an image path, or a keyword string for a keywords run) and return the
+    attention behind each word (``decoding``: as for ``caption``). ``UserError`` for a run
+    trained without attention."""
+    run = run or load_run(run_dir)
+    if run.model.attention is None:
+        raise UserError(
+            f"{run_dir} was trained with --attention none, so it has no attention to show."
+        )
+    settings = run.decoding.overridden(**decoding)
+    inputs = run.inputs_of([item])
+    output = search_ids(run.model, inputs, run.tokenizer, settings, run.options.max_caption_length)
+    batch, lengths = inputs.batch([0])
+    weights = run.model.attention_maps(batch, lengths, output)[0].numpy()
+    words = [run.tokenizer.id_to_token(i) for i in [*output[0], run.model.eos_id]]
+    caption_text = run.tokenizer.decode(output[0])
+    if run.keywords is not None:
+        keys = [run.keywords.id_to_token(i) for i in inputs.keyword_ids[0]]  # type: ignore[index]
+        return CaptionAttention(caption_text, weights, words, keys)
+    assert run.model.grid is not None
+    return CaptionAttention(caption_text, weights.reshape(len(words), *run.model.grid), words)
+
+
 def plot_attention_of(
     run_dir: str | Path,
     item: str | Path,
@@ -651,25 +696,13 @@ def plot_attention_of(
             f"{run_dir} was trained with --attention none, so it has no attention to plot; "
             "drop --attention-plot."
         )
-    settings = run.decoding.overridden(**decoding)
-    inputs = run.inputs_of([item])
-    output = search_ids(run.model, inputs, run.tokenizer, settings, run.options.max_caption_length)[
-        0
-    ]
-    batch, lengths = inputs.batch([0])
-    weights = run.model.attention_maps(batch, lengths, [output])[0].numpy()
-    words = [run.tokenizer.id_to_token(i) for i in [*output, run.model.eos_id]]
-    text = run.tokenizer.decode(output)
-    if run.keywords is not None:
-        keys = [run.keywords.id_to_token(i) for i in inputs.keyword_ids[0]]  # type: ignore[index]
-        plot_attention(weights, keys, words, path, title=text)
+    found = attention_of(run_dir, item, run=run, **decoding)
+    if found.keywords is not None:
+        plot_attention(found.weights, found.keywords, found.words, path, title=found.caption)
     else:
-        assert run.image_settings is not None and run.model.grid is not None
-        image = inputs.images[0].float().div(255).permute(1, 2, 0).numpy()  # type: ignore[index]
-        plot_image_attention(
-            image, weights.reshape(len(words), *run.model.grid), words, path, title=text
-        )
-    return text
+        image = run.inputs_of([item]).images[0].float().div(255).permute(1, 2, 0).numpy()  # type: ignore[index]
+        plot_image_attention(image, found.weights, found.words, path, title=found.caption)
+    return found.caption
 
 
 def describe(run_dir: str | Path) -> dict[str, Any]:

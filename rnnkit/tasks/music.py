@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.melody import melody_text, roll_from_tokens
-from rnnkit.data.midi import KEYS, MIDI_SUFFIXES, read_midi, write_midi, write_wav
+from rnnkit.data.midi import KEYS, LOWEST_PITCH, MIDI_SUFFIXES, read_midi, write_midi, write_wav
 from rnnkit.data.piano_roll import SPLITS, PieceSet, RollSource, read_pieces
 from rnnkit.data.readers import read_text
 from rnnkit.data.writers import write_output
@@ -386,6 +386,10 @@ class GeneratedPiece:
     png: Path
     wav: Path | None
 
+    def pitches(self) -> list[list[int]]:
+        """The MIDI pitches sounding in each frame of the roll (key ``k`` is pitch ``21 + k``)."""
+        return [(np.flatnonzero(frame) + LOWEST_PITCH).tolist() for frame in self.roll]
+
 
 def generate(
     run_dir: str | Path,
@@ -398,13 +402,15 @@ def generate(
     program: int = 0,
     wav: str | Path | None = None,
     frames_per_quarter: int | None = None,
+    model: PianoRollModel | None = None,
 ) -> GeneratedPiece:
     """Sample ``steps`` frames (after ``prime``, a MIDI file, if given) and write them as the
     MIDI file ``output`` (prime included) and a piano-roll picture beside it (``.png``), and as
     ``wav`` rendered by pretty_midi's sine synthesiser when given. ``seed`` makes it
     reproducible; ``temperature`` 0 takes the likeliest keys. ``frames_per_quarter`` (default:
     the run's) sets the grid of the written file (the prime is read on the run's): piano rolls
-    from a ``.mat`` carry no tempo (JSB Chorales' frames are quarter notes: 1)."""
+    from a ``.mat`` carry no tempo (JSB Chorales' frames are quarter notes: 1). ``model``: the
+    run's model already loaded (a server's), else loaded here."""
     output = Path(output)
     if steps < 1:
         raise UserError(
@@ -424,7 +430,7 @@ def generate(
         raise UserError(f"--frames-per-quarter must be >= 1, got {frames_per_quarter}.")
     run = TASK_SPEC.open(run_dir)
     options = run.options(MusicOptions)
-    model = TASK_SPEC.load_model(run)
+    model = model if model is not None else TASK_SPEC.load_model(run)
     prime_roll = None
     if prime is not None:
         source = options.roll_source(skip_bad=False)

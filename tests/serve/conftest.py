@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tiny_series import series_csv
@@ -46,6 +47,13 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
     from rnnkit.data.synthetic_audio import write_tone_dataset
 
     tones = write_tone_dataset(folder / "tones", 12, seed=0, alphabet="ab")
+    rolls = folder / "rolls.npz"
+    rng = np.random.default_rng(0)
+    np.savez(rolls, **{f"piece{i}": (rng.random((12, 88)) < 0.08).astype(np.uint8)
+                       for i in range(6)})  # fmt: skip
+    from rnnkit.data.fashion_scenes import generate
+
+    scenes = generate(folder / "scenes", {"train": 8}, seed=0)["train"]
     small = ["--max-steps", "6"]
     return {
         "lm": _train("lm", folder, "--data", text, "--hidden", "8", "--layers", "2", "--bptt",
@@ -68,6 +76,12 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
                          "--batch-size", "8", *small),
         "speech": _train("speech", folder, "--data", tones, "--hidden", "8", "--layers", "1",
                          "--batch-size", "4", *small),
+        "music": _train("music", folder, "--data", rolls, "--hidden", "8", "--nade-hidden", "4",
+                        "--seq-len", "4", "--batch-size", "4", *small),
+        "caption": _train("caption", folder, "--data", scenes, "--images",
+                          folder / "scenes" / "images", "--image-size", "16",
+                          "--encoder-widths", "4,4", "--embedding-size", "8",
+                          "--decoder-hidden", "8", "--batch-size", "4", *small),
     }  # fmt: skip
 
 
