@@ -128,6 +128,56 @@ def test_a_forecast_and_anomaly_scores_are_drawn(page):
     page.screenshot(path=str(SCREENSHOTS / "forecast.png"), full_page=True)
 
 
+def test_a_caption_shows_where_each_word_looked_over_the_image(page, request):
+    from rnnkit.tasks import caption
+
+    run = request.getfixturevalue("served_runs")["caption"]
+    image = run.parent / "scenes" / "images" / "train_00002.png"
+    page.click("nav .run[data-run=caption-run]")
+    page.set_input_files("#caption-file", str(image))
+    page.click("#caption-go")
+    page.wait_for_selector("#caption-attention svg.word-map", timeout=15_000)
+    expected = caption.attention_of(run, image, beam=1)  # the page's beam
+    assert page.inner_text("#caption-output") == (expected.caption or "(empty caption)")
+    maps = page.locator("#caption-attention svg.word-map")
+    assert maps.count() == len(expected.words)
+    assert maps.locator("text.word").all_text_contents() == expected.words
+    assert maps.first.locator("image").get_attribute("href").startswith("blob:")
+    values = maps.locator("rect.cell").evaluate_all("c => c.map(x => Number(x.dataset.value))")
+    assert values == pytest.approx(expected.weights.reshape(-1).tolist(), abs=1e-5)
+    page.screenshot(path=str(SCREENSHOTS / "caption.png"), full_page=True)
+
+
+def test_generated_music_is_drawn_as_a_piano_roll_with_its_midi_file(page, request, tmp_path):
+    import base64
+
+    import numpy as np
+
+    from rnnkit.tasks import music
+
+    page.click("nav .run[data-run=music-run]")
+    page.fill("#music-steps", "24")
+    page.fill("#music-seed", "2")
+    page.click("#music-go")
+    page.wait_for_selector("#music-roll svg.piano-roll", timeout=15_000)
+    expected = music.generate(request.getfixturevalue("served_runs")["music"],
+                              tmp_path / "piece.mid", 24, 1.0, 2)  # fmt: skip
+    # the drawn notes, back to a roll: each bar is a pitch sounding over a run of frames
+    notes = page.locator("#music-roll rect.note").evaluate_all(
+        "r => r.map(x => [x.dataset.pitch, x.dataset.start, x.dataset.frames].map(Number))"
+    )
+    drawn = np.zeros_like(expected.roll)
+    for pitch, start, frames in notes:
+        drawn[start : start + frames, pitch - 21] = 1
+    np.testing.assert_array_equal(drawn, expected.roll)
+    link = page.locator("#music-download")
+    assert link.is_visible()
+    href = link.get_attribute("href")
+    assert href.startswith("data:audio/midi;base64,")
+    assert base64.b64decode(href.split(",", 1)[1]) == expected.midi.read_bytes()
+    page.screenshot(path=str(SCREENSHOTS / "music.png"), full_page=True)
+
+
 def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, request):
     url, _ = request.getfixturevalue("live_server")
     page.goto(f"{url}/docs")

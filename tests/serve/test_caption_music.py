@@ -70,9 +70,7 @@ def test_a_keywords_run_takes_the_keywords_as_text(keywords_run):
     from rnnkit.serve.app import create_app
 
     with TestClient(create_app([keywords_run])) as client:
-        response = client.post(
-            "/v1/keywords-run/caption?attention=true", content="blue box".encode()
-        )
+        response = client.post("/v1/keywords-run/caption?attention=true", content=b"blue box")
         assert response.status_code == 200, response.text
         answer = response.json()
         found = caption.attention_of(keywords_run, "blue box")

@@ -99,6 +99,9 @@ async function selectRun(name) {
   }
   for (const panel of document.querySelectorAll(".task-panel")) panel.hidden = true;
   if (state.run.units) $("lm-unit").max = state.run.units - 1;
+  const keywords = (d.model || {}).input_kind === "keywords";
+  $("caption-image").hidden = keywords;
+  $("caption-keywords").hidden = !keywords;
   const panel = $(`panel-${state.run.task}`);
   if (panel) panel.hidden = false;
   await drawCurves(name);
@@ -342,6 +345,69 @@ async function transcribe() {
   $("speech-output").textContent = answer.text || "(nothing heard)";
 }
 
+async function postFile(path, body, type) {
+  const response = await fetch(path, {
+    method: "POST", headers: { "content-type": type || "application/octet-stream" }, body,
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(detailOf(answer));
+  return answer;
+}
+
+async function caption() {
+  const run = state.run;
+  const model = run.description.model || {};
+  const query = new URLSearchParams({ beam: $("caption-beam").value,
+                                      attention: model.attention !== "none" });
+  let answer;
+  let imageUrl = null;
+  if (model.input_kind === "keywords") {
+    const keywords = $("caption-text").value;
+    if (!keywords.trim()) throw new Error("type a few keywords first.");
+    answer = await postFile(`/v1/${run.name}/caption?${query}`, keywords, "text/plain");
+  } else {
+    const file = $("caption-file").files[0];
+    if (!file) throw new Error("choose an image file first.");
+    query.set("suffix", (file.name.split(".").pop() || "png").toLowerCase());
+    answer = await postFile(`/v1/${run.name}/caption?${query}`, file, file.type);
+    imageUrl = URL.createObjectURL(file);
+  }
+  $("caption-output").textContent = answer.caption || "(empty caption)";
+  const box = $("caption-attention");
+  box.textContent = "";
+  const a = answer.attention;
+  if (!a) return;
+  if (a.keywords) {
+    box.appendChild(heatMap(a.weights, a.words, a.keywords));
+  } else {
+    a.words.forEach((word, i) => box.appendChild(imageAttention(imageUrl, a.weights[i], word)));
+  }
+}
+
+async function fileAsBase64(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return btoa(text);
+}
+
+async function generateMusic() {
+  const body = { steps: Number($("music-steps").value),
+                 temperature: Number($("music-temperature").value) };
+  if ($("music-seed").value) body.seed = Number($("music-seed").value);
+  const prime = $("music-prime").files[0];
+  if (prime) body.prime_midi = await fileAsBase64(prime);
+  const answer = await api(`/v1/${state.run.name}/generate`, body);
+  const box = $("music-roll");
+  box.textContent = "";
+  box.appendChild(pianoRoll(answer.pitches, answer.prime_frames));
+  const link = $("music-download");
+  link.href = `data:audio/midi;base64,${answer.midi}`;
+  link.hidden = false;
+}
+
 // ------------------------------------------------------------------------------ wiring
 
 function wire(id, work) { $(id).addEventListener("click", (e) => busy(e.currentTarget, work)); }
@@ -353,6 +419,8 @@ wire("translate-go", translate);
 wire("forecast-go", forecast);
 wire("detect-go", detect);
 wire("speech-go", transcribe);
+wire("caption-go", caption);
+wire("music-go", generateMusic);
 $("lm-unit").addEventListener("change", () => busy($("lm-generate"), recolour));
 for (const button of document.querySelectorAll(".unit-search")) {
   button.addEventListener("click", () => busy(button, () => searchUnits(button.dataset.signal)));

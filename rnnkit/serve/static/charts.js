@@ -1,5 +1,5 @@
-// Plain SVG charts for the rnnkit UI: line charts (with an interval band and point markers)
-// and a heat map. No library: each function returns an <svg> element.
+// Plain SVG charts for the rnnkit UI: line charts (with an interval band and point markers),
+// a heat map, attention over an image and a piano roll. No library: each function returns an <svg> element.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -138,6 +138,82 @@ function heatMap(matrix, rowLabels, columnLabels, cellSize) {
     svg.appendChild(svgElement("text", { x: left - 6, y: top + r * cell + cell / 2 + 4,
                                          "text-anchor": "end" }, label));
   });
+  return svg;
+}
+
+// One word's attention over an image: the image (an object URL), scaled and centre-cropped to a
+// square as the model reads it, under a grid of rows x columns cells that darken the parts the
+// word paid little attention to; the word below.
+function imageAttention(imageUrl, grid, word, size) {
+  const side = size || 120;
+  const rows = grid.length;
+  const columns = grid[0].length;
+  const peak = Math.max(1e-9, ...grid.flat());
+  const svg = svgElement("svg", { viewBox: `0 0 ${side} ${side + 18}`, width: side,
+                                  height: side + 18, role: "img", class: "word-map" });
+  svg.appendChild(svgElement("image", { href: imageUrl, x: 0, y: 0, width: side, height: side,
+                                        preserveAspectRatio: "xMidYMid slice" }));
+  grid.forEach((row, r) => {
+    row.forEach((value, c) => {
+      const rect = svgElement("rect", {
+        x: (c * side) / columns, y: (r * side) / rows, width: side / columns,
+        height: side / rows, fill: "#000", "fill-opacity": (0.8 * (1 - value / peak)).toFixed(3),
+        class: "cell", "data-value": value,
+      });
+      rect.appendChild(svgElement("title", {}, `${word}: ${formatNumber(value)}`));
+      svg.appendChild(rect);
+    });
+  });
+  svg.appendChild(svgElement("text", { x: side / 2, y: side + 14, "text-anchor": "middle",
+                                       class: "word" }, word));
+  return svg;
+}
+
+// A piano roll: one bar per run of frames a pitch sounds in (pitches: for each frame, the MIDI
+// pitches sounding), time across, pitch up; the first primeFrames frames (a given beginning)
+// in grey, then a line where generation starts.
+function pianoRoll(pitches, primeFrames, options) {
+  const width = (options && options.width) || 720;
+  const pad = { left: 36, right: 8, top: 8, bottom: 22 };
+  const all = pitches.flat();
+  const low = all.length ? Math.min(...all) - 2 : 58;
+  const high = all.length ? Math.max(...all) + 2 : 70;
+  const row = Math.max(3, Math.min(10, Math.floor(300 / (high - low + 1))));
+  const height = pad.top + row * (high - low + 1) + pad.bottom;
+  const frame = (width - pad.left - pad.right) / Math.max(1, pitches.length);
+  const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
+                                  class: "piano-roll" });
+  for (let pitch = low; pitch <= high; pitch++) {
+    const y = pad.top + (high - pitch) * row;
+    if (pitch % 12 === 0) {  // each C, labelled by its octave (MIDI 60 is C4)
+      svg.appendChild(svgElement("line", { x1: pad.left, x2: width - pad.right, y1: y + row,
+                                           y2: y + row, stroke: "#e5e7eb" }));
+      svg.appendChild(svgElement("text", { x: pad.left - 4, y: y + row, "text-anchor": "end" },
+                                 `C${pitch / 12 - 1}`));
+    }
+  }
+  const sounding = pitches.map((p) => new Set(p));
+  sounding.forEach((keys, t) => {
+    for (const pitch of keys) {
+      if (t > 0 && sounding[t - 1].has(pitch) && (t !== primeFrames)) continue;  // drawn already
+      let end = t + 1;
+      while (end < sounding.length && sounding[end].has(pitch) && end !== primeFrames) end++;
+      svg.appendChild(svgElement("rect", {
+        x: (pad.left + t * frame).toFixed(1), y: pad.top + (high - pitch) * row,
+        width: Math.max(1, (end - t) * frame - 1).toFixed(1), height: row - 1, rx: 1,
+        fill: t < primeFrames ? "#9ca3af" : PALETTE[0], class: "note",
+        "data-pitch": pitch, "data-start": t, "data-frames": end - t,
+      }));
+    }
+  });
+  if (primeFrames > 0) {
+    const x = pad.left + primeFrames * frame;
+    svg.appendChild(svgElement("line", { x1: x, x2: x, y1: pad.top, y2: height - pad.bottom,
+                                         stroke: "#d64541", "stroke-dasharray": "4 3" }));
+  }
+  svg.appendChild(svgElement("text", { x: pad.left, y: height - 6 }, "frame 1"));
+  svg.appendChild(svgElement("text", { x: width - pad.right, y: height - 6,
+                                       "text-anchor": "end" }, `frame ${pitches.length}`));
   return svg;
 }
 
