@@ -7,9 +7,9 @@ graph with ``torch.onnx.export``; ``export_run`` writes every graph of a run, th
 artifacts (tokenizer, vocabulary, scaler, features) and a manifest, ``<stem>.json``, that names
 each graph's inputs and outputs and holds the run's config::
 
-    model.onnx                   the first graph (translate: the encoder)
-    model.<graph>.onnx           further graphs (translate: decoder_step; forecast: one_step;
-                                 speech: stream)
+    model.onnx                   the first graph (translate, caption: the encoder)
+    model.<graph>.onnx           further graphs (translate, caption: decoder_step; forecast:
+                                 one_step; speech: stream)
     model.json                   the manifest
     model.<artifact>.json        the run's artifacts, as the run holds them
 
@@ -30,6 +30,7 @@ from typing import Any
 from torch import nn
 
 from rnnkit.errors import UserError
+from rnnkit.export.caption import captioner_graphs
 from rnnkit.export.classifier import classifier_graphs
 from rnnkit.export.graph import Graph
 from rnnkit.export.language_model import language_model_graphs
@@ -40,6 +41,7 @@ from rnnkit.export.series import autoencoder_graphs, forecaster_graphs
 from rnnkit.export.speech import recognizer_graphs
 from rnnkit.export.tagger import tagger_graphs
 from rnnkit.models import (
+    Captioner,
     CTCRecognizer,
     Forecaster,
     LanguageModel,
@@ -65,6 +67,7 @@ GRAPHS: dict[type[nn.Module], Callable[[Any], list[Graph]]] = {
     SequenceAutoencoder: autoencoder_graphs,
     CTCRecognizer: recognizer_graphs,
     PianoRollModel: piano_roll_graphs,
+    Captioner: captioner_graphs,
 }
 
 

@@ -120,6 +120,33 @@ def test_a_model_without_an_exporter_is_a_user_error():
         model_graphs(torch.nn.Linear(2, 2))
 
 
+def greedy_onnx(encoder_path: Path, inputs: dict, bos_id: int, steps: int) -> list[list[int]]:
+    """Greedy decoding through an exported encoder and its ``decoder_step`` graph beside it,
+    the decoder's state fed back: each row's ``steps`` tokens."""
+    encoder = ort.InferenceSession(str(encoder_path))
+    decoder = ort.InferenceSession(
+        str(encoder_path.with_name(f"{encoder_path.stem}.decoder_step.onnx"))
+    )
+    names = [o.name for o in encoder.get_outputs()]
+    state = dict(zip(names, encoder.run(names, inputs), strict=True))
+    tokens = np.full(len(next(iter(inputs.values()))), bos_id, dtype=np.int64)
+    carried_names = [o.name.removesuffix("_out") for o in decoder.get_outputs()[1:]]
+    produced = []
+    for _ in range(steps):
+        log_probs, *carried = decoder.run(
+            None, {"tokens": tokens, **{i.name: state[i.name] for i in decoder.get_inputs()[1:]}}
+        )
+        tokens = log_probs.argmax(-1)
+        produced.append(tokens)
+        state.update(zip(carried_names, carried, strict=True))
+    return np.stack(produced, axis=1).tolist()
+
+
+def cut_at_eos(sequences: list[list[int]], eos_id: int) -> list[list[int]]:
+    """Each sequence up to its first eos (as rnnkit's search returns them, eos dropped)."""
+    return [s[: s.index(eos_id)] if eos_id in s else s for s in sequences]
+
+
 def test_a_translate_run_exports_encoder_and_decoder_step_that_decode_greedily(tmp_path):
     from rnnkit.data.synthetic import date_pairs, write_pairs_tsv
     from rnnkit.tasks import translate
@@ -146,21 +173,40 @@ def test_a_translate_run_exports_encoder_and_decoder_step_that_decode_greedily(t
     lengths = torch.tensor([9, 6])
     expected = model.generate(source, lengths, 8).sequences()  # rnnkit's greedy search
 
-    encoder = ort.InferenceSession(str(output))
-    decoder = ort.InferenceSession(str(output.with_name("dates.decoder_step.onnx")))
-    names = [o.name for o in encoder.get_outputs()]
-    encoded = encoder.run(names, {"source": source.numpy(), "lengths": lengths.numpy()})
-    state = dict(zip(names, encoded, strict=True))
-    tokens = np.full(2, model.bos_id, dtype=np.int64)
-    produced = []
-    for _ in range(8):
-        log_probs, *carried = decoder.run(
-            None, {"tokens": tokens, **{i.name: state[i.name] for i in decoder.get_inputs()[1:]}}
-        )
-        tokens = log_probs.argmax(-1)
-        produced.append(tokens)
-        for name, value in zip(("h", "c", "feed"), carried, strict=True):
-            state[name] = value
-    for row, sequence in enumerate(np.stack(produced, axis=1).tolist()):
-        ended = sequence.index(model.eos_id) + 1 if model.eos_id in sequence else len(sequence)
-        assert sequence[:ended] == expected[row], row
+    produced = greedy_onnx(
+        output, {"source": source.numpy(), "lengths": lengths.numpy()}, model.bos_id, 8
+    )
+    assert cut_at_eos(produced, model.eos_id) == expected
+
+
+def test_a_caption_run_exports_encoder_and_decoder_step_that_decode_greedily(tmp_path):
+    from rnnkit.data.fashion_scenes import generate
+    from rnnkit.tasks import caption
+
+    table = generate(tmp_path / "scenes", {"train": 6}, seed=0)["train"]
+    run_dir = tmp_path / "run"
+    flags = [
+        "--images", tmp_path / "scenes" / "images", "--image-size", "16", "--encoder-widths",
+        "4,4", "--embedding-size", "8", "--decoder-hidden", "8", "--batch-size", "4",
+        "--max-steps", "2", "--progress", "off", "--precision", "fp32",
+    ]  # fmt: skip
+    assert rnnkit("train", "caption", "--data", table, "--out", run_dir, *flags).exit_code == 0
+    output = tmp_path / "out" / "scenes.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run_dir, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "scenes.decoder_step.onnx", "scenes.images.json", "scenes.json", "scenes.onnx",
+        "scenes.tokenizer.json",
+    ]  # fmt: skip
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    assert manifest["graphs"][0]["inputs"] == [
+        {"name": "images", "dtype": "float32", "shape": ["batch", 1, 16, 16]}
+    ]
+
+    run = caption.load_run(run_dir)  # the images as the run reads and normalises them
+    images = sorted((tmp_path / "scenes" / "images").glob("*.png"))[:3]
+    batch, _ = run.inputs_of(images).batch(range(3))
+    expected = run.model.generate(batch, None, 6).sequences()  # rnnkit's greedy search
+    produced = greedy_onnx(output, {"images": batch.numpy()}, run.model.bos_id, 6)
+    assert cut_at_eos(produced, run.model.eos_id) == expected

@@ -19,6 +19,7 @@ from rnnkit.export.onnx import write_onnx
 from rnnkit.layers.recurrent import as_tuple
 from rnnkit.layers.rnn import CELL_NAMES
 from rnnkit.models import (
+    Captioner,
     CTCRecognizer,
     Forecaster,
     LanguageModel,
@@ -198,6 +199,60 @@ def test_translation_encoder_then_decoder_steps(tmp_path):
         for name in ("h", "c", "feed"):
             feeds[name] = torch.from_numpy(out[f"{name}_out"])
         tokens = log_probs.argmax(-1)
+
+
+def test_captioner_encoders_then_decoder_steps_for_images_and_keywords(tmp_path):
+    models = {
+        "image": Captioner(
+            11, input_kind="image", image_channels=3, image_size=16, encoder_widths=(4, 6),
+            embedding_size=6, decoder_hidden=7, cell="lstm", attention="bahdanau",
+            attention_size=5, dropout=0.0,
+        ).eval(),
+        "words": Captioner(
+            11, input_kind="keywords", keyword_vocab_size=9, embedding_size=6, decoder_hidden=7,
+            cell="gru", attention="luong-general", dropout=0.0,
+        ).eval(),
+    }  # fmt: skip
+    graphs = {kind: model_graphs(model) for kind, model in models.items()}
+    assert [[g.name for g in pair] for pair in graphs.values()] == [["encoder", "decoder_step"]] * 2
+    # one export of both encoders and one of both decoder steps (a dynamo export takes seconds)
+    encoders, steps = (
+        ort.InferenceSession(str(write_onnx(bundle({k: g[i] for k, g in graphs.items()}), path)))
+        for i, path in enumerate([tmp_path / "encoders.onnx", tmp_path / "steps.onnx"])
+    )
+    images = torch.randn(3, 3, 16, 16)  # a batch of 3 where the export's example had 2
+    keywords = torch.randint(4, 9, (3, 5))
+    lengths = torch.tensor([5, 2, 3])
+    keywords[1, 2:], keywords[2, 3:] = 0, 0  # padding
+    with torch.no_grad():
+        states = {
+            "image": models["image"].encode(images),
+            "words": models["words"].encode(keywords, lengths),
+        }
+    encoded = run(encoders, image_images=images, words_keywords=keywords, words_lengths=lengths)
+    assert {name for name in encoded if name.startswith("image_")} == {
+        "image_h", "image_c", "image_feed", "image_memory", "image_keys", "image_mask",
+    }  # fmt: skip
+    assert encoded["image_memory"].shape == (3, 16, 6)  # the 4 x 4 grid of 6 features
+    for kind, state in states.items():
+        close(encoded[f"{kind}_memory"], state["memory"], kind)
+        close(encoded[f"{kind}_h"], torch.stack([as_tuple(s)[0] for s in state["layers"]]), kind)
+
+    names = [i.name for i in steps.get_inputs()]
+    feeds = {name: torch.from_numpy(encoded[name]) for name in names if "tokens" not in name}
+    tokens = {kind: torch.full((3,), models[kind].bos_id) for kind in models}
+    for _ in range(3):  # greedy steps, the graph's state fed back
+        expected = {}
+        with torch.no_grad():
+            for kind, model in models.items():
+                expected[kind], states[kind] = model.step(tokens[kind], states[kind])
+        out = run(steps, **{f"{k}_tokens": t for k, t in tokens.items()}, **feeds)
+        for kind in models:
+            close(out[f"{kind}_log_probs"], expected[kind], kind)
+            tokens[kind] = expected[kind].argmax(-1)
+        for name in feeds:
+            if f"{name}_out" in out:
+                feeds[name] = torch.from_numpy(out[f"{name}_out"])
 
 
 def test_forecaster_window_and_one_step_stream(tmp_path):
