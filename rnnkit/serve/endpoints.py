@@ -336,7 +336,8 @@ def build_router(state: ServerState) -> APIRouter:
         loaded = served.loaded
         data = await request.body()
         if not data:
-            raise HTTPException(422, "the request body is empty; send the image file as the body.")
+            what = "the keywords" if loaded.keywords is not None else "the image file"
+            raise HTTPException(422, f"the request body is empty; send {what} as the body.")
         if not suffix.isalnum():
             raise HTTPException(422, f"suffix {suffix!r} is not a file kind such as png or jpg.")
         decoding = {"beam": beam}
