@@ -27,7 +27,9 @@ def serve(
     window_ms: Annotated[
         float, typer.Option(help="How long a batch waits for more requests (ms).")
     ] = 5.0,
-    max_length: Annotated[int, typer.Option(help="Most tokens one request generates.")] = 2000,
+    max_length: Annotated[
+        int, typer.Option(help="Most tokens (music: frames) one request generates.")
+    ] = 2000,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 2_000_000,
     max_concurrency: Annotated[int, typer.Option(help="Most requests in flight at once.")] = 64,
 ) -> None:
