@@ -31,6 +31,7 @@ TASK_MODULES: dict[str, str] = {
     "detect": "rnnkit.tasks.detect",
     "speech": "rnnkit.tasks.speech",
     "music": "rnnkit.tasks.music",
+    "video": "rnnkit.tasks.video",
 }
 
 

@@ -62,6 +62,7 @@ from rnnkit.tasks.tokenizing import (
     tokenizer_settings,
 )
 from rnnkit.training import StepResult, preferred_precision
+from rnnkit.training.schedule import teacher_forcing_ratio
 
 TASK = "translate"
 #: the tokenizers' names in the run directory (``load_tokenizer(run_dir, name)``)
@@ -229,10 +230,12 @@ class TranslateOptions(TaskOptions):
 
     def teacher_forcing_at(self, epoch: float) -> float:
         """The teacher-forcing ratio after ``epoch`` epochs (fractional) of training."""
-        if self.teacher_forcing_end is None:
-            return self.teacher_forcing
-        progress = min(1.0, epoch / self.teacher_forcing_decay_epochs)
-        return self.teacher_forcing + (self.teacher_forcing_end - self.teacher_forcing) * progress
+        return teacher_forcing_ratio(
+            self.teacher_forcing,
+            self.teacher_forcing_end,
+            self.teacher_forcing_decay_epochs,
+            epoch,
+        )
 
 
 # ------------------------------------------------------------------------------- data as ids

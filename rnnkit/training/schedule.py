@@ -131,3 +131,15 @@ class EarlyStopping(_SavedAttributes):
     @property
     def should_stop(self) -> bool:
         return self.patience is not None and self.evaluations_without_improvement >= self.patience
+
+
+def teacher_forcing_ratio(
+    start: float, end: float | None, decay_epochs: float, epoch: float
+) -> float:
+    """Scheduled sampling's share of steps fed the truth after ``epoch`` (fractional) epochs:
+    ``start``, decaying linearly to ``end`` over ``decay_epochs`` (constant when ``end`` is
+    None)."""
+    if end is None:
+        return start
+    progress = min(1.0, epoch / decay_epochs)
+    return start + (end - start) * progress
