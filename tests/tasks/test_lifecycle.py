@@ -129,6 +129,17 @@ def roll_files(folder: Path) -> dict[str, Path]:
     return {"data": path, "midi": folder / "generated.mid"}
 
 
+def clip_files(folder: Path) -> dict[str, Path]:
+    """Twelve 8-frame clips of a bright square sliding across 16x16 frames."""
+    frames = np.zeros((12, 8, 16, 16), np.uint8)
+    for n in range(12):
+        for t in range(8):
+            frames[n, t, n % 8 : n % 8 + 4, t : t + 4] = 255
+    path = folder / "clips.npz"
+    np.savez(path, frames=frames)
+    return {"data": path, "future": folder / "future.npz"}
+
+
 CASES = [
     Case(
         "lm",
@@ -206,6 +217,15 @@ CASES = [
                    "--batch-size", "4", "--max-steps", "6", "--transpose", "2"],
         ["--hidden", "9"],
         lambda run, f: [["generate", run, "--output", f["midi"], "--steps", "4", "--seed", "0"]],
+    ),
+    Case(
+        "video",
+        clip_files,
+        lambda f: ["--data", f["data"], "--input-frames", "4", "--output-frames", "4",
+                   "--hidden", "4", "--layers", "1", "--kernel-size", "3", "--patch", "2",
+                   "--batch-size", "4", "--max-steps", "6"],
+        ["--hidden", "5"],
+        lambda run, f: [["predict", run, "--data", f["data"], "--output", f["future"]]],
     ),
 ]  # fmt: skip
 BY_TASK = {case.key: case for case in CASES}
