@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from rnnkit.data.clips import ClipSet, read_clips
 from rnnkit.data.labelled import label_order
 from rnnkit.errors import UserError
+from rnnkit.layers import CELL_NAMES
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.metrics.video import FrameScore, copy_last_frame
 from rnnkit.models.video import FRAME_CELLS, ClipClassifier, FramePredictor
@@ -92,7 +93,10 @@ class VideoOptions(TaskOptions):
     layers: int = model_option(2, help="Stacked recurrent layers.")
     kernel_size: int = model_option(5, help="Predict: side of the recurrent convolutions (odd).")
     patch: int = model_option(4, help="Predict: frames are cut into patches of this side.")
-    # classify mode's model (the sequence cell is --cell)
+    # classify mode's model
+    cell: str = model_option(
+        "lstm", help=f"Classify: the cell reading the frames' features: {', '.join(CELL_NAMES)}."
+    )
     features: int = model_option(128, help="Classify: features the frame CNN gives per frame.")
     # teaching (predict)
     teacher_forcing: float = option(
