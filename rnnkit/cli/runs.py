@@ -62,7 +62,9 @@ def evaluate(
                 f"a {task.name} run; drop --split."
             )
         if split not in task.splits:
-            raise UserError(f"--split {split!r} is not known; use one of {', '.join(task.splits)}.")
+            raise UserError(
+                f"--split {split!r} is not known; use one of {', '.join(task.splits)}."
+            )
     if output is not None and "output" not in task.evaluate_accepts:
         raise UserError(
             f"--output does not apply to `rnnkit evaluate` on a {task.name} run; drop it."
