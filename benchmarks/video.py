@@ -105,6 +105,7 @@ def row_wise_classification(args: argparse.Namespace, work: Path) -> None:
         dropout=0.1,
         batch_size=128,
         lr=2e-3,
+        schedule="cosine",  # over the time limit: the last minutes refine at a low rate
         time_limit=args.classify_time_limit,
         epochs=None,
         progress="plain",
