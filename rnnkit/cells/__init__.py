@@ -1,6 +1,7 @@
 """Recurrent cells: one step of recurrence each, behind the contract in ``rnnkit.cells.base``."""
 
 from rnnkit.cells.base import INIT_SCHEMES, Cell, State, init_recurrent_weights
+from rnnkit.cells.convolutional import ConvGRUCell, ConvLSTMCell
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
@@ -12,6 +13,8 @@ __all__ = [
     "Cell",
     "State",
     "init_recurrent_weights",
+    "ConvGRUCell",
+    "ConvLSTMCell",
     "ElmanCell",
     "GRUCell",
     "LSTMCell",

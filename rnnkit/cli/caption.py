@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rnnkit.cli.app import app
-from rnnkit.cli.runs import RunDirArgument
+from rnnkit.cli.runs import BeamFlag, LengthPenaltyFlag, NoRepeatNgramFlag, RunDirArgument
 from rnnkit.cli.train_command import register_train_command
 from rnnkit.errors import UserError
 from rnnkit.tasks import caption as cap
@@ -27,16 +27,9 @@ def caption(
             show_default=False,
         ),
     ],
-    beam: Annotated[
-        int | None, typer.Option(help="Beam size; 1 is greedy (default: the run's).")
-    ] = None,
-    length_penalty: Annotated[
-        float | None, typer.Option(help="GNMT length penalty alpha (default: the run's).")
-    ] = None,
-    no_repeat_ngram: Annotated[
-        int | None,
-        typer.Option(help="Forbid repeated n-grams this long; 0: off (default: the run's)."),
-    ] = None,
+    beam: BeamFlag = None,
+    length_penalty: LengthPenaltyFlag = None,
+    no_repeat_ngram: NoRepeatNgramFlag = None,
     attention_plot: Annotated[
         Path | None,
         typer.Option(help="Draw where the decoder looked for each word of the (first) input."),

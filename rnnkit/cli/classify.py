@@ -56,7 +56,8 @@ def predict(
     task = Run.open(run_dir).task
     if task not in PREDICTORS:
         raise UserError(
-            f"{run_dir} is a run of task '{task}'; `rnnkit predict` works on classify and tag runs."
+            f"{run_dir} is a run of task '{task}'; `rnnkit predict` works on classify and tag runs "
+            "(and video runs)."
         )
     if (text is None) == (data is None):
         raise UserError('give either --text "..." or --data FILE to predict on.')

@@ -35,6 +35,15 @@ DataFlag = Annotated[
 ]
 OutputFlag = Annotated[Path | None, typer.Option(help="File to write --data's results to.")]
 EncodingFlag = Annotated[str, typer.Option(help="Text encoding of --data.")]
+# The decoding flags of the commands that search for an output sequence (translate, caption)
+BeamFlag = Annotated[int | None, typer.Option(help="Beam size; 1 is greedy (default: the run's).")]
+LengthPenaltyFlag = Annotated[
+    float | None, typer.Option(help="GNMT length penalty alpha (default: the run's).")
+]
+NoRepeatNgramFlag = Annotated[
+    int | None,
+    typer.Option(help="Forbid repeated n-grams this long; 0: off (default: the run's)."),
+]
 
 
 @app.command()

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from rnnkit.cli.app import app
-from rnnkit.cli.runs import DataFlag, EncodingFlag, OutputFlag, RunDirArgument, TextsFlag
+from rnnkit.cli.runs import (
+    BeamFlag,
+    DataFlag,
+    EncodingFlag,
+    LengthPenaltyFlag,
+    NoRepeatNgramFlag,
+    OutputFlag,
+    RunDirArgument,
+    TextsFlag,
+)
 from rnnkit.cli.train_command import register_train_command
 from rnnkit.errors import UserError
 from rnnkit.tasks import translate as tr
@@ -24,20 +33,13 @@ def translate(
     data: DataFlag = None,
     output: OutputFlag = None,
     encoding: EncodingFlag = "utf-8",
-    beam: Annotated[
-        int | None, typer.Option(help="Beam size; 1 is greedy (default: the run's).")
-    ] = None,
-    length_penalty: Annotated[
-        float | None, typer.Option(help="GNMT length penalty alpha (default: the run's).")
-    ] = None,
+    beam: BeamFlag = None,
+    length_penalty: LengthPenaltyFlag = None,
     max_length_ratio: Annotated[
         float | None,
         typer.Option(help="Output tokens allowed per source token (default: the run's)."),
     ] = None,
-    no_repeat_ngram: Annotated[
-        int | None,
-        typer.Option(help="Forbid repeated n-grams this long; 0: off (default: the run's)."),
-    ] = None,
+    no_repeat_ngram: NoRepeatNgramFlag = None,
     allow_unknown: Annotated[
         bool | None,
         typer.Option(

@@ -1,8 +1,8 @@
-"""IDX files (the format of MNIST and Fashion-MNIST), gzipped or not, as NumPy arrays.
+"""IDX files (the MNIST and Fashion-MNIST format), plain or gzipped, read into NumPy arrays.
 
-An IDX file is a big-endian header (two zero bytes, a type code, the number of dimensions, one
-32-bit size per dimension) followed by the values. Only unsigned bytes (type ``0x08``), the type of
-MNIST's images and labels, are read.
+An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions), one
+big-endian 32-bit size per dimension, then the values in C order. Only unsigned bytes (type
+``0x08``), the type of every MNIST-style image and label file, are read.
 """
 
 from __future__ import annotations
@@ -19,22 +19,35 @@ UNSIGNED_BYTE = 0x08
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """The ``uint8`` array in an IDX file (``.gz`` read through gzip); ``UserError`` naming the
-    file when it is missing or not an unsigned-byte IDX file."""
+    """The uint8 array of an IDX file (``.gz`` decompressed): images ``(N, H, W)``, labels
+    ``(N,)``."""
     path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; check the path.")
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as file:
-            data = file.read()
+        with opener(path, "rb") as handle:
+            raw = handle.read()
     except (OSError, EOFError) as error:
-        raise UserError(
-            f"cannot read {path} ({error}); give an IDX file such as MNIST's."
-        ) from None
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != UNSIGNED_BYTE:
-        raise UserError(f"{path} is not an IDX file of unsigned bytes; give MNIST-style data.")
-    dims = data[3]
+        raise UserError(f"{path} could not be read ({error}); give an IDX file.") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise UserError(f"{path} is not an IDX file (bad magic number); give an IDX file.")
+    if raw[2] != UNSIGNED_BYTE:
+        raise UserError(f"{path} holds IDX type {raw[2]:#04x}; only unsigned bytes are read.")
+    dims = raw[3]
     header = 4 + 4 * dims
-    shape = struct.unpack(f">{dims}I", data[4:header])
-    if len(data) - header != int(np.prod(shape)):
-        raise UserError(f"{path} is cut short: its header promises shape {shape}.")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if dims == 0 or len(raw) < header:
+        raise UserError(f"{path} has a truncated IDX header; the file is damaged.")
+    shape = struct.unpack(f">{dims}I", raw[4:header])
+    if len(raw) - header != int(np.prod(shape)):
+        raise UserError(
+            f"{path} holds {len(raw) - header} values but its header says {shape}; "
+            "the file is damaged."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def idx_labels_path(images: Path) -> Path:
+    """The labels file beside an MNIST-style images file (``...-images-idx3-ubyte[.gz]`` ->
+    ``...-labels-idx1-ubyte[.gz]``)."""
+    return images.with_name(images.name.replace("images-idx3", "labels-idx1"))

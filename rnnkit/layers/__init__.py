@@ -10,10 +10,11 @@ from rnnkit.layers.dropout import (
 )
 from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.rnn import CELL_NAMES, RNN
+from rnnkit.layers.rnn import CELL_NAMES, IMAGE_CELL_NAMES, RNN
 
 __all__ = [
     "CELL_NAMES",
+    "IMAGE_CELL_NAMES",
     "RNN",
     "LockedDropout",
     "Recurrent",

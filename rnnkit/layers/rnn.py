@@ -40,6 +40,12 @@ CELL_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
     "mingru": ("MinGRUCell", {}),
     "minlstm": ("MinLSTMCell", {}),
 }
+# cells over frames (state (B, C, H, W), flattened between cell and layer): they need
+# ``image_size`` among the cell options, so the sequence tasks' ``--cell`` does not list them
+IMAGE_CELL_NAMES: dict[str, tuple[str, dict[str, Any]]] = {
+    "conv_lstm": ("ConvLSTMCell", {}),
+    "conv_gru": ("ConvGRUCell", {}),
+}
 BACKENDS = ("auto", *DIRECTION_BACKENDS)
 _TORCH_MODES = {"RNN_TANH": "rnn", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
 
@@ -47,11 +53,10 @@ _TORCH_MODES = {"RNN_TANH": "rnn", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU"
 def resolve_cell(cell: str | Callable[..., Cell]) -> tuple[Callable[..., Cell], dict[str, Any]]:
     """A cell name or class -> (factory of ``(input_size, hidden_size, **options)``, options)."""
     if isinstance(cell, str):
-        if cell not in CELL_NAMES:
-            raise ValueError(
-                f"cell must be one of {sorted(CELL_NAMES)} or a Cell class, got {cell!r}"
-            )
-        class_name, implied = CELL_NAMES[cell]
+        names = {**CELL_NAMES, **IMAGE_CELL_NAMES}
+        if cell not in names:
+            raise ValueError(f"cell must be one of {sorted(names)} or a Cell class, got {cell!r}")
+        class_name, implied = names[cell]
         return getattr(cell_module, class_name), dict(implied)
     if callable(cell):
         return cell, {}
@@ -63,7 +68,11 @@ class RNN(nn.Module):
 
     Args:
         cell: a name (``"rnn"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``, ``"ln_lstm"``, ``"ln_gru"``,
-            ``"mingru"``, ``"minlstm"``) or a class following the cell contract.
+            ``"mingru"``, ``"minlstm"``, ``"conv_lstm"``, ``"conv_gru"``) or a class following the
+            cell contract. The convolutional cells take ``image_size=(H, W)`` and
+            ``kernel_size``; their inputs, outputs and states are frames flattened in ``C, H, W``
+            order (``input_size = C_in * H * W``, ``hidden_size`` = channels), see
+            ``rnnkit.cells.convolutional``.
         input_size: features per step of the input, ``I``.
         hidden_size: the cell's hidden size, ``H``.
         num_layers: stacked layers ``L``.

@@ -314,7 +314,7 @@ class AttentionDecoder(KeepsArguments):
         forbidden_ids: Sequence[int] = (),
     ) -> SearchResult:
         """Decode from the first ``state``: greedy search for ``beam_size == 1``, batched beam
-        search otherwise. Call it in eval mode (``generate`` of a subclass does).
+        search otherwise. Call it in eval mode (``generate`` does).
 
         ``max_len``: the most output tokens (eos included), an int or one per row ``(B,)``.
         ``forbidden_ids``: ids the search never emits (besides pad and bos), such as the unknown
@@ -342,6 +342,50 @@ class AttentionDecoder(KeepsArguments):
         if beam_size == 1:
             return greedy_search(**common)
         return beam_search(**common, beam_size=beam_size, length_penalty=length_penalty)
+
+    def encode(self, inputs: Tensor, lengths: Tensor | None) -> DecoderState:
+        """The decoder's first state from a batch of inputs (source tokens, images, keywords)
+        and their lengths: each subclass's encoder."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(
+        self,
+        inputs: Tensor,
+        lengths: Tensor | None,
+        max_len: int | Tensor,
+        beam_size: int = 1,
+        length_penalty: float = 0.0,
+        no_repeat_ngram: int = 0,
+        forbidden_ids: Sequence[int] = (),
+    ) -> SearchResult:
+        """Decode a batch of inputs (``search`` from ``encode(inputs, lengths)``) in eval mode,
+        restoring the model's mode afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.search(
+                self.encode(inputs, lengths),
+                max_len,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                no_repeat_ngram=no_repeat_ngram,
+                forbidden_ids=forbidden_ids,
+            )
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def attention_of_inputs(
+        self, inputs: Tensor, lengths: Tensor | None, output: Sequence[Sequence[int]]
+    ) -> Tensor:
+        """``attention_of`` from ``encode(inputs, lengths)``, in eval mode: ``(B, T, S)``."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.attention_of(self.encode(inputs, lengths), output)
+        finally:
+            self.train(was_training)
 
     @torch.no_grad()
     def attention_of(self, state: DecoderState, output: Sequence[Sequence[int]]) -> Tensor:

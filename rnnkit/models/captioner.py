@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.decoding import SearchResult
 from rnnkit.layers.sequences import lengths_to_mask
 from rnnkit.models.attention_decoder import AttentionDecoder, DecoderState
 from rnnkit.models.config import check_choice, check_fraction, constructor_arguments
@@ -181,43 +180,12 @@ class Captioner(AttentionDecoder):
     # --- search -----------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(
-        self,
-        inputs: Tensor,
-        lengths: Tensor | None,
-        max_len: int | Tensor,
-        beam_size: int = 1,
-        length_penalty: float = 0.0,
-        no_repeat_ngram: int = 0,
-        forbidden_ids: Sequence[int] = (),
-    ) -> SearchResult:
-        """Captions of a batch (``AttentionDecoder.search``), in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            return self.search(
-                self.encode(inputs, lengths),
-                max_len,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                no_repeat_ngram=no_repeat_ngram,
-                forbidden_ids=forbidden_ids,
-            )
-        finally:
-            self.train(was_training)
-
-    @torch.no_grad()
     def attention_maps(
         self, inputs: Tensor, lengths: Tensor | None, output: Sequence[Sequence[int]]
     ) -> list[Tensor]:
         """Per row, the attention ``(len(output) + 1, S)`` each generated token (and the eos
         step, last) paid to the memory's positions."""
-        was_training = self.training
-        self.eval()
-        try:
-            weights = self.attention_of(self.encode(inputs, lengths), output)
-        finally:
-            self.train(was_training)
+        weights = self.attention_of_inputs(inputs, lengths, output)
         return [weights[row, : len(ids) + 1] for row, ids in enumerate(output)]
 
 

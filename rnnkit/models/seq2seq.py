@@ -17,7 +17,6 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import State
-from rnnkit.decoding import SearchResult
 from rnnkit.layers import RNN
 from rnnkit.layers.recurrent import as_tuple
 from rnnkit.layers.sequences import lengths_to_mask
@@ -175,37 +174,6 @@ class Seq2Seq(AttentionDecoder):
         )
 
     @torch.no_grad()
-    def generate(
-        self,
-        source: Tensor,
-        source_lengths: Tensor,
-        max_len: int | Tensor,
-        beam_size: int = 1,
-        length_penalty: float = 0.0,
-        no_repeat_ngram: int = 0,
-        forbidden_ids: Sequence[int] = (),
-    ) -> SearchResult:
-        """Translate a batch: greedy search for ``beam_size == 1``, batched beam search otherwise.
-
-        ``max_len``: the most target tokens (eos included), an int or one per row ``(B,)``.
-        ``forbidden_ids``: target ids the search never emits (besides pad and bos), such as the
-        unknown token. The model is put in eval mode for the search and restored afterwards.
-        """
-        was_training = self.training
-        self.eval()
-        try:
-            return self.search(
-                self.encode(source, source_lengths),
-                max_len,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                no_repeat_ngram=no_repeat_ngram,
-                forbidden_ids=forbidden_ids,
-            )
-        finally:
-            self.train(was_training)
-
-    @torch.no_grad()
     def attention_weights(
         self, source: Tensor, source_lengths: Tensor, output: Sequence[Sequence[int]]
     ) -> list[Tensor]:
@@ -214,14 +182,7 @@ class Seq2Seq(AttentionDecoder):
         ``output``: the generated ids of each row (without bos/eos). Returns per row a
         ``(len(output) + 1, S_b)`` matrix (the last row is the step that emitted eos).
         """
-        if self.attention is None:
-            raise ValueError("the model has no attention (attention='none')")
-        was_training = self.training
-        self.eval()
-        try:
-            weights = self.attention_of(self.encode(source, source_lengths), output)
-        finally:
-            self.train(was_training)
+        weights = self.attention_of_inputs(source, source_lengths, output)
         return [
             weights[row, : len(ids) + 1, : int(source_lengths[row])]
             for row, ids in enumerate(output)

@@ -32,6 +32,7 @@ TASK_MODULES: dict[str, str] = {
     "speech": "rnnkit.tasks.speech",
     "music": "rnnkit.tasks.music",
     "caption": "rnnkit.tasks.caption",
+    "video": "rnnkit.tasks.video",
 }
 
 

@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.audio_inputs import AudioFeaturizer, most_common_rate
 from rnnkit.data.buckets import bucket_batches, pad_sequences
+from rnnkit.data.images import SCANS, read_labelled_images
 from rnnkit.data.labelled import (
     LabelledData,
     label_order,
@@ -80,7 +81,7 @@ FEATURES_FILE = "features.json"
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
 #: the ``--help`` panels of the numeric-sequence and transfer options
-NUMERIC, TRANSFER = "Numeric sequences", "Transfer"
+NUMERIC, TRANSFER, IMAGES = "Numeric sequences", "Transfer", "Images"
 #: the options of text or numeric data (default None) that ``--audio`` refuses
 NOT_AUDIO_OPTIONS = (
     "init_from",
@@ -107,6 +108,13 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         help="Classify audio files (isolated words): --data is a path,label table or a folder "
         "with --label-from-name.",
         panel=AUDIO,
+        fixed=True,
+    )
+    images: Literal["rows", "pixels"] | None = option(
+        None,
+        help="Classify images read as sequences, by rows or by pixels: --data is an IDX images "
+        "file, an .npz of images and labels, or a folder of PNGs per class.",
+        panel=IMAGES,
         fixed=True,
     )
     val: Path | None = option(None, help="Validation file (default: a stratified split).")
@@ -189,6 +197,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
                 "--init-from starts from a language model, which reads text, not numeric "
                 "sequences; drop it."
             )
+        if self.images is not None:
+            self._validate_images_mode()
         if self.audio:
             self._validate_audio_mode()
         elif self.label_from_name is not None or self.sample_rate is not None:
@@ -210,9 +220,21 @@ class ClassifyOptions(AudioOptions, TaskOptions):
                 "table or a folder of audio."
             )
 
+    def _validate_images_mode(self) -> None:
+        """``--images``: a known scan, and none of the options of text, tables or audio."""
+        self.require_known("images", SCANS)
+        if self.audio:
+            raise UserError("--images and --audio read different data; give one of them.")
+        for name in NOT_AUDIO_OPTIONS:
+            if getattr(self, name) is not None:
+                raise UserError(f"{flag(name)} does not apply to --images; drop it.")
+
     @property
     def numeric(self) -> bool:
-        """Whether the data are numeric sequences (``.npz`` or ``sequence_column``)."""
+        """Whether the data are numeric sequences (``.npz``, ``sequence_column`` or images read
+        as sequences)."""
+        if self.images is not None:
+            return True
         if self.audio:
             return False
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
@@ -234,6 +256,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
                 label_from_name=self.label_from_name,
                 encoding=self.encoding,
             )
+        if self.images is not None:
+            return read_labelled_images(path, self.images, need_labels=need_labels)
         features = None
         if self.feature_columns:
             features = [c.strip() for c in self.feature_columns.split(",") if c.strip()]

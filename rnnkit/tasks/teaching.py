@@ -1,9 +1,11 @@
-"""The teacher-forcing options of the tasks that train an attention decoder (translate, caption).
+"""The teacher-forcing options of the tasks that train a decoder on its own outputs (translate and
+caption, whose decoder is an attention decoder, and video's frame forecaster).
 
-Training feeds the decoder the true previous token at a share ``teacher_forcing`` of its steps and
-its own previous prediction at the others; with ``teacher_forcing_end`` the share decays linearly
-to it over ``teacher_forcing_decay_epochs`` (scheduled sampling, Bengio et al. 2015). The model
-side is ``rnnkit.models.attention_decoder.AttentionDecoder.decode``.
+Training feeds the decoder the true previous token (or frame) at a share ``teacher_forcing`` of its
+steps and its own previous prediction at the others; with ``teacher_forcing_end`` the share decays
+linearly to it over ``teacher_forcing_decay_epochs`` (scheduled sampling, Bengio et al. 2015). The
+model side is ``rnnkit.models.attention_decoder.AttentionDecoder.decode`` and
+``rnnkit.models.video.FramePredictor``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class TeacherForcingOptions(TaskOptions):
     """``TaskOptions`` with the teacher-forcing ratio and its schedule."""
 
     teacher_forcing: float = option(
-        1.0, help="Share of steps fed the true previous token.", panel=TEACHING
+        1.0, help="Share of steps fed the true previous token (or frame).", panel=TEACHING
     )
     teacher_forcing_end: float | None = option(
         None, help="Scheduled sampling: ratio to decay to.", panel=TEACHING

@@ -141,6 +141,17 @@ def image_files(folder: Path) -> dict[str, Path]:
     return {"data": tables["train"], "image": folder / "scenes" / "train_00000.png"}
 
 
+def clip_files(folder: Path) -> dict[str, Path]:
+    """Twelve 8-frame clips of a bright square sliding across 16x16 frames."""
+    frames = np.zeros((12, 8, 16, 16), np.uint8)
+    for n in range(12):
+        for t in range(8):
+            frames[n, t, n % 8 : n % 8 + 4, t : t + 4] = 255
+    path = folder / "clips.npz"
+    np.savez(path, frames=frames)
+    return {"data": path, "future": folder / "future.npz"}
+
+
 CASES = [
     Case(
         "lm",
@@ -227,6 +238,15 @@ CASES = [
                    "--max-steps", "6"],
         ["--decoder-hidden", "9"],
         lambda run, f: [["caption", run, f["image"], "--beam", "2"]],
+    ),
+    Case(
+        "video",
+        clip_files,
+        lambda f: ["--data", f["data"], "--input-frames", "4", "--output-frames", "4",
+                   "--hidden", "4", "--layers", "1", "--kernel-size", "3", "--patch", "2",
+                   "--batch-size", "4", "--max-steps", "6"],
+        ["--hidden", "5"],
+        lambda run, f: [["predict", run, "--data", f["data"], "--output", f["future"]]],
     ),
 ]  # fmt: skip
 BY_TASK = {case.key: case for case in CASES}
