@@ -2,8 +2,8 @@
 functions its command line calls (``rnnkit generate | predict | translate | caption | forecast |
 detect | transcribe``). Runs are loaded once at start-up; forecast and transcribe call the
 functions of their commands, which take a run directory and a file, so those open the run again
-per request (the request's CSV or audio goes through a temporary file, as do caption's image and
-music's MIDI files).
+per request (the request's CSV or audio goes through a temporary file, as do caption's image,
+music's MIDI files and video's clips; video's ``predict`` opens the run per request too).
 
 ``/generate`` serves lm and music runs, each with its own body (``GenerateBody``,
 ``MusicGenerateBody``), read once the run's task is known.
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -369,6 +370,45 @@ def build_router(state: ServerState) -> APIRouter:
                 return answer(path)
 
         return await asyncio.to_thread(caption_body)
+
+    # ------------------------------------------------------------------ video
+
+    @router.post("/{run}/predict", tags=["video"], openapi_extra=binary_body("application/zip"))
+    async def predict_video(
+        run: str,
+        request: Request,
+        suffix: str = Query("npz", description="The clips file's kind: npz or npy."),
+    ) -> dict[str, Any]:
+        """Clips sent as the request body, an ``.npz`` with ``frames (N, T, H, W[, C])`` uint8
+        (or an ``.npy`` of them), as `rnnkit predict` takes them: a prediction run answers
+        ``frames``, the next frames of each clip ``(N, M, H, W[, C])`` uint8; a classify run
+        ``labels``, each clip's ``clip``, ``label`` and ``probability``."""
+        from rnnkit.tasks import video
+
+        served = state.run(run, "predict")
+        data = await request.body()
+        if not data:
+            raise HTTPException(422, "the request body is empty; send the clips file as the body.")
+        if suffix not in ("npz", "npy"):
+            raise HTTPException(422, f"suffix {suffix!r} is not a clips file kind: npz or npy.")
+        mode = served.run.options(video.VideoOptions).mode
+
+        def predict_file() -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as folder:
+                clips = Path(folder) / f"clips.{suffix}"
+                clips.write_bytes(data)
+                if mode == "classify":
+                    rows = video.label_clips(served.path, clips)
+                    return {"labels": [
+                        {"clip": name, "label": label, "probability": probability}
+                        for name, label, probability in rows
+                    ]}  # fmt: skip
+                output = Path(folder) / "future.npz"
+                video.predict_clips(served.path, clips, output)
+                with np.load(output, allow_pickle=False) as written:
+                    return {"frames": written["frames"].tolist()}
+
+        return await asyncio.to_thread(predict_file)
 
     # ------------------------------------------------------------------ series
 

@@ -29,6 +29,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "speech": ("transcribe",),
     "music": ("generate",),
     "caption": ("caption",),
+    "video": ("predict",),
 }
 
 
@@ -86,6 +87,12 @@ def _load_caption(path: Path) -> Any:
     return caption.load_run(path)
 
 
+def _load_video(path: Path) -> Any:
+    from rnnkit.tasks import video
+
+    return video.TASK_SPEC.load_model(video.TASK_SPEC.open(path))
+
+
 #: task -> the task's own loader of a run directory
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "lm": _load_lm,
@@ -97,6 +104,7 @@ LOADERS: dict[str, Callable[[Path], Any]] = {
     "speech": _load_speech,
     "music": _load_music,
     "caption": _load_caption,
+    "video": _load_video,
 }
 
 

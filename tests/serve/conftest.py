@@ -54,6 +54,8 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
     from rnnkit.data.fashion_scenes import generate
 
     scenes = generate(folder / "scenes", {"train": 8}, seed=0)["train"]
+    clips = folder / "clips.npz"
+    np.savez(clips, frames=(rng.random((8, 6, 12, 12)) < 0.2).astype(np.uint8) * 255)
     small = ["--max-steps", "6"]
     return {
         "lm": _train("lm", folder, "--data", text, "--hidden", "8", "--layers", "2", "--bptt",
@@ -82,6 +84,9 @@ def served_runs(tmp_path_factory) -> dict[str, Path]:
                           folder / "scenes" / "images", "--image-size", "16",
                           "--encoder-widths", "4,4", "--embedding-size", "8",
                           "--decoder-hidden", "8", "--batch-size", "4", *small),
+        "video": _train("video", folder, "--data", clips, "--input-frames", "4",
+                        "--output-frames", "2", "--hidden", "4", "--layers", "1",
+                        "--kernel-size", "3", "--patch", "2", "--batch-size", "4", *small),
     }  # fmt: skip
 
 
