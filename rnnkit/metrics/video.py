@@ -6,7 +6,9 @@ with its published figures), ``mse`` and ``mae`` are per frame: the squared (abs
 similarity of Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), data range 1,
 ``K1 = 0.01``, ``K2 = 0.03``, averaged over the window positions that fit inside the frame and
 over channels, then over frames: the figure ``skimage.metrics.structural_similarity`` gives with
-``gaussian_weights=True, use_sample_covariance=False, data_range=1``.
+``gaussian_weights=True, use_sample_covariance=False, data_range=1``. Frames smaller than 11
+pixels a side (where scikit-image refuses) use the largest centred part of the window that fits,
+renormalised.
 
 The copy-last-frame baseline predicts every future frame to be the last frame seen.
 """
@@ -36,11 +38,10 @@ def ssim_per_frame(predicted: Tensor, truth: Tensor) -> Tensor:
     """SSIM of each frame: ``(..., C, H, W)`` pairs in [0, 1] -> ``(...)`` (float64)."""
     lead = predicted.shape[:-3]
     channels, height, width = predicted.shape[-3:]
-    if min(height, width) < 2 * SSIM_RADIUS + 1:
-        raise ValueError(f"SSIM needs frames of at least {2 * SSIM_RADIUS + 1} pixels a side")
+    radius = min(SSIM_RADIUS, (min(height, width) - 1) // 2)
     a = predicted.reshape(-1, 1, height, width).double()
     b = truth.reshape(-1, 1, height, width).double()
-    w = gaussian_window().to(a.device)
+    w = gaussian_window(radius=radius).to(a.device)
     rows, cols = w.view(1, 1, -1, 1), w.view(1, 1, 1, -1)
 
     def blur(x: Tensor) -> Tensor:  # separable Gaussian over the fully covered positions

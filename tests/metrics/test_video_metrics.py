@@ -21,6 +21,24 @@ def test_ssim_matches_scikit_image():
         assert float(ours[i]) == pytest.approx(theirs, abs=1e-10)
 
 
+def test_ssim_of_frames_smaller_than_the_window_uses_the_window_part_that_fits():
+    # 9x9 frames: the 9x9 centre of the Gaussian window fits once, so SSIM is one weighted
+    # comparison of the whole frames, written out here in NumPy
+    rng = np.random.default_rng(3)
+    a, b = rng.random((9, 9)), rng.random((9, 9))
+    g = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    mu_a, mu_b = (w * a).sum(), (w * b).sum()
+    var_a, var_b = (w * a * a).sum() - mu_a**2, (w * b * b).sum() - mu_b**2
+    cov = (w * a * b).sum() - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    expected = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
+    got = ssim_per_frame(torch.tensor(a).view(1, 9, 9), torch.tensor(b).view(1, 9, 9))
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
 def test_ssim_of_identical_frames_is_one():
     a = torch.rand(2, 1, 16, 16)
     torch.testing.assert_close(ssim_per_frame(a, a), torch.ones(2, dtype=torch.float64))
