@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cpu import bf16_flags
 from rnnkit.data.piano_roll import read_pieces
 from rnnkit.metrics.music import key_marginal_nll
 from rnnkit.tasks import music
@@ -50,14 +50,6 @@ PUBLISHED = {
 GOALS = {("jsb", "bernoulli"): 8.0, ("jsb", "nade"): 6.0, ("nottingham", "nade"): 2.8}
 
 
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted(set(re.findall(r"amx[a-z_0-9]*|avx512_bf16", text)))) or "none"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="jsb", help=f"comma-separated: {', '.join(SETS)}")
@@ -74,7 +66,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="music-bench-"))
-    print(f"CPU flags: {cpu_flags()}; {args.threads} thread(s) per run; runs in {out}")
+    print(f"CPU flags: {bf16_flags()}; {args.threads} thread(s) per run; runs in {out}")
     environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     torch.set_num_threads(args.threads)  # the evaluation runs in this process
     rows = []

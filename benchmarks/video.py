@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import resource
 import sys
 import tempfile
@@ -30,20 +29,13 @@ import torch
 import torch.nn.functional as F
 
 import rnnkit
+from rnnkit.cpu import bf16_flags
 from rnnkit.data.moving_fashion_mnist import generate
 from rnnkit.tasks import classify, video
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion_mnist"
 #: OpenSTL's Moving Fashion-MNIST table: MSE per frame, SSIM
 PUBLISHED = {"ConvLSTM": (28.87, 0.879), "PredRNN": (22.01, 0.909)}
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    return " ".join(sorted(set(re.findall(r"amx[a-z_0-9]*|avx512_bf16", text)))) or "none"
 
 
 def peak_rss_mib() -> float:
@@ -202,7 +194,9 @@ def main() -> int:
     if not DATA.is_dir():
         print(f"{DATA} is missing; the benchmark needs the shared Fashion-MNIST files.")
         return 1
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags: {cpu_flags()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags: {bf16_flags()}"
+    )
     parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory() as scratch:
         work = args.out or Path(scratch)

@@ -22,6 +22,14 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(line.partition(":")[2].split())
 
 
+def bf16_flags() -> str:
+    """The flags that decide how fast bfloat16 matrix products run here (AMX, AVX512-BF16),
+    sorted and joined, for a benchmark's header: "none" without any."""
+    return " ".join(
+        sorted(f for f in cpu_flags() if f.startswith("amx") or f == "avx512_bf16")
+    ) or ("none")
+
+
 def cpu_description() -> str:
     """A string that changes when the CPU's instruction set does: its sorted flags, or else the
     processor's name as ``platform`` reports it."""
