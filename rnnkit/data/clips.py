@@ -20,7 +20,6 @@ beside the uint8 array (or the memory map).
 from __future__ import annotations
 
 import csv
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.data.readers import read_npz_with_labels
 from rnnkit.errors import UserError
 
 LABELS_FILE = "labels.csv"
@@ -96,7 +96,7 @@ def read_clips(path: str | Path) -> ClipSet:
     if not path.is_file():
         raise UserError(f"{path} does not exist; check the path.")
     if path.suffix == ".npz":
-        frames, labels = _read_npz(path)
+        frames, labels = read_npz_with_labels(path, "frames", "(N, T, H, W)")
     elif path.suffix == ".npy":
         frames, labels = _load_npy(path), None
     else:
@@ -109,23 +109,6 @@ def read_clips(path: str | Path) -> ClipSet:
     names = [str(i) for i in range(len(frames))]
     label_list = None if labels is None else [str(v) for v in labels.tolist()]
     return ClipSet(frames, label_list, names, path)
-
-
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "frames" not in archive.files:
-                raise UserError(
-                    f"{path} has no array 'frames'; its arrays are {sorted(archive.files)}, so "
-                    "save the clips as frames with shape (N, T, H, W)."
-                )
-            frames = archive["frames"]
-            labels = archive["labels"] if "labels" in archive.files else None
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise UserError(
-            f"{path} is not a readable NumPy .npz file ({error}); save it with numpy.savez."
-        ) from None
-    return frames, labels
 
 
 def _load_npy(path: Path) -> np.ndarray:

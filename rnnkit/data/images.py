@@ -15,7 +15,6 @@ Layouts read (``read_labelled_images``):
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from rnnkit.data.idx import idx_labels_path, read_idx
 from rnnkit.data.labelled import LabelledData
 from rnnkit.data.numeric import NumericSequences
+from rnnkit.data.readers import read_npz_with_labels
 from rnnkit.errors import UserError
 
 SCANS = ("rows", "pixels")
@@ -74,19 +74,7 @@ def read_images(path: Path, *, need_labels: bool) -> tuple[np.ndarray, list[str]
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "images" not in archive.files:
-                raise UserError(
-                    f"{path} has no array 'images'; its arrays are {sorted(archive.files)}, so "
-                    "save the images as images with shape (N, H, W)."
-                )
-            images = archive["images"]
-            labels = archive["labels"] if "labels" in archive.files else None
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise UserError(
-            f"{path} is not a readable NumPy .npz file ({error}); save it with numpy.savez."
-        ) from None
+    images, labels = read_npz_with_labels(path, "images", "(N, H, W)")
     if images.dtype != np.uint8:
         raise UserError(f"{path} holds {images.dtype} images; save them as uint8 (0-255).")
     return images, labels

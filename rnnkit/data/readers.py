@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import codecs
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
 
 from rnnkit.errors import UserError
 
@@ -93,3 +96,27 @@ def read_json_file(
         raise UserError(
             f"{path} is not a readable {what} ({error}); train the run again."
         ) from None
+
+
+def read_npz_with_labels(
+    path: Path, name: str, layout: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The array ``name`` of a NumPy ``.npz`` file and its optional ``labels`` array.
+
+    ``layout`` names the expected shape in the message for a file without ``name``, such as
+    ``"(N, T, H, W)"``. Nothing is unpickled.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if name not in archive.files:
+                raise UserError(
+                    f"{path} has no array '{name}'; its arrays are {sorted(archive.files)}, so "
+                    f"save them as {name} with shape {layout}."
+                )
+            values = archive[name]
+            labels = archive["labels"] if "labels" in archive.files else None
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise UserError(
+            f"{path} is not a readable NumPy .npz file ({error}); save it with numpy.savez."
+        ) from None
+    return values, labels
