@@ -51,6 +51,31 @@ def _zoneout(old: State, new: State, rate: float, training: bool) -> State:
     return from_tuple(tuple(mixed))
 
 
+def masked_step(
+    cell: Cell,
+    u_t: Tensor,
+    state: State,
+    keep: Tensor | None,
+    zoneout: float,
+    training: bool,
+) -> tuple[Tensor, State]:
+    """One step of ``cell`` with zoneout and a mask: where ``keep (B, 1)`` is False the state
+    stays as it was and the output is zero. Returns ``(h (B, H_out), new_state)``."""
+    h, new_state = cell.step(u_t, state)
+    if zoneout:
+        new_state = _zoneout(state, new_state, zoneout, training)
+        h = as_tuple(new_state)[0]
+    if keep is not None:
+        new_state = from_tuple(
+            tuple(
+                torch.where(keep, n, o)
+                for n, o in zip(as_tuple(new_state), as_tuple(state), strict=True)
+            )
+        )
+        h = h.masked_fill(~keep, 0.0)
+    return h, new_state
+
+
 def step_loop(
     cell: Cell,
     u: Tensor,
@@ -63,21 +88,9 @@ def step_loop(
     outputs = []
     step_masks = mask.unsqueeze(-1).unbind(1) if mask is not None else None
     for t, u_t in enumerate(u.unbind(1)):
-        h, new_state = cell.step(u_t, state)
-        if zoneout:
-            new_state = _zoneout(state, new_state, zoneout, training)
-            h = as_tuple(new_state)[0]
-        if step_masks is not None:
-            keep = step_masks[t]
-            new_state = from_tuple(
-                tuple(
-                    torch.where(keep, n, o)
-                    for n, o in zip(as_tuple(new_state), as_tuple(state), strict=True)
-                )
-            )
-            h = h.masked_fill(~keep, 0.0)
+        keep = step_masks[t] if step_masks is not None else None
+        h, state = masked_step(cell, u_t, state, keep, zoneout, training)
         outputs.append(h)
-        state = new_state
     return torch.stack(outputs, dim=1), state
 
 
@@ -102,17 +115,8 @@ def traced_loop(
     steps = (u,) if mask is None else (u, mask.unsqueeze(-1))
 
     def body(carry: tuple[Tensor, ...], inputs: tuple[Tensor, ...]):
-        old = from_tuple(carry)
-        h, new = cell.step(inputs[0], old)
-        if zoneout:
-            new = _zoneout(old, new, zoneout, training=False)
-            h = as_tuple(new)[0]
-        if len(inputs) > 1:
-            keep = inputs[1]
-            new = from_tuple(
-                tuple(torch.where(keep, n, o) for n, o in zip(as_tuple(new), carry, strict=True))
-            )
-            h = h.masked_fill(~keep, 0.0)
+        keep = inputs[1] if len(inputs) > 1 else None
+        h, new = masked_step(cell, inputs[0], from_tuple(carry), keep, zoneout, training=False)
         return as_tuple(new), h.clone()
 
     final, outputs = scan(body, as_tuple(state), steps, dim=1)
