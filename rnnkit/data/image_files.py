@@ -1,11 +1,13 @@
-"""Images from the user's files, as the caption task reads them: Pillow, one size, normalised.
+"""Images from the user's files, as the caption and classify tasks read them: Pillow, one size,
+normalised.
 
 ``read_image`` opens a PNG or JPEG (any format Pillow reads), converts it to grey (``L``) or RGB
 as the run says, whatever its own mode (palette, grey with alpha, CMYK...), scales it so that its
-shorter side is ``size`` pixels and cuts the centre ``size x size`` square. ``ImageSettings`` is
-what a run stores (``images.json``): the size, the channels, and each channel's mean and standard
-deviation over the training images, with which ``normalise`` turns ``uint8`` pixels into the
-model's inputs. Pillow is imported on use (``rnnkit[images]``).
+shorter side is ``size`` pixels and cuts the centre ``size x size`` square; ``fit_arrays`` does
+the same to arrays of images (IDX or ``.npz`` files). ``ImageSettings`` is what a run stores
+(``images.json``): the size, the channels, and each channel's mean and standard deviation over
+the training images, with which ``normalise`` turns ``uint8`` pixels into the model's inputs.
+Pillow is imported on use (``rnnkit[images]``).
 """
 
 from __future__ import annotations
@@ -66,8 +68,13 @@ def read_image(path: str | Path, size: int, channels: int) -> np.ndarray:
     (``channels=1``) or RGB (3), its shorter side scaled to ``size``, its centre cut out."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
+    return fit_image(open_image(path), size, channels)
+
+
+def fit_image(image: Any, size: int, channels: int) -> np.ndarray:
+    """A Pillow image as ``uint8 (channels, size, size)`` (``read_image``)."""
     image_module = _pillow()
-    image = open_image(path).convert("L" if channels == 1 else "RGB")
+    image = image.convert("L" if channels == 1 else "RGB")
     width, height = image.size
     scale = size / min(width, height)
     scaled = (max(size, round(width * scale)), max(size, round(height * scale)))
@@ -77,6 +84,23 @@ def read_image(path: str | Path, size: int, channels: int) -> np.ndarray:
     image = image.crop((left, top, left + size, top + size))
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1).copy()
+
+
+def fit_arrays(images: np.ndarray, size: int, channels: int) -> Tensor:
+    """Images ``uint8 (N, H, W, C)`` (``C`` 1 or 3) as ``uint8 (N, channels, size, size)``,
+    each converted, scaled and cropped as ``read_image`` does; images already of that size and
+    channel count are only transposed."""
+    count, height, width, own = images.shape
+    if own not in (1, 3):
+        raise ValueError(f"images must have 1 or 3 channels, got {own}")
+    if (height, width, own) == (size, size, channels):
+        return torch.from_numpy(images.transpose(0, 3, 1, 2).copy())  # writable, contiguous
+    image_module = _pillow()
+    out = np.empty((count, channels, size, size), dtype=np.uint8)
+    for n, array in enumerate(images):
+        image = image_module.fromarray(array[..., 0] if own == 1 else array)
+        out[n] = fit_image(image, size, channels)
+    return torch.from_numpy(out)
 
 
 def read_images(paths: Sequence[Path], size: int, channels: int) -> Tensor:
@@ -98,13 +122,23 @@ class ImageSettings:
 
     @classmethod
     def fit(cls, images: Tensor) -> ImageSettings:
-        """The settings of training images ``uint8 (N, C, S, S)``."""
-        pixels = images.double().div(255).transpose(0, 1).flatten(1)  # (C, N * S * S)
-        std = pixels.std(dim=1).clamp(min=1e-3)
+        """The settings of training images ``uint8 (N, C, S, S)`` (summed a block of images at
+        a time, in float64, so a large set needs no float copy of itself)."""
+        channels = int(images.shape[1])
+        total = torch.zeros(channels, dtype=torch.float64)
+        squares = torch.zeros(channels, dtype=torch.float64)
+        for block in images.split(4096):
+            pixels = block.double().div(255).transpose(0, 1).flatten(1)  # (C, n * S * S)
+            total += pixels.sum(dim=1)
+            squares += pixels.square().sum(dim=1)
+        count = images[:, 0].numel()
+        mean = total / count
+        variance = (squares - count * mean.square()) / max(count - 1, 1)  # unbiased, as torch.std
+        std = variance.clamp(min=0).sqrt().clamp(min=1e-3)
         return cls(
             size=int(images.shape[-1]),
-            channels=int(images.shape[1]),
-            mean=tuple(float(v) for v in pixels.mean(dim=1)),
+            channels=channels,
+            mean=tuple(float(v) for v in mean),
             std=tuple(float(v) for v in std),
         )
 

@@ -1,8 +1,10 @@
-"""Labelled images read as sequences: row by row or pixel by pixel.
+"""Labelled images read as sequences (row by row or pixel by pixel), or whole for a CNN.
 
 An image ``(H, W, C)`` becomes a sequence ``(H, W * C)`` (``rows``: one step per row, as in the
 row-by-row MNIST task) or ``(H * W, C)`` (``pixels``: one step per pixel in reading order, the
 "sequential MNIST" of Le et al. 2015). Pixel values are scaled to [0, 1].
+``read_labelled_image_arrays`` keeps the images whole, ``uint8 (N, H, W, C)``, for
+``classify --images cnn`` (which sizes and normalises them as its run says).
 
 Layouts read (``read_labelled_images``):
 
@@ -44,6 +46,17 @@ def read_labelled_images(path: Path, scan: str, *, need_labels: bool) -> Labelle
         features = [f"channel{j}" for j in range(channels)]
     sequences = NumericSequences(list(steps.unbind(0)), labels, names, features)
     return LabelledData(None, sequences, labels, names, path)
+
+
+def read_labelled_image_arrays(path: Path, *, need_labels: bool) -> LabelledData:
+    """Images of ``path`` whole: ``LabelledData`` whose ``images`` are ``uint8 (N, H, W, C)``,
+    ``C`` 1 (grey) or 3 (RGB); ``UserError`` for other channel counts."""
+    images, labels, names = read_images(path, need_labels=need_labels)
+    if images.shape[-1] not in (1, 3):
+        raise UserError(
+            f"{path} holds images of {images.shape[-1]} channels; give grey (1) or RGB (3) ones."
+        )
+    return LabelledData(None, None, labels, names, path, images=images)
 
 
 def read_images(path: Path, *, need_labels: bool) -> tuple[np.ndarray, list[str] | None, list[str]]:

@@ -35,11 +35,11 @@ from rnnkit.errors import UserError
 
 @dataclass
 class LabelledData:
-    """Raw examples of one file: texts, numeric sequences or audio paths, their labels, and
-    row names.
+    """Raw examples of one file: texts, numeric sequences, audio paths or images, their labels,
+    and row names.
 
-    Exactly one of ``texts``, ``numeric`` and ``audio`` is set; ``labels`` is None for a file
-    read without labels (to predict on).
+    Exactly one of ``texts``, ``numeric``, ``audio`` and ``images`` is set; ``labels`` is None
+    for a file read without labels (to predict on).
     """
 
     texts: list[str] | None
@@ -48,6 +48,8 @@ class LabelledData:
     names: list[str]
     path: Path
     audio: list[Path] | None = None
+    #: images read whole (``classify --images cnn``): ``uint8 (N, H, W, C)``
+    images: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -209,4 +211,5 @@ def subset(data: LabelledData, indices: Sequence[int]) -> LabelledData:
         [data.names[i] for i in indices],
         data.path,
         None if data.audio is None else [data.audio[i] for i in indices],
+        None if data.images is None else data.images[np.asarray(indices, dtype=np.int64)],
     )

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from rnnkit.layers import RNN
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.config import KeepsArguments, check_choice, constructor_arguments
+from rnnkit.models.image_encoder import ImageEncoder
 
 FRAME_CELLS = ("conv_lstm", "conv_gru")
 
@@ -46,25 +47,41 @@ def check_frames(frames: Tensor, channels: int, image_size: tuple[int, int]) -> 
 class FrameEncoder(nn.Module):
     """Per-frame CNN: ``(B, T, C, H, W) -> (B, T, features)``.
 
-    ``channels`` gives the output channels of each stride-2 3x3 convolution (ReLU after each).
+    The shared ``ImageEncoder`` (``cnn``; ``channels`` gives the output channels of each stride-2
+    3x3 convolution, each with a bias and a ReLU, no batch norm, no refining convolution), then an
+    average pool to 4x4 and a linear layer (``project``), applied to all ``B * T`` frames at once.
+
+    Runs written before the CNN was shared store ``encoder.net.<i>.*`` (the convolutions at
+    ``i = 0, 2, 4...``, the linear layer after them, pool and flatten between); loading renames
+    them to ``encoder.cnn.stages.<i>.*`` and ``encoder.project.*`` (``_load_from_state_dict``).
     """
 
     def __init__(
         self, in_channels: int, channels: tuple[int, ...] = (16, 32, 64), features: int = 128
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        previous = in_channels
-        for width in channels:
-            layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.ReLU()]
-            previous = width
-        layers += [nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(previous * 16, features)]
-        self.net = nn.Sequential(*layers)
+        self.cnn = ImageEncoder(in_channels, None, channels, batch_norm=False, refine=False)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.project = nn.Linear(self.cnn.feature_size * 16, features)
         self.features = features
 
     def forward(self, frames: Tensor) -> Tensor:
         batch, steps = frames.shape[:2]
-        return self.net(frames.flatten(0, 1)).view(batch, steps, self.features)
+        pooled = self.pool(self.cnn.feature_map(frames.flatten(0, 1))).flatten(1)
+        return self.project(pooled).view(batch, steps, self.features)
+
+    def upgrade_weight_names(self, tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+        """``tensors`` with this encoder's names from before the CNN was shared (``prefix`` +
+        ``net.<i>.*``, class doc) renamed to the current ones; other names unchanged."""
+        old_linear = f"{prefix}net.{len(self.cnn.stages) + 2}."  # after the pool and flatten
+        renamed = {}
+        for name, tensor in tensors.items():
+            if name.startswith(old_linear):
+                name = f"{prefix}project.{name[len(old_linear) :]}"
+            elif name.startswith(f"{prefix}net."):
+                name = f"{prefix}cnn.stages.{name[len(prefix) + len('net.') :]}"
+            renamed[name] = tensor
+        return renamed
 
 
 class ClipClassifier(KeepsArguments):
@@ -107,6 +124,11 @@ class ClipClassifier(KeepsArguments):
     @property
     def num_classes(self) -> int:
         return self.classifier.num_classes
+
+    def upgrade_weight_names(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The weights of a run written before the frame CNN was shared, under today's names
+        (``FrameEncoder``); ``rnnkit.training.load_weights`` calls it."""
+        return self.encoder.upgrade_weight_names(tensors, "encoder.")
 
     def forward(self, frames: Tensor, lengths: Tensor | None = None) -> Tensor:
         if frames.dim() != 5 or frames.shape[2] != self.in_channels:

@@ -21,14 +21,17 @@ in ``images.json``. With ``keywords`` the ``image`` cell is a keyword or a few a
 
 The model (``rnnkit.models.captioner.Captioner``) is translation's attention decoder over a small
 CNN's feature map (or the keywords' embeddings), its first state bridged from the pooled
-features; the CNN trains with the decoder, or comes frozen from another caption run
-(``encoder_from``: its weights and its ``images.json``). Training minimises cross-entropy under
-teacher forcing (``teacher_forcing`` below 1 or decaying: scheduled sampling), plus, with
-``attention_penalty``, Xu et al.'s doubly stochastic attention regularisation. Validation decodes
-the ``--val`` inputs greedily; ``bleu4`` picks the weights kept (``rnnkit.metrics.captioning``:
-``bleu1``..``bleu4``, ``cider``, ``exact_match``). Decoding follows the run's
-``DecodingSettings`` (beam, GNMT length penalty, no-repeat n-grams), at most
-``max_caption_length`` tokens.
+features; the CNN trains with the decoder, or comes frozen from another run (``encoder_from``:
+"trained separately"), a caption run on images or a classify run trained with ``--images cnn``
+(the same ``ImageEncoder``): its weights, its stage widths, and its ``images.json`` (size and
+channels must be this run's; its normalisation becomes this run's). Frozen means the weights get
+no gradient and the CNN stays in eval mode, so its batch-norm statistics do not change either.
+Training minimises cross-entropy under teacher forcing (``teacher_forcing`` below 1 or
+decaying: scheduled sampling), plus, with ``attention_penalty``, Xu et al.'s doubly stochastic
+attention regularisation. Validation decodes the ``--val`` inputs greedily; ``bleu4`` picks the
+weights kept (``rnnkit.metrics.captioning``: ``bleu1``..``bleu4``, ``cider``, ``exact_match``).
+Decoding follows the run's ``DecodingSettings`` (beam, GNMT length penalty, no-repeat n-grams),
+at most ``max_caption_length`` tokens.
 
 A run directory holds ``config.json``, ``tokenizer.json`` (the captions' words),
 ``images.json`` (image runs) or ``keywords.json`` (keyword runs), ``model.safetensors``,
@@ -57,6 +60,7 @@ from rnnkit.metrics.captioning import score_captions
 from rnnkit.models.attention_decoder import ATTENTION_CHOICES, BRIDGES
 from rnnkit.models.captioner import Captioner
 from rnnkit.tasks import lifecycle
+from rnnkit.tasks.image_options import ENCODER_WIDTHS_HELP, parse_encoder_widths
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
 from rnnkit.tasks.options import DATA, model_option, option
 from rnnkit.tasks.teaching import TEACHING, TeacherForcingOptions
@@ -94,10 +98,14 @@ class CaptionOptions(TeacherForcingOptions):
         30, help="Most caption tokens; longer ones are cut.", fixed=True
     )
     encoder_from: Path | None = option(
-        None, help="Caption run whose CNN to reuse, frozen.", panel=DATA, fixed=True
+        None,
+        help="Caption run on images, or classify run with --images cnn, whose CNN to reuse, "
+        "frozen.",
+        panel=DATA,
+        fixed=True,
     )
     cell: str = "gru"
-    encoder_widths: str = model_option("16,32,64", help="CNN channels per stage.")
+    encoder_widths: str = model_option("16,32,64", help=ENCODER_WIDTHS_HELP)
     embedding_size: int = model_option(128, help="Word and keyword embedding width.")
     decoder_hidden: int = model_option(256, help="Decoder units.")
     decoder_layers: int = model_option(1, help="Decoder layers.")
@@ -161,16 +169,7 @@ class CaptionOptions(TeacherForcingOptions):
 
     def widths(self) -> list[int]:
         """``encoder_widths`` as numbers; ``UserError`` unless a comma-separated list of them."""
-        try:
-            widths = [int(w) for w in self.encoder_widths.split(",")]
-        except ValueError:
-            widths = []
-        if not widths or min(widths) < 1:
-            raise UserError(
-                f"--encoder-widths must be channel counts separated by commas, such as "
-                f"16,32,64, got {self.encoder_widths!r}."
-            )
-        return widths
+        return parse_encoder_widths(self.encoder_widths)
 
     def _memory_size(self) -> int:
         return self.embedding_size if self.keywords else self.widths()[-1]
@@ -448,15 +447,16 @@ def build_model(
     *,
     keywords: Tokenizer | None = None,
     image_settings: ImageSettings | None = None,
-    encoder_config: dict[str, Any] | None = None,
+    encoder_widths: list[int] | None = None,
 ) -> Captioner:
-    """The ``Captioner`` that ``options`` describe; ``encoder_config``: a reused CNN's (frozen)."""
+    """The ``Captioner`` that ``options`` describe; ``encoder_widths``: those of a reused CNN,
+    which is then frozen."""
     image: dict[str, Any] = {}
     if image_settings is not None:
         image = {"image_channels": image_settings.channels, "image_size": image_settings.size,
                  "encoder_widths": options.widths()}  # fmt: skip
-    if encoder_config is not None:
-        image.update(encoder_widths=list(encoder_config["encoder_widths"]), freeze_encoder=True)
+    if encoder_widths is not None:
+        image.update(encoder_widths=encoder_widths, freeze_encoder=True)
     return Captioner(
         tokenizer.vocab_size,
         input_kind="keywords" if keywords is not None else "image",
@@ -525,14 +525,11 @@ def prepare_images(
         if val is not None and options.val is not None
         else None
     )
-    encoder_config, encoder_weights = None, None
+    encoder: PretrainedEncoder | None = None
     if options.encoder_from is not None:
-        settings, encoder_config, encoder_weights = read_encoder(options.encoder_from)
-        if options.image_size != settings.size:
-            raise UserError(
-                f"--encoder-from {options.encoder_from} reads {settings.size}-pixel images; "
-                f"pass --image-size {settings.size}."
-            )
+        encoder = read_encoder(options.encoder_from)
+        encoder.check_compatible(options)
+        settings = encoder.settings
         images = settings.read(paths)
     elif resumed is not None:
         settings = ImageSettings.load(resumed.file(IMAGES_FILE))
@@ -541,9 +538,14 @@ def prepare_images(
         channels = options.channels or (1 if all(is_grey(p) for p in paths) else 3)
         images = read_images(paths, options.image_size, channels)
         settings = ImageSettings.fit(images)
-    model = build_model(options, tokenizer, image_settings=settings, encoder_config=encoder_config)
-    if encoder_weights is not None:
-        model.encoder.load_state_dict(encoder_weights)
+    model = build_model(
+        options,
+        tokenizer,
+        image_settings=settings,
+        encoder_widths=encoder.widths if encoder is not None else None,
+    )
+    if encoder is not None:
+        model.encoder.load_state_dict(encoder.weights)
     return InputSide(
         inputs=Inputs(images, None, settings),
         val_inputs=Inputs(settings.read(val_paths), None, settings) if val_paths else None,
@@ -552,20 +554,70 @@ def prepare_images(
     )
 
 
-def read_encoder(run_dir: Path) -> tuple[ImageSettings, dict[str, Any], dict[str, Tensor]]:
-    """The image settings, model config and CNN weights (``encoder.*``) of a caption run on
-    images, for ``--encoder-from``; ``UserError`` naming the run when it has none."""
-    run = TASK_SPEC.open(run_dir)
+@dataclass
+class PretrainedEncoder:
+    """The CNN of the run ``--encoder-from`` names: how that run read images (``settings``:
+    size, channels, normalisation), its stage widths and its weights (``ImageEncoder``'s
+    ``stages.*``)."""
+
+    run_dir: Path
+    settings: ImageSettings
+    widths: list[int]
+    weights: dict[str, Tensor]
+
+    def check_compatible(self, options: CaptionOptions) -> None:
+        """``UserError`` naming the run and the mismatch unless this caption run reads images as
+        the encoder's run did: its size, and its channels when ``--channels`` is given. The
+        normalisation is the encoder run's own (mean and deviation per channel), taken as this
+        run's, since the CNN learned on images normalised that way."""
+        settings, run = self.settings, self.run_dir
+        if options.image_size != settings.size:
+            raise UserError(
+                f"--encoder-from {run} read {settings.size}-pixel images but this run reads "
+                f"{options.image_size}-pixel ones; pass --image-size {settings.size}."
+            )
+        if options.channels is not None and options.channels != settings.channels:
+            raise UserError(
+                f"--encoder-from {run} read images of {settings.channels} channel(s) but "
+                f"--channels is {options.channels}; pass --channels {settings.channels} or drop it."
+            )
+
+
+def read_encoder(run_dir: Path) -> PretrainedEncoder:
+    """The CNN of a caption run on images or of a classify run trained with ``--images cnn``,
+    for ``--encoder-from``; ``UserError`` naming the run when it has none (a keywords run, a
+    classify run on text, numeric sequences, audio or images read as rows or pixels, another
+    task's run) or when its image settings do not fit its model. Nothing is written."""
+    run = Run.open(run_dir)
     model_config = run.section("model")
-    if model_config.get("input_kind") != "image":
+    if run.task == TASK:
+        if model_config.get("input_kind") != "image":
+            raise UserError(
+                f"--encoder-from {run_dir} is a keywords run, which has no CNN; give a caption "
+                "run on images or a classify run trained with --images cnn."
+            )
+    elif run.task == "classify":
+        kind = run.section("data").get("kind")
+        if kind != "image":
+            how = run.config.get("options", {}).get("images")
+            read = f"images read as {how} by an RNN" if how else f"{kind} data"
+            raise UserError(
+                f"--encoder-from {run_dir} is a classify run on {read}, which has no CNN; give "
+                "a classify run trained with --images cnn or a caption run on images."
+            )
+    else:
         raise UserError(
-            f"--encoder-from {run_dir} is a keywords run; give a caption run on images."
+            f"--encoder-from {run_dir} is a run of task '{run.task}'; give a caption run on "
+            "images or a classify run trained with --images cnn."
         )
     settings = ImageSettings.load(run.file(IMAGES_FILE))
+    run.require_fit(IMAGES_FILE, "channels", settings.channels, model_config.get("image_channels"))
+    run.require_fit(IMAGES_FILE, "image size", settings.size, model_config.get("image_size"))
     tensors = read_safetensors(run.file("model.safetensors"))
     prefix = "encoder."
     weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    return settings, model_config, weights
+    widths = [int(w) for w in model_config.get("encoder_widths", [])]
+    return PretrainedEncoder(Path(run_dir), settings, widths, weights)
 
 
 # ------------------------------------------------------------------------------------ decoding

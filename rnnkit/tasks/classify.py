@@ -9,14 +9,19 @@ The Python API behind ``rnnkit train classify``, ``rnnkit predict`` and ``rnnkit
     classify.evaluate(run, "test.csv")        # accuracy, macro_f1, per-class figures, confusion
     classify.predict_texts(run, ["great phone"], explain=True)
 
-Three kinds of input share one model, ``SequenceClassifier``:
+Four kinds of input; the first three share one model, ``SequenceClassifier``:
 
 - text: a CSV, TSV or JSONL table with a text and a label column, tokenized (word, char or bpe);
 - numeric: a ``.npz`` (``x``, ``lengths``, ``y``) or a long-format table with ``sequence_column``;
   features are standardised with training statistics saved as ``scaler.json``;
 - audio (``audio=True``, isolated words): a ``path,label`` table or a folder whose file names give
   the labels (``label_from_name``); each file becomes log-mel or MFCC frames ``(T, F)``,
-  normalised as ``features.json`` (an ``AudioFeaturizer`` fitted on the training files) says.
+  normalised as ``features.json`` (an ``AudioFeaturizer`` fitted on the training files) says;
+- image (``images="cnn"``): IDX files, a ``.npz`` or a folder of PNGs per class, read whole,
+  scaled to ``image_size`` and normalised as ``images.json`` says (the caption task's
+  ``ImageSettings``); an ``ImageClassifier`` (the shared CNN, its feature map read by an RNN row
+  by row) classifies them, and a caption run can reuse its CNN (``caption --encoder-from``).
+  (``images="rows"`` or ``"pixels"`` read images as numeric sequences instead.)
 
 Reading the files (``rnnkit.data.labelled``) and the training run itself
 (``rnnkit.tasks.lifecycle``) are shared; this module holds what is the task's own: its options,
@@ -29,7 +34,7 @@ classifier is then unidirectional) and ``freeze_epochs`` unfreezes the pretraine
 group at a time from the top (ULMFiT, Howard & Ruder 2018).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
-names, ``results``), ``tokenizer.json``, ``scaler.json`` or ``features.json``,
+names, ``results``), ``tokenizer.json``, ``scaler.json``, ``features.json`` or ``images.json``,
 ``model.safetensors``, ``metrics.csv``, ``loss.png``, ``confusion.png`` (validation) and
 ``checkpoint/``.
 """
@@ -53,7 +58,8 @@ from torch import Tensor, nn
 
 from rnnkit.data.audio_inputs import AudioFeaturizer, most_common_rate
 from rnnkit.data.buckets import bucket_batches, pad_sequences
-from rnnkit.data.images import SCANS, read_labelled_images
+from rnnkit.data.image_files import ImageSettings, fit_arrays
+from rnnkit.data.images import SCANS, read_labelled_image_arrays, read_labelled_images
 from rnnkit.data.labelled import (
     LabelledData,
     label_order,
@@ -67,8 +73,10 @@ from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+from rnnkit.models.image_classifier import ImageClassifier
 from rnnkit.tasks import lifecycle, tokenizing
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
+from rnnkit.tasks.image_options import ENCODER_WIDTHS_HELP, parse_encoder_widths
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, flag, model_option, option
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
@@ -78,6 +86,9 @@ TASK = "classify"
 TOKENIZER_FILE = "tokenizer.json"
 SCALER_FILE = "scaler.json"
 FEATURES_FILE = "features.json"
+IMAGES_FILE = "images.json"
+#: ``--images``: read as sequences (``SCANS``), or whole by a CNN
+IMAGE_MODES = (*SCANS, "cnn")
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
 #: the ``--help`` panels of the numeric-sequence and transfer options
@@ -110,10 +121,17 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         panel=AUDIO,
         fixed=True,
     )
-    images: Literal["rows", "pixels"] | None = option(
+    images: Literal["rows", "pixels", "cnn"] | None = option(
         None,
-        help="Classify images read as sequences, by rows or by pixels: --data is an IDX images "
-        "file, an .npz of images and labels, or a folder of PNGs per class.",
+        help="Classify images read as sequences, by rows or by pixels, or by a CNN whose feature "
+        "map an RNN reads (cnn): --data is an IDX images file, an .npz of images and labels, or "
+        "a folder of PNGs per class.",
+        panel=IMAGES,
+        fixed=True,
+    )
+    image_size: int | None = option(
+        None,
+        help="--images cnn: side images are scaled and cropped to (default: their own).",
         panel=IMAGES,
         fixed=True,
     )
@@ -146,6 +164,7 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     )
     # model
     embedding_size: int = model_option(128, help="Token embedding width.")
+    encoder_widths: str = model_option("16,32,64", help=f"--images cnn: {ENCODER_WIDTHS_HELP}")
     hidden: int = model_option(128, help="Hidden units per direction.")
     layers: int = model_option(1, help="Stacked recurrent layers.")
     bidirectional: bool = model_option(True, help="Read sequences in both directions.")
@@ -199,6 +218,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
             )
         if self.images is not None:
             self._validate_images_mode()
+        elif self.image_size is not None:
+            raise UserError("--image-size applies to --images cnn; add it or drop --image-size.")
         if self.audio:
             self._validate_audio_mode()
         elif self.label_from_name is not None or self.sample_rate is not None:
@@ -221,8 +242,13 @@ class ClassifyOptions(AudioOptions, TaskOptions):
             )
 
     def _validate_images_mode(self) -> None:
-        """``--images``: a known scan, and none of the options of text, tables or audio."""
-        self.require_known("images", SCANS)
+        """``--images``: a known mode, and none of the options of text, tables or audio."""
+        self.require_known("images", IMAGE_MODES)
+        if self.images == "cnn":
+            self.require_whole_numbers("image_size", optional=True)
+            parse_encoder_widths(self.encoder_widths)
+        elif self.image_size is not None:
+            raise UserError(f"--image-size applies to --images cnn, not {self.images}; drop it.")
         if self.audio:
             raise UserError("--images and --audio read different data; give one of them.")
         for name in NOT_AUDIO_OPTIONS:
@@ -234,16 +260,19 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         """Whether the data are numeric sequences (``.npz``, ``sequence_column`` or images read
         as sequences)."""
         if self.images is not None:
-            return True
+            return self.images != "cnn"
         if self.audio:
             return False
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
 
     @property
     def data_kind(self) -> str:
-        """``"audio"``, ``"numeric"`` or ``"text"``, as the run's ``data`` section records it."""
+        """``"audio"``, ``"image"``, ``"numeric"`` or ``"text"``, as the run's ``data`` section
+        records it."""
         if self.audio:
             return "audio"
+        if self.images == "cnn":
+            return "image"
         return "numeric" if self.numeric else "text"
 
     def read(self, path: Path, *, need_labels: bool = True) -> LabelledData:
@@ -256,6 +285,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
                 label_from_name=self.label_from_name,
                 encoding=self.encoding,
             )
+        if self.images == "cnn":
+            return read_labelled_image_arrays(path, need_labels=need_labels)
         if self.images is not None:
             return read_labelled_images(path, self.images, need_labels=need_labels)
         features = None
@@ -314,13 +345,14 @@ def read_training_data(options: ClassifyOptions) -> tuple[LabelledData, Labelled
 
 @dataclass
 class Encoder:
-    """Turns raw examples into model inputs: a tokenizer (text), a feature scaler (numeric) or an
-    audio featurizer (audio)."""
+    """Turns raw examples into model inputs: a tokenizer (text), a feature scaler (numeric), an
+    audio featurizer (audio) or image settings (image)."""
 
     tokenizer: Tokenizer | None = None
     scaler: FeatureScaler | None = None
     max_length: int | None = None
     featurizer: AudioFeaturizer | None = None
+    image_settings: ImageSettings | None = None
 
     @property
     def num_features(self) -> int | None:
@@ -330,9 +362,12 @@ class Encoder:
         return None if self.scaler is None else self.scaler.num_features
 
     def encode(self, data: LabelledData) -> list[Tensor]:
-        """One input per example: ids ``(T,)`` (at least one) or features ``(T, F)``."""
+        """One input per example: ids ``(T,)`` (at least one), features ``(T, F)`` or a
+        normalised image ``(C, S, S)``."""
         if data.texts is not None:
             return [self.encode_text(text) for text in data.texts]
+        if data.images is not None:
+            return self.encode_images(data.images)
         if data.audio is not None:
             return self.encode_audio(data.audio)
         assert data.numeric is not None and self.scaler is not None
@@ -343,6 +378,15 @@ class Encoder:
             )
         return [self.scaler.transform(s)[: self.max_length] for s in data.numeric.sequences]
 
+    def encode_images(self, images: np.ndarray) -> list[Tensor]:
+        """Images ``uint8 (N, H, W, C)`` as the run reads them: converted to its channels,
+        scaled and cropped to its size, normalised; one ``(C, S, S)`` float tensor each."""
+        if self.image_settings is None:
+            raise UserError("this run does not classify images; give the data it was trained on.")
+        settings = self.image_settings
+        fitted = fit_arrays(images, settings.size, settings.channels)
+        return [image for block in fitted.split(4096) for image in settings.normalise(block)]
+
     def encode_audio(self, paths: Sequence[Path]) -> list[Tensor]:
         """Each file's normalised frames ``(T, F)``, ``T`` at most ``max_length``; ``UserError``
         naming a file that is missing, not audio, or too short."""
@@ -352,6 +396,7 @@ class Encoder:
     def encode_text(self, text: str) -> Tensor:
         if self.tokenizer is None:
             kind = "audio files" if self.featurizer is not None else "numeric sequences"
+            kind = "images" if self.image_settings is not None else kind
             raise UserError(f"this run classifies {kind}, not text; give --data FILE.")
         ids = self.tokenizer.encode(text)[: self.max_length] or [self.tokenizer.unk_id]
         return torch.tensor(ids, dtype=torch.long)
@@ -367,10 +412,12 @@ class Encoder:
         return tokens or [self.tokenizer.id_to_token(self.tokenizer.unk_id)]
 
     def artifacts(self) -> dict[str, Any]:
-        """The run's files holding this encoder: ``tokenizer.json``, ``scaler.json`` or
-        ``features.json``."""
+        """The run's files holding this encoder: ``tokenizer.json``, ``scaler.json``,
+        ``features.json`` or ``images.json``."""
         if self.tokenizer is not None:
             return {TOKENIZER_FILE: self.tokenizer.to_dict()}
+        if self.image_settings is not None:
+            return {IMAGES_FILE: self.image_settings.to_dict()}
         if self.featurizer is not None:
             return {FEATURES_FILE: self.featurizer.to_dict()}
         assert self.scaler is not None
@@ -381,10 +428,12 @@ def fit_encoder(
     options: ClassifyOptions, train_data: LabelledData, pretrained: Tokenizer | None = None
 ) -> Encoder:
     """The encoder of a new run: ``pretrained`` (an lm run's tokenizer), a tokenizer trained on
-    the training texts, a scaler fitted on the training sequences, or an audio featurizer fitted
-    on the training files."""
+    the training texts, a scaler fitted on the training sequences, an audio featurizer fitted
+    on the training files, or image settings fitted on the training images."""
     if pretrained is not None:
         return Encoder(tokenizer=pretrained, max_length=options.max_length)
+    if train_data.images is not None:
+        return Encoder(image_settings=fit_image_settings(options, train_data.images))
     if train_data.audio is not None:
         return Encoder(
             featurizer=fit_featurizer(options, train_data.audio), max_length=options.max_length
@@ -395,6 +444,13 @@ def fit_encoder(
     return Encoder(
         tokenizer=fit_tokenizer(options, train_data.texts), max_length=options.max_length
     )
+
+
+def fit_image_settings(options: ClassifyOptions, images: np.ndarray) -> ImageSettings:
+    """The image settings of a new run: ``--image-size`` (default: the images' shorter side),
+    the images' channels, and the mean and deviation of the training pixels at that size."""
+    size = options.image_size or min(images.shape[1], images.shape[2])
+    return ImageSettings.fit(fit_arrays(images, size, images.shape[-1]))
 
 
 def fit_featurizer(options: ClassifyOptions, paths: Sequence[Path]) -> AudioFeaturizer:
@@ -416,10 +472,12 @@ def fit_tokenizer(options: ClassifyOptions, texts: list[str]) -> Tokenizer:
 
 
 def load_encoder(run_dir: str | Path, config: dict[str, Any]) -> Encoder:
-    """The encoder a run was trained with, read from its ``tokenizer.json``, ``scaler.json`` or
-    ``features.json``."""
+    """The encoder a run was trained with, read from its ``tokenizer.json``, ``scaler.json``,
+    ``features.json`` or ``images.json``."""
     run_dir = Path(run_dir)
     data = config.get("data", {})
+    if data.get("kind") == "image":
+        return Encoder(image_settings=ImageSettings.load(run_dir / IMAGES_FILE))
     if data.get("kind") == "audio":
         return Encoder(
             featurizer=AudioFeaturizer.load(run_dir / FEATURES_FILE),
@@ -535,8 +593,9 @@ class ClassifyTask(Task[ClassifyOptions]):
     name = TASK
     options_class = ClassifyOptions
     summary = "Train a classifier of texts, numeric sequences or audio (one label per sequence)."
-    artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE)
-    described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling"}
+    artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE, IMAGES_FILE)
+    described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling",
+                       "encoder_widths": "encoder_widths", "image_size": "image_size"}  # fmt: skip
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
         train_data, val_data, class_names = read_training_data(options)
@@ -594,7 +653,11 @@ class ClassifyTask(Task[ClassifyOptions]):
             finish=finish,
         )
 
-    def model_from_config(self, model_config: dict[str, Any]) -> SequenceClassifier:
+    def model_from_config(
+        self, model_config: dict[str, Any]
+    ) -> SequenceClassifier | ImageClassifier:
+        if "image_channels" in model_config:  # an --images cnn run
+            return ImageClassifier.from_config(model_config)
         return SequenceClassifier.from_config(model_config)
 
     def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
@@ -615,6 +678,10 @@ class ClassifyTask(Task[ClassifyOptions]):
         if encoder.featurizer is not None:
             in_model = model.config().get("input_size")
             run.require_fit(FEATURES_FILE, "features per frame", encoder.num_features, in_model)
+        if encoder.image_settings is not None:
+            sizes, settings = model.config(), encoder.image_settings
+            run.require_fit(IMAGES_FILE, "channels", settings.channels, sizes.get("image_channels"))
+            run.require_fit(IMAGES_FILE, "image size", settings.size, sizes.get("image_size"))
         return ClassifierRun(model, encoder, names, run.config, run.path)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -675,10 +742,22 @@ def build_model(
     class_names: list[str],
     encoder: Encoder,
     pretrained: tuple[nn.Module, Tokenizer, dict[str, Any]] | None = None,
-) -> SequenceClassifier:
+) -> SequenceClassifier | ImageClassifier:
     """The classifier ``options`` describe; with ``pretrained`` (an lm run), its shape and
-    weights."""
+    weights; for images read whole, an ``ImageClassifier``."""
     common = dict(pooling=options.pooling, dropout=options.dropout)
+    if encoder.image_settings is not None:
+        return ImageClassifier(
+            len(class_names),
+            image_channels=encoder.image_settings.channels,
+            image_size=encoder.image_settings.size,
+            encoder_widths=parse_encoder_widths(options.encoder_widths),
+            hidden_size=options.hidden,
+            num_layers=options.layers,
+            cell=options.cell,
+            bidirectional=options.bidirectional,
+            **common,
+        )
     if pretrained is not None:
         language_model, tokenizer, config = pretrained
         lm_config = config["model"]
@@ -757,7 +836,7 @@ def _plot_confusion(matrix: np.ndarray, names: list[str], path: Path, what: str)
 class ClassifierRun:
     """A trained classify run, ready to predict."""
 
-    model: SequenceClassifier
+    model: SequenceClassifier | ImageClassifier
     encoder: Encoder
     class_names: list[str]
     config: dict[str, Any]
@@ -770,6 +849,10 @@ class ClassifierRun:
     @property
     def audio(self) -> bool:
         return self.encoder.featurizer is not None
+
+    @property
+    def images(self) -> bool:
+        return self.encoder.image_settings is not None
 
     def data_options(self) -> ClassifyOptions:
         """The run's options, for reading new files the way training read them."""
@@ -864,10 +947,12 @@ def predict_texts(
 ) -> list[Prediction]:
     """The prediction for each text (a text run only)."""
     run = run_dir if isinstance(run_dir, ClassifierRun) else load_run(run_dir)
-    if run.numeric or run.audio:
+    if run.numeric or run.audio or run.images:
         kind, data = (
             ("audio files", "a path table or a folder of audio")
             if run.audio
+            else ("images", "FILE")
+            if run.images
             else ("numeric sequences", "FILE")
         )
         raise UserError(

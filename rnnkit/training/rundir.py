@@ -199,8 +199,14 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load weights written by ``save_weights`` into ``model`` (in place) and return it.
 
     Raises ``UserError`` naming the file when it is missing, damaged, or does not fit the model.
+    A model whose weight names changed offers ``upgrade_weight_names(tensors) -> tensors``, which
+    renames those of older runs before they are checked.
     """
     tensors = read_safetensors(path)
+    # a model whose weights were renamed since older runs were written maps the old names
+    upgrade = getattr(model, "upgrade_weight_names", None)
+    if upgrade is not None:
+        tensors = upgrade(tensors)
     expected = unique_state_dict(model)
     for name, tensor in expected.items():
         if name not in tensors:
