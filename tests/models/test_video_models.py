@@ -58,3 +58,30 @@ def test_frame_encoder_is_applied_to_each_frame_alone():
     frames = torch.rand(2, 3, 3, 20, 20)
     out = encoder(frames)
     torch.testing.assert_close(out[1, 2], encoder(frames[1:2, 2:3])[0, 0])
+
+
+def test_a_clip_classifier_written_before_the_cnn_was_shared_loads(tmp_path):
+    """Old runs stored the frame CNN as ``encoder.net.<i>.*``: that layout is rebuilt here from
+    torch's own modules, saved, and loaded by ``load_weights`` into today's model."""
+    from safetensors.torch import save_file
+
+    from rnnkit.training.rundir import load_weights
+
+    torch.manual_seed(3)
+    old = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(4),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 16, 6),
+    )
+    model = ClipClassifier(3, 1, encoder_channels=(4, 8), features=6, hidden_size=5)
+    tensors = {f"encoder.net.{name}": t for name, t in old.state_dict().items()}
+    tensors |= {n: t for n, t in model.state_dict().items() if not n.startswith("encoder.")}
+    path = tmp_path / "model.safetensors"
+    save_file(tensors, path)
+    loaded = load_weights(ClipClassifier.from_config(model.config()), path)
+    frames = torch.rand(2, 3, 1, 20, 20)
+    torch.testing.assert_close(loaded.encoder(frames), old(frames.flatten(0, 1)).view(2, 3, 6))

@@ -141,6 +141,16 @@ def image_files(folder: Path) -> dict[str, Path]:
     return {"data": tables["train"], "image": folder / "scenes" / "train_00000.png"}
 
 
+def labelled_image_files(folder: Path) -> dict[str, Path]:
+    """Twelve 8x8 images, bright in the top or the bottom half, with their labels."""
+    images = np.random.default_rng(0).integers(0, 60, (12, 8, 8)).astype(np.uint8)
+    for n in range(12):
+        images[n, (n % 2) * 4 : (n % 2) * 4 + 4] += 150
+    path = folder / "images.npz"
+    np.savez(path, images=images, labels=np.arange(12) % 2)
+    return {"data": path}
+
+
 def clip_files(folder: Path) -> dict[str, Path]:
     """Twelve 8-frame clips of a bright square sliding across 16x16 frames."""
     frames = np.zeros((12, 8, 16, 16), np.uint8)
@@ -221,6 +231,15 @@ CASES = [
         ["--n-mels", "20"],
         lambda run, f: [["predict", run, "--data", f["data"]]],
         name="classify-audio",
+    ),
+    Case(
+        "classify",
+        labelled_image_files,
+        lambda f: ["--images", "cnn", "--data", f["data"], "--encoder-widths", "2,4",
+                   "--hidden", "4", "--batch-size", "4", "--max-steps", "6"],
+        ["--encoder-widths", "2,5"],
+        lambda run, f: [["predict", run, "--data", f["data"]]],
+        name="classify-cnn",
     ),
     Case(
         "music",
