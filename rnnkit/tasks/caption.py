@@ -60,7 +60,11 @@ from rnnkit.metrics.captioning import score_captions
 from rnnkit.models.attention_decoder import ATTENTION_CHOICES, BRIDGES
 from rnnkit.models.captioner import Captioner
 from rnnkit.tasks import lifecycle
-from rnnkit.tasks.image_options import ENCODER_WIDTHS_HELP, parse_encoder_widths
+from rnnkit.tasks.image_options import (
+    DEFAULT_ENCODER_WIDTHS,
+    ENCODER_WIDTHS_HELP,
+    parse_encoder_widths,
+)
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
 from rnnkit.tasks.options import DATA, model_option, option
 from rnnkit.tasks.teaching import TEACHING, TeacherForcingOptions
@@ -105,7 +109,7 @@ class CaptionOptions(TeacherForcingOptions):
         fixed=True,
     )
     cell: str = "gru"
-    encoder_widths: str = model_option("16,32,64", help=ENCODER_WIDTHS_HELP)
+    encoder_widths: str = model_option(DEFAULT_ENCODER_WIDTHS, help=ENCODER_WIDTHS_HELP)
     embedding_size: int = model_option(128, help="Word and keyword embedding width.")
     decoder_hidden: int = model_option(256, help="Decoder units.")
     decoder_layers: int = model_option(1, help="Decoder layers.")
@@ -153,7 +157,9 @@ class CaptionOptions(TeacherForcingOptions):
         if self.keywords and (self.encoder_from is not None or self.images is not None):
             raise UserError("--keywords reads no images; drop --images and --encoder-from.")
         widths = self.widths()
-        if self.image_size % 2 ** len(widths) or self.image_size < 2 ** len(widths):
+        # a reused CNN brings its own stages and the size its run read (read_encoder checks it)
+        stages_fit = self.image_size % 2 ** len(widths) == 0 and self.image_size >= 2 ** len(widths)
+        if self.encoder_from is None and not stages_fit:
             raise UserError(
                 f"--image-size must be a multiple of {2 ** len(widths)} for "
                 f"{len(widths)} CNN stages, got {self.image_size}."

@@ -76,7 +76,11 @@ from rnnkit.models.classifier import POOLINGS, SequenceClassifier
 from rnnkit.models.image_classifier import ImageClassifier
 from rnnkit.tasks import lifecycle, tokenizing
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
-from rnnkit.tasks.image_options import ENCODER_WIDTHS_HELP, parse_encoder_widths
+from rnnkit.tasks.image_options import (
+    DEFAULT_ENCODER_WIDTHS,
+    ENCODER_WIDTHS_HELP,
+    parse_encoder_widths,
+)
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, flag, model_option, option
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
@@ -164,7 +168,9 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     )
     # model
     embedding_size: int = model_option(128, help="Token embedding width.")
-    encoder_widths: str = model_option("16,32,64", help=f"--images cnn: {ENCODER_WIDTHS_HELP}")
+    encoder_widths: str = model_option(
+        DEFAULT_ENCODER_WIDTHS, help=f"--images cnn: {ENCODER_WIDTHS_HELP}"
+    )
     hidden: int = model_option(128, help="Hidden units per direction.")
     layers: int = model_option(1, help="Stacked recurrent layers.")
     bidirectional: bool = model_option(True, help="Read sequences in both directions.")
@@ -218,8 +224,9 @@ class ClassifyOptions(AudioOptions, TaskOptions):
             )
         if self.images is not None:
             self._validate_images_mode()
-        elif self.image_size is not None:
-            raise UserError("--image-size applies to --images cnn; add it or drop --image-size.")
+        elif self.image_size is not None or self.encoder_widths != DEFAULT_ENCODER_WIDTHS:
+            which = "--image-size" if self.image_size is not None else "--encoder-widths"
+            raise UserError(f"{which} applies to --images cnn; add it or drop {which}.")
         if self.audio:
             self._validate_audio_mode()
         elif self.label_from_name is not None or self.sample_rate is not None:
@@ -247,8 +254,9 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if self.images == "cnn":
             self.require_whole_numbers("image_size", optional=True)
             parse_encoder_widths(self.encoder_widths)
-        elif self.image_size is not None:
-            raise UserError(f"--image-size applies to --images cnn, not {self.images}; drop it.")
+        elif self.image_size is not None or self.encoder_widths != DEFAULT_ENCODER_WIDTHS:
+            which = "--image-size" if self.image_size is not None else "--encoder-widths"
+            raise UserError(f"{which} applies to --images cnn, not {self.images}; drop it.")
         if self.audio:
             raise UserError("--images and --audio read different data; give one of them.")
         for name in NOT_AUDIO_OPTIONS:

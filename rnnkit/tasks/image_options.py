@@ -6,6 +6,7 @@ from __future__ import annotations
 from rnnkit.errors import UserError
 
 ENCODER_WIDTHS_HELP = "CNN channels per stage."
+DEFAULT_ENCODER_WIDTHS = "16,32,64"
 
 
 def parse_encoder_widths(text: str) -> list[int]:

@@ -193,10 +193,16 @@ def test_a_classify_run_without_a_cnn_is_refused(tmp_path):
         assert_refused(result, out, str(runs[kind]), fragment, "--images cnn")
 
 
-def test_image_size_is_refused_outside_the_cnn_mode(tmp_path):
+@pytest.mark.parametrize(
+    "mode, flag",
+    [(None, "--image-size"), ("rows", "--image-size"), ("pixels", "--encoder-widths")],
+)
+def test_cnn_options_are_refused_outside_the_cnn_mode(tmp_path, mode, flag):
     images, labels = halves(8)
     np.savez(tmp_path / "d.npz", images=images, labels=labels)
     out = tmp_path / "run"
-    result = rnnkit("train", "classify", "--images", "rows", "--image-size", "8", "--data",
-                    tmp_path / "d.npz", "--out", out, *COMMON)  # fmt: skip
-    assert_refused(result, out, "--image-size applies to --images cnn")
+    value = "8" if flag == "--image-size" else "4,8"
+    images_flag = ["--images", mode] if mode else []
+    result = rnnkit("train", "classify", *images_flag, flag, value, "--data", tmp_path / "d.npz",
+                    "--out", out, *COMMON)  # fmt: skip
+    assert_refused(result, out, f"{flag} applies to --images cnn")
