@@ -8,7 +8,9 @@ with input feeding, teacher forcing with a ratio, greedy and beam search).
   embedding of each position (so the decoder can say *where* it looked: the features alone need
   not tell left from right); the summary is the mean feature vector. Show, Attend and Tell (Xu et
   al. 2015) with Show and Tell's initial state (Vinyals et al. 2015). ``freeze_encoder`` keeps the
-  CNN's weights as loaded (a pretrained encoder: "trained separately").
+  CNN's weights as loaded and the CNN in eval mode, so its batch-norm statistics stay as loaded
+  too (a pretrained encoder: "trained separately", from a caption or classify ``--images cnn``
+  run).
 - ``input_kind="keywords"``: an embedding of each keyword ``(B, K, E)`` (padded, masked), the
   summary their mean: the same decoder conditioned on a few tokens.
 

@@ -1,11 +1,11 @@
 """Models over frames ``(B, T, C, H, W)``: a per-frame CNN encoder feeding any RNN (LRCN), and a
 ConvLSTM encoder-forecaster that predicts future frames.
 
-``FrameEncoder`` is a small CNN applied to every frame at once (time folded into the batch):
-3x3 convolutions with stride 2 and ReLU, then an average pool to 4x4 and a linear layer, giving
-one feature vector per frame. ``ClipClassifier`` feeds those vectors to a ``SequenceClassifier``
-(any cell, pooling over the real frames): the "long-term recurrent convolutional network" of
-Donahue et al. 2015.
+``FrameEncoder`` is rnnkit's one small CNN (``rnnkit.models.image_encoder.ImageEncoder``, here
+3x3 convolutions with stride 2, biases and ReLU) applied to every frame at once (time folded into
+the batch), then an average pool to 4x4 and a linear layer, giving one feature vector per frame.
+``ClipClassifier`` feeds those vectors to a ``SequenceClassifier`` (any cell, pooling over the
+real frames): the "long-term recurrent convolutional network" of Donahue et al. 2015.
 
 ``FramePredictor`` follows Shi et al. 2015: an encoder of stacked convolutional recurrent layers
 reads the ``N`` context frames; a forecaster of the same shape starts from the encoder's final

@@ -600,7 +600,9 @@ class ClassifyTask(Task[ClassifyOptions]):
 
     name = TASK
     options_class = ClassifyOptions
-    summary = "Train a classifier of texts, numeric sequences or audio (one label per sequence)."
+    summary = (
+        "Train a classifier of texts, numeric sequences, audio or images (one label per input)."
+    )
     artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE, IMAGES_FILE)
     described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling",
                        "encoder_widths": "encoder_widths", "image_size": "image_size"}  # fmt: skip
