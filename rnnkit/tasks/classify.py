@@ -93,6 +93,8 @@ FEATURES_FILE = "features.json"
 IMAGES_FILE = "images.json"
 #: ``--images``: read as sequences (``SCANS``), or whole by a CNN
 IMAGE_MODES = (*SCANS, "cnn")
+#: what ``rnnkit info`` shows of an ``--images cnn`` run's CNN
+IMAGE_MODEL_KEYS = ("encoder_widths", "image_size")
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
 #: the ``--help`` panels of the numeric-sequence and transfer options
@@ -222,11 +224,13 @@ class ClassifyOptions(AudioOptions, TaskOptions):
                 "--init-from starts from a language model, which reads text, not numeric "
                 "sequences; drop it."
             )
+        if self.images != "cnn" and (
+            self.image_size is not None or self.encoder_widths != DEFAULT_ENCODER_WIDTHS
+        ):
+            which = "--image-size" if self.image_size is not None else "--encoder-widths"
+            raise UserError(f"{which} applies to --images cnn; add --images cnn or drop {which}.")
         if self.images is not None:
             self._validate_images_mode()
-        elif self.image_size is not None or self.encoder_widths != DEFAULT_ENCODER_WIDTHS:
-            which = "--image-size" if self.image_size is not None else "--encoder-widths"
-            raise UserError(f"{which} applies to --images cnn; add it or drop {which}.")
         if self.audio:
             self._validate_audio_mode()
         elif self.label_from_name is not None or self.sample_rate is not None:
@@ -254,9 +258,6 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if self.images == "cnn":
             self.require_whole_numbers("image_size", optional=True)
             parse_encoder_widths(self.encoder_widths)
-        elif self.image_size is not None or self.encoder_widths != DEFAULT_ENCODER_WIDTHS:
-            which = "--image-size" if self.image_size is not None else "--encoder-widths"
-            raise UserError(f"{which} applies to --images cnn, not {self.images}; drop it.")
         if self.audio:
             raise UserError("--images and --audio read different data; give one of them.")
         for name in NOT_AUDIO_OPTIONS:
@@ -605,7 +606,7 @@ class ClassifyTask(Task[ClassifyOptions]):
     )
     artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE, IMAGES_FILE)
     described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling",
-                       "encoder_widths": "encoder_widths", "image_size": "image_size"}  # fmt: skip
+                       **{key: key for key in IMAGE_MODEL_KEYS}}  # fmt: skip
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
         train_data, val_data, class_names = read_training_data(options)
@@ -662,6 +663,14 @@ class ClassifyTask(Task[ClassifyOptions]):
             artifacts=encoder.artifacts(),
             finish=finish,
         )
+
+    def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
+        """The model entries of ``rnnkit info``; the CNN's only for an ``--images cnn`` run."""
+        described = super().describe_model(model_config)
+        if "image_channels" not in model_config:
+            for key in IMAGE_MODEL_KEYS:
+                described.pop(key)
+        return described
 
     def model_from_config(
         self, model_config: dict[str, Any]
