@@ -233,15 +233,6 @@ CASES = [
         name="classify-audio",
     ),
     Case(
-        "classify",
-        labelled_image_files,
-        lambda f: ["--images", "cnn", "--data", f["data"], "--encoder-widths", "2,4",
-                   "--hidden", "4", "--batch-size", "4", "--max-steps", "6"],
-        ["--encoder-widths", "2,5"],
-        lambda run, f: [["predict", run, "--data", f["data"]]],
-        name="classify-cnn",
-    ),
-    Case(
         "music",
         roll_files,
         lambda f: ["--data", f["data"], "--hidden", "8", "--nade-hidden", "4", "--seq-len", "4",
@@ -257,6 +248,15 @@ CASES = [
                    "--max-steps", "6"],
         ["--decoder-hidden", "9"],
         lambda run, f: [["caption", run, f["image"], "--beam", "2"]],
+    ),
+    Case(
+        "classify",
+        labelled_image_files,
+        lambda f: ["--images", "cnn", "--data", f["data"], "--encoder-widths", "2,4",
+                   "--hidden", "4", "--batch-size", "4", "--max-steps", "6"],
+        ["--encoder-widths", "2,5"],
+        lambda run, f: [["predict", run, "--data", f["data"]]],
+        name="classify-cnn",
     ),
     Case(
         "video",
