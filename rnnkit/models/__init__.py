@@ -6,6 +6,7 @@ from rnnkit.models.captioner import Captioner
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.generator import ConditionalGenerator
+from rnnkit.models.image_classifier import ImageClassifier
 from rnnkit.models.image_encoder import ImageEncoder
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.music import PianoRollModel
@@ -19,6 +20,7 @@ __all__ = [
     "Captioner",
     "ConditionalGenerator",
     "Forecaster",
+    "ImageClassifier",
     "ImageEncoder",
     "LanguageModel",
     "PianoRollModel",
