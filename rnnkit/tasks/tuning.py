@@ -273,7 +273,8 @@ def open_storage(url: str, *, heartbeat_seconds: int = 20, must_exist: bool = Fa
                 heartbeat_stale_trial_callback=retry,
             )
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as error:
-        reason = str(error).splitlines()[0].rstrip(".") if str(error) else type(error).__name__
+        cause = getattr(error, "orig", None) or error  # the driver's own words, when it spoke
+        reason = str(cause).splitlines()[0].rstrip(".") if str(cause) else type(cause).__name__
         raise UserError(
             f"--storage {url!r} cannot be opened as a database ({reason}); give a URL such as "
             "sqlite:///tune.db."

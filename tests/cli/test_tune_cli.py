@@ -1,0 +1,114 @@
+"""``rnnkit tune``: the command end to end on tiny data, ``--show``, and refusals of bad input.
+
+The search itself (storage, pruning, resuming) is tested in ``tests/tasks/test_tuning.py``;
+here: the task's flags fix options and leave the search, ``--space`` changes it, the best run
+serves ``rnnkit evaluate``, ``--show`` tables the trials and draws the plots, and every bad input
+is one sentence with exit code 2 and nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import assert_user_error, rnnkit
+
+optuna = pytest.importorskip("optuna")
+
+#: a classifier small enough that a trial takes about a second
+TINY = [
+    "--hidden", "8", "--embedding-size", "8", "--epochs", "2", "--batch-size", "8",
+    "--progress", "off", "--device", "cpu",
+]  # fmt: skip
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    rows = [("a good film", "pos"), ("a bad film", "neg")] * 15
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    return path
+
+
+def test_tune_then_show_then_evaluate_the_best_run(reviews, tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text('lr = { low = 1e-3, high = 1e-2, log = true }\ncell = ["gru"]\n')
+    out, plots = tmp_path / "best", tmp_path / "plots"
+    storage = f"sqlite:///{tmp_path}/tune.db"
+    result = rnnkit(
+        "tune", "classify", "--data", reviews, "--out", out, "--trials", "2",
+        "--storage", storage, "--space", space, *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"best run: {out}" in result.stdout
+    trials = optuna.load_study(study_name="best", storage=storage).get_trials()
+    assert len(trials) == 2
+    for trial in trials:
+        # typed flags are fixed, not searched; the space file narrowed lr and fixed the cell
+        assert not {"hidden", "embedding_size", "batch_size"} & set(trial.params)
+        assert 1e-3 <= trial.params["lr"] <= 1e-2 and trial.params["cell"] == "gru"
+        assert {"dropout", "pooling", "layers"} <= set(trial.params)  # the task's own space
+        options = json.loads((tmp_path / "best.trials" / f"trial-{trial.number:04d}" /
+                              "config.json").read_text())["options"]  # fmt: skip
+        assert options["hidden"] == 8 and options["cell"] == "gru"
+
+    shown = rnnkit("tune", "--show", "--storage", storage, "--plots", plots)
+    assert shown.exit_code == 0, shown.output
+    table = shown.stdout.splitlines()
+    assert table[0].split()[:3] == ["trial", "state", "accuracy"]
+    assert [line.split()[0] for line in table[1:3]] == ["0", "1"]
+    assert (plots / "best-history.png").stat().st_size > 0
+    evaluated = rnnkit("evaluate", out, "--data", reviews, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert 0.0 <= json.loads(evaluated.stdout)["accuracy"] <= 1.0
+
+
+def test_an_unknown_option_in_the_space_file_is_one_sentence(reviews, tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text("hiden = [16, 64]\n")
+    out = tmp_path / "best"
+    result = rnnkit(
+        "tune", "classify", "--data", reviews, "--out", out, "--trials", "2", "--space", space
+    )
+    assert_user_error(result, str(space), "'hiden'", "did you mean 'hidden'")
+    assert not out.exists() and not (tmp_path / "best.trials").exists()
+
+
+def test_a_value_the_task_refuses_in_the_space_file_is_one_sentence(reviews, tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text("dropout = [0.0, 1.5]\n")
+    result = rnnkit(
+        "tune", "classify", "--data", reviews, "--out", tmp_path / "b", "--trials", "1",
+        "--space", space,
+    )  # fmt: skip
+    assert_user_error(result, str(space), "dropout", "1.5")
+
+
+@pytest.mark.parametrize("url", ["nosuchdb://x/y", "not a url", "sqlite:///no/such/folder/t.db"])
+def test_a_bad_storage_url_is_one_sentence(reviews, tmp_path, url):
+    out = tmp_path / "best"
+    result = rnnkit(
+        "tune", "classify", "--data", reviews, "--out", out, "--trials", "1", "--storage", url
+    )
+    assert_user_error(result, "--storage", "sqlite:///tune.db")
+    assert not out.exists()
+
+
+def test_an_unknown_task_is_one_sentence():
+    assert_user_error(rnnkit("tune", "nosuch", "--trials", "1"), "'nosuch'", "classify")
+
+
+def test_show_of_a_missing_storage_file_is_one_sentence(tmp_path):
+    missing = tmp_path / "none.db"
+    assert_user_error(rnnkit("tune", "--show", "--storage", f"sqlite:///{missing}"), str(missing))
+    assert not missing.exists()
+
+
+def test_an_out_holding_another_run_is_refused_before_any_trial(reviews, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = rnnkit("tune", "classify", "--data", reviews, "--out", out, "--trials", "1")
+    assert_user_error(result, str(out), "choose another --out")
+    assert not (tmp_path / "taken.trials").exists()
