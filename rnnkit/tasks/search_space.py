@@ -79,6 +79,11 @@ class IntRange:
         """The values that stand for the whole dimension when checking it: its ends."""
         return (self.low, self.high)
 
+    def contains(self, value: Any) -> bool:
+        """Whether the search could draw ``value``."""
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return whole and self.low <= value <= self.high and (value - self.low) % self.step == 0
+
     def __str__(self) -> str:
         return f"{self.low}..{self.high}" + (" (log)" if self.log else "")
 
@@ -103,6 +108,10 @@ class FloatRange:
     def candidates(self) -> tuple[float, ...]:
         return (self.low, self.high)
 
+    def contains(self, value: Any) -> bool:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and self.low <= value <= self.high
+
     def __str__(self) -> str:
         return f"{self.low:g}..{self.high:g}" + (" (log)" if self.log else "")
 
@@ -123,6 +132,9 @@ class Choice:
     def candidates(self) -> tuple[Any, ...]:
         return self.values
 
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
     def __str__(self) -> str:
         return " | ".join(str(value) for value in self.values)
 
@@ -138,6 +150,9 @@ class Fixed:
 
     def candidates(self) -> tuple[Any, ...]:
         return (self.value,)
+
+    def contains(self, value: Any) -> bool:
+        return value == self.value
 
     def __str__(self) -> str:
         return f"{self.value} (fixed)"
@@ -164,6 +179,20 @@ def suggest(space: SearchSpace, trial: Trial) -> dict[str, Any]:
 def searched(space: SearchSpace) -> dict[str, Dimension]:
     """The dimensions of ``space`` that a search draws (all but the ``Fixed`` ones)."""
     return {name: d for name, d in space.items() if not isinstance(d, Fixed)}
+
+
+def starting_point(space: SearchSpace, options: Any) -> dict[str, Any]:
+    """The values ``options`` give the searched options, where the search could draw them: the
+    first trial of a study trains these (the defaults, unless the user changed them), so the
+    best trial is never worse on validation than the run ``rnnkit train`` would make."""
+    values = {}
+    for name, dimension in searched(space).items():
+        value = getattr(options, name)
+        if name == "weight_decay" and value is None:  # unset: the optimiser's customary one
+            value = options.effective_weight_decay()
+        if dimension.contains(value):
+            values[name] = value
+    return values
 
 
 # ------------------------------------------------------------------------------------ checking

@@ -9,7 +9,10 @@ options of the task's search space (``rnnkit.tasks.search_space``) over them. Ea
 normal run, ``lifecycle.train`` into ``<out>.trials/trial-NNNN`` with the drawn values and
 ``--time-per-trial`` as its time limit, and every trial starts from the same seed.
 
-- **Sampler and pruner.** Optuna's TPE sampler, seeded from ``--seed`` and the number of trials
+- **Sampler and pruner.** The first trial of a new study trains the base options' own values
+  (``search_space.starting_point``: the defaults, unless flags changed them): the run that
+  ``rnnkit train`` would make with the same flags and budget, so the best trial is at least
+  as good on validation. Then Optuna's TPE sampler, seeded from ``--seed`` and the number of trials
   already in the study (one process alone draws the same trials every time; processes sharing
   a study draw different ones, and TPE's constant liar keeps them from crowding one point). The
   trainer's validation hook (``rnnkit.training.ValidationHook``) reports the monitored metric
@@ -47,7 +50,7 @@ from rnnkit.errors import UserError, require_extra
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import Run, Task
 from rnnkit.tasks.options import TaskOptions
-from rnnkit.tasks.search_space import SearchSpace, searched, suggest
+from rnnkit.tasks.search_space import SearchSpace, searched, starting_point, suggest
 from rnnkit.training import CONFIG_FILE, TrainingDiverged, ValidationReport, seed_everything
 from rnnkit.training.atomic import atomic_write_text
 
@@ -149,6 +152,8 @@ def tune(
     storage = open_storage(storage_url, heartbeat_seconds=settings.heartbeat_seconds)
     study = _load_or_create_study(optuna, storage, study_name, task.name, objective)
     monitor = study.user_attrs.get(MONITOR_ATTR, objective.monitor)
+    if not study.trials:  # a new study starts from the base options' values
+        study.enqueue_trial(starting_point(settings.space, options), skip_if_exists=True)
     study.pruner = make_pruner(optuna, settings.pruner)
     run_trial = _TrialObjective(task, options, settings, folder, monitor, optuna, log)
 

@@ -21,6 +21,7 @@ from rnnkit.tasks.search_space import (
     check_space,
     read_space_file,
     searched,
+    starting_point,
     suggest,
 )
 
@@ -118,3 +119,17 @@ def test_drawn_values_lie_in_their_ranges_and_fixed_ones_are_not_drawn():
         study.tell(trial, 0.0)
     drawn = {t.params["cell"] for t in study.trials}
     assert drawn == {"lstm", "gru"}
+
+
+def test_the_starting_point_is_the_options_own_values_that_the_space_holds():
+    options = dataclasses.replace(base("classify"), hidden=100, dropout=0.9, cell="gru")
+    space = {
+        "hidden": IntRange(32, 256),
+        "dropout": FloatRange(0.0, 0.5),  # 0.9 lies outside: drawn instead
+        "cell": Choice(("lstm", "gru")),
+        "layers": Fixed(2),  # not searched
+        "weight_decay": FloatRange(1e-6, 1e-1, log=True),  # unset: adamw's 0.01
+        "embedding_size": IntRange(16, 64, step=16),  # the default 128 lies outside
+    }
+    assert options.weight_decay is None and options.optimizer == "adamw"
+    assert starting_point(space, options) == {"hidden": 100, "cell": "gru", "weight_decay": 0.01}

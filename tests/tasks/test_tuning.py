@@ -67,6 +67,9 @@ def test_two_trials_are_stored_and_the_best_one_becomes_a_normal_run(reviews, tm
     study = stored(out)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    # the first trial trains the base options' values where the space holds them (lr 2e-3;
+    # pooling "attention" is outside it, so drawn)
+    assert trials[0].params["lr"] == base_options(reviews, out).lr == 2e-3
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     for trial in trials:
         run_dir = Path(trial.user_attrs["run_dir"])
