@@ -409,9 +409,12 @@ def keep_best_run(trial: Any, out: Path, study: str, monitor: str) -> None:
     config["tuning"] = tuning
     atomic_write_text(staging / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     old = out.with_name(f".{out.name}.{os.getpid()}.old")
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
+    try:
+        if out.exists():
+            out.rename(old)
+        staging.rename(out)
+    except OSError:  # another process of the study swapped its copy in at the same moment
+        shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
 
 
