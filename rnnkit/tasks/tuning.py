@@ -22,8 +22,9 @@ normal run, ``lifecycle.train`` into ``<out>.trials/trial-NNNN`` with the drawn 
   with ``stop_reason: "pruned"``) and the trial is recorded as pruned.
 - **Storage.** The study lives in an SQL database (default: SQLite in ``<out>.trials/``), so
   the same command after an interruption, even ``kill -9``, continues: finished trials (complete,
-  pruned or diverged) count toward ``--trials``, and a trial whose process died stops sending
-  heartbeats, is marked failed after a grace period and queued again with the same options.
+  pruned or diverged) count toward ``--trials``, and a trial whose process died is marked
+  failed and queued again with the same options: at once when its process ran on this machine,
+  else once it has sent no heartbeat for three heartbeats.
   Several processes on one storage and study search together.
 - **The best run.** After the search the best complete trial's run directory is copied into
   ``--out``: a normal run directory that ``rnnkit evaluate``, ``generate``... take, whose
@@ -39,6 +40,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -60,6 +62,10 @@ PRUNERS = ("median", "hyperband", "none")
 TASK_ATTR, MONITOR_ATTR = "rnnkit_task", "rnnkit_monitor"
 #: the user attributes a trial keeps: its run directory, and why it stopped when it diverged
 RUN_DIR_ATTR, STOPPED_ATTR = "run_dir", "stopped"
+#: ... and the machine and process running it, so that a process that died is seen at once
+HOST_ATTR, PID_ATTR = "host", "pid"
+#: how often a trial whose process died is run again
+MAX_RETRIES = 3
 
 
 @dataclass
@@ -162,7 +168,7 @@ def tune(
         study.sampler = make_sampler(optuna, options.seed + len(study.trials), settings.trials)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead process's trial: queued again
+            fail_dead_trials(study)  # trials of dead processes: queued again
             study.optimize(run_trial, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
     best = best_trial(study)
     keep_best_run(best, out, study_name, monitor)
@@ -202,6 +208,8 @@ class _TrialObjective:
         values = suggest(self.settings.space, trial)
         run_dir = (self.folder / f"trial-{trial.number:04d}").resolve()
         trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
+        trial.set_user_attr(HOST_ATTR, socket.gethostname())
+        trial.set_user_attr(PID_ATTR, os.getpid())
         budget = {}
         if self.settings.time_per_trial is not None:
             budget["time_limit"] = self.settings.time_per_trial
@@ -266,7 +274,7 @@ def open_storage(url: str, *, heartbeat_seconds: int = 20, must_exist: bool = Fa
     engine = {"connect_args": {"timeout": 60}} if path is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -286,6 +294,37 @@ def open_storage(url: str, *, heartbeat_seconds: int = 20, must_exist: bool = Fa
         ) from None
 
 
+def fail_dead_trials(study: Any) -> None:
+    """Mark failed, and queue again with the same options, the running trials whose process
+    died: on this machine, a process that no longer exists (seen at once, after ``kill -9``);
+    elsewhere, one silent for three heartbeats (Optuna's ``fail_stale_trials``)."""
+    optuna = require_extra("optuna", "tune", "rnnkit tune")
+    from optuna.trial import TrialState
+
+    optuna.storages.fail_stale_trials(study)
+    host = socket.gethostname()
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get(PID_ATTR)
+        if trial.user_attrs.get(HOST_ATTR) != host or pid is None or _process_exists(pid):
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another process failed it first, and queued it again
+        retry(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def sqlite_path(url: str) -> str | None:
     """The file of an ``sqlite:///FILE`` URL (``:memory:`` for an in-memory one), else None."""
     if not url.startswith("sqlite://"):
@@ -295,22 +334,23 @@ def sqlite_path(url: str) -> str | None:
 
 
 def make_sampler(optuna: Any, seed: int, trials: int) -> Any:
-    """TPE, after a few random trials (a third of the trials, 2 to 10)."""
+    """TPE, after a few random trials (half the trials, 3 to 10, the first one included)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        startup = max(2, min(10, trials // 3))
+        startup = max(3, min(10, trials // 2))
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
 def make_pruner(optuna: Any, pruner: Any) -> Any:
     """The pruner named ``median``, ``hyperband`` or ``none``; an Optuna pruner as it is.
 
-    The median pruner waits for two complete trials and never stops a trial at its first
-    validation; Hyperband's budget is the validations of the first complete trial."""
+    The median pruner waits for three complete trials and stops no trial before its fourth
+    validation (small validation sets are noisy, and slow starters are not bad ones);
+    Hyperband's budget is the validations of the first complete trial."""
     if not isinstance(pruner, str):
         return pruner
     if pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=4)
     if pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.NopPruner()
