@@ -64,6 +64,9 @@ def main() -> None:
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pruner", default="median")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="of the training part, for both runs"
+    )
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"data not found: {args.data}")
@@ -76,7 +79,13 @@ def main() -> None:
         folder = Path(scratch)
         train_csv = write_table(folder / "train.csv", [rows[i] for i in train_rows])
         test_csv = write_table(folder / "test.csv", [rows[i] for i in test_rows])
-        base = dict(data=train_csv, progress="off", device="cpu", seed=args.seed)
+        base = dict(
+            data=train_csv,
+            val_fraction=args.val_fraction,
+            progress="off",
+            device="cpu",
+            seed=args.seed,
+        )
 
         started = time.perf_counter()
         default_dir = classify.train(
@@ -100,7 +109,8 @@ def main() -> None:
             figures[name] = (validation, classify.evaluate(run_dir, test_csv)["accuracy"])
 
     print(
-        f"{args.data.name}: {len(train_rows)} training sentences (10% of them validate), "
+        f"{args.data.name}: {len(train_rows)} training sentences ({args.val_fraction:.0%} of "
+        "them validate), "
         f"{len(test_rows)} test; searched {', '.join(searched(space))}"
     )
     print(f"{'':<8} {'val acc':>8} {'test acc':>8} {'seconds':>8}")
