@@ -21,10 +21,11 @@ normal run, ``lifecycle.train`` into ``<out>.trials/trial-NNNN`` with the drawn 
   trial as early stopping would. Its run directory is then complete (kept weights, config.json
   with ``stop_reason: "pruned"``) and the trial is recorded as pruned.
 - **Storage.** The study lives in an SQL database (default: SQLite in ``<out>.trials/``), so
-  the same command after an interruption, even ``kill -9``, continues: finished trials (complete,
-  pruned or diverged) count toward ``--trials``, and a trial whose process died is marked
-  failed and queued again with the same options: at once when its process ran on this machine,
-  else once it has sent no heartbeat for three heartbeats.
+  the same command after an interruption, even ``kill -9``, continues: finished trials
+  (complete, pruned, or failed by their options: diverged, or refused by the task, such as a
+  batch larger than the data) count toward ``--trials``, and a trial whose process died is
+  marked failed and queued again with the same options: at once when its process ran on this
+  machine, else once it has sent no heartbeat for three heartbeats.
   Several processes on one storage and study search together.
 - **The best run.** After the search the best complete trial's run directory is copied into
   ``--out``: a normal run directory that ``rnnkit evaluate``, ``generate``... take, whose
@@ -60,8 +61,11 @@ PRUNERS = ("median", "hyperband", "none")
 
 #: the user attributes a study keeps: the task, and the metric its values are
 TASK_ATTR, MONITOR_ATTR = "rnnkit_task", "rnnkit_monitor"
-#: the user attributes a trial keeps: its run directory, and why it stopped when it diverged
-RUN_DIR_ATTR, STOPPED_ATTR = "run_dir", "stopped"
+#: the user attributes a trial keeps: its run directory; why its options failed ("diverged",
+#: "refused": the task refused them, e.g. a batch larger than the data) and the sentence saying so
+RUN_DIR_ATTR, STOPPED_ATTR, ERROR_ATTR = "run_dir", "stopped", "error"
+#: the ways a trial's own options can fail it (it still counts toward --trials)
+OPTIONS_FAILED = ("diverged", "refused")
 #: ... and the machine and process running it, so that a process that died is seen at once
 HOST_ATTR, PID_ATTR = "host", "pid"
 #: how often a trial whose process died is run again
@@ -141,7 +145,7 @@ def tune(
     """
     log = log or _to_stderr
     optuna = require_extra("optuna", "tune", "rnnkit tune")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial's end is told by ``log``
     settings.validate()
     if options.resume:
         raise UserError("rnnkit tune resumes through its --storage; drop --resume.")
@@ -169,7 +173,7 @@ def tune(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_dead_trials(study)  # trials of dead processes: queued again
-            study.optimize(run_trial, n_trials=1, catch=(TrainingDiverged,), gc_after_trial=False)
+            study.optimize(run_trial, n_trials=1, catch=(TrialFailed,), gc_after_trial=False)
     best = best_trial(study)
     keep_best_run(best, out, study_name, monitor)
     log(
@@ -186,6 +190,10 @@ def tune(
         monitor=monitor,
         out=out,
     )
+
+
+class TrialFailed(Exception):
+    """A trial's options failed it (diverged, or refused by the task): the search goes on."""
 
 
 class _TrialObjective:
@@ -220,10 +228,12 @@ class _TrialObjective:
             shutil.rmtree(run_dir)
         try:
             lifecycle.train(self.task, options, on_validation=self._hook(trial))
-        except TrainingDiverged as error:
-            trial.set_user_attr(STOPPED_ATTR, "diverged")
-            self.log(f"trial {trial.number} diverged: {error}")
-            raise
+        except UserError as error:  # of these options: training diverged, or the task refused
+            stopped = "diverged" if isinstance(error, TrainingDiverged) else "refused"
+            trial.set_user_attr(STOPPED_ATTR, stopped)
+            trial.set_user_attr(ERROR_ATTR, str(error))
+            self.log(f"trial {trial.number} {stopped}: {error}")
+            raise TrialFailed(str(error)) from None
         results = Run.open(run_dir, self.task.name).config.get("results", {})
         if results.get("stop_reason") == "interrupted":
             raise UserError(
@@ -376,14 +386,14 @@ def _load_or_create_study(optuna: Any, storage: Any, name: str, task: str, objec
 
 
 def finished_trials(study: Any) -> int:
-    """Trials that count toward ``--trials``: complete, pruned, or failed by diverging."""
+    """Trials that count toward ``--trials``: complete, pruned, or failed by their options."""
     from optuna.trial import TrialState
 
     return sum(
         1
         for trial in study.get_trials(deepcopy=False)
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (trial.state == TrialState.FAIL and trial.user_attrs.get(STOPPED_ATTR) == "diverged")
+        or (trial.state == TrialState.FAIL and trial.user_attrs.get(STOPPED_ATTR) in OPTIONS_FAILED)
     )
 
 
@@ -392,9 +402,11 @@ def best_trial(study: Any) -> Any:
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        errors = [t.user_attrs[ERROR_ATTR] for t in study.trials if ERROR_ATTR in t.user_attrs]
+        why = f"; the last failure: {errors[-1].rstrip('.')}" if errors else ""
         raise UserError(
-            f"no trial of the study {study.study_name!r} completed (all were pruned or failed); "
-            "run more trials with a looser --pruner."
+            f"no trial of the study {study.study_name!r} completed (all were pruned or failed"
+            f"{why}); run more trials, with a looser --pruner or a narrower --space."
         )
     return study.best_trial
 

@@ -193,3 +193,20 @@ def test_a_study_of_another_task_is_refused_before_any_trial(reviews, tmp_path):
     with pytest.raises(UserError, match="tunes 'lm', not 'classify'"):
         tune(classify.TASK_SPEC, base_options(reviews, out), settings, log=quiet)
     assert study.get_trials() == [] and not out.exists()
+
+
+def test_trials_whose_options_the_task_refuses_fail_count_and_say_why(tmp_path):
+    from rnnkit.tasks import lm
+
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat.\n" * 40, encoding="utf-8")  # 960 characters
+    out = tmp_path / "best"
+    options = lm.LMOptions(
+        data=text, out=out, hidden=8, bptt=8, batch_size=4, max_steps=2, progress="off"
+    )
+    space = {"batch_size": Choice((512,)), "lr": FloatRange(1e-3, 1e-2)}  # 512 x 8 > 960
+    with pytest.raises(UserError, match="the last failure: .*too few for one batch of 512"):
+        tune(lm.TASK_SPEC, options, TuneSettings(trials=2, space=space), log=quiet)
+    trials = stored(out).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2  # two, then the search stopped
+    assert [t.user_attrs["stopped"] for t in trials] == ["refused"] * 2
