@@ -9,10 +9,17 @@ is one sentence with exit code 2 and nothing written.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 
 import pandas as pd
 import pytest
 from conftest import assert_user_error, rnnkit
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+from rnnkit.tasks import lifecycle
 
 optuna = pytest.importorskip("optuna")
 
@@ -112,3 +119,41 @@ def test_an_out_holding_another_run_is_refused_before_any_trial(reviews, tmp_pat
     result = rnnkit("tune", "classify", "--data", reviews, "--out", out, "--trials", "1")
     assert_user_error(result, str(out), "choose another --out")
     assert not (tmp_path / "taken.trials").exists()
+
+
+def _tune_until_stopped(argv: list[str]) -> None:
+    """Run ``rnnkit tune`` (in a forked child) and stop the process at the first validation of
+    its first trial, so that the parent can kill it there, mid-trial."""
+    train = lifecycle.train
+
+    def train_then_stop(task, options, *, on_validation=None):
+        return train(
+            task, options, on_validation=lambda report: os.kill(os.getpid(), signal.SIGSTOP)
+        )
+
+    lifecycle.train = train_then_stop
+    result = CliRunner().invoke(app, argv)
+    os._exit(result.exit_code)
+
+
+def test_kill_9_mid_trial_then_the_same_command_finishes_the_study(reviews, tmp_path):
+    out = tmp_path / "best"
+    argv = [str(a) for a in ("tune", "classify", "--data", reviews, "--out", out, "--trials", "2",
+                             "--pruner", "none", *TINY)]  # fmt: skip
+    child = multiprocessing.get_context("fork").Process(target=_tune_until_stopped, args=(argv,))
+    child.start()
+    _, status = os.waitpid(child.pid, os.WUNTRACED)  # returns once the child has stopped
+    assert os.WIFSTOPPED(status), status
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(timeout=30)
+    storage = f"sqlite:///{tmp_path}/best.trials/study.db"
+    trials = optuna.load_study(study_name="best", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["RUNNING"] and not out.exists()
+
+    result = rnnkit(*argv)  # the same command again
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="best", storage=storage).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].system_attrs["failed_trial"] == 0  # the killed trial, run again
+    assert trials[1].params == trials[0].params
+    assert (out / "model.safetensors").is_file()

@@ -10,11 +10,7 @@ from __future__ import annotations
 import csv
 import filecmp
 import json
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -160,27 +156,6 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_run_again(reviews,
     ]
     assert trials[2].params == drawn  # the dead trial, run again with its options
     assert result.finished == 3
-
-
-def test_a_trial_whose_process_on_this_machine_died_is_run_again_at_once(reviews, tmp_path):
-    out = tmp_path / "best"
-    options = base_options(reviews, out, epochs=1)
-    tune(classify.TASK_SPEC, options, TuneSettings(trials=1, space=SPACE), log=quiet)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()  # a process that ran trial 1 here and is gone (kill -9), heartbeat still fresh
-    study = stored(out)
-    dead = study.ask()
-    drawn = suggest(SPACE, dead)
-    dead.set_user_attr("host", socket.gethostname())
-    dead.set_user_attr("pid", gone.pid)
-    alive = study.ask()  # trial 2: a live process (this one) is running it
-    alive.set_user_attr("host", socket.gethostname())
-    alive.set_user_attr("pid", os.getpid())
-
-    result = tune(classify.TASK_SPEC, options, TuneSettings(trials=2, space=SPACE), log=quiet)
-    states = [t.state for t in stored(out).get_trials()]
-    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING, TrialState.COMPLETE]
-    assert stored(out).get_trials()[3].params == drawn and result.finished == 2
 
 
 def test_a_study_of_another_task_is_refused_before_any_trial(reviews, tmp_path):
