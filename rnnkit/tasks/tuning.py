@@ -26,7 +26,9 @@ normal run, ``lifecycle.train`` into ``<out>.trials/trial-NNNN`` with the drawn 
   batch larger than the data) count toward ``--trials``, and a trial whose process died is
   marked failed and queued again with the same options: at once when its process ran on this
   machine, else once it has sent no heartbeat for three heartbeats.
-  Several processes on one storage and study search together.
+  Several processes on one storage and study search together; one that sees the last trials
+  running in others waits for them, so the study ends with ``--trials`` finished (one more
+  only when two processes start a trial at the same instant).
 - **The best run.** After the search the best complete trial's run directory is copied into
   ``--out``: a normal run directory that ``rnnkit evaluate``, ``generate``... take, whose
   config.json's ``tuning`` section names the study, the trial and its values.
@@ -43,6 +45,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -167,23 +170,35 @@ def tune(
     study.pruner = make_pruner(optuna, settings.pruner)
     run_trial = _TrialObjective(task, options, settings, folder, monitor, optuna, log)
 
-    while (done := finished_trials(study)) < settings.trials:
+    waiting_said = False
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            fail_dead_trials(study)  # trials of dead processes: queued again
+        done, running = trial_counts(study)
+        if done >= settings.trials:
+            break
+        if done + running >= settings.trials:  # the last ones run in other processes
+            if not waiting_said:
+                log(f"tuning {task.name}: waiting for {running} trials of other processes")
+                waiting_said = True
+            time.sleep(1.0)
+            continue
         log(f"tuning {task.name}: {done} of {settings.trials} trials finished")
         study.sampler = make_sampler(optuna, options.seed + len(study.trials), settings.trials)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            fail_dead_trials(study)  # trials of dead processes: queued again
             study.optimize(run_trial, n_trials=1, catch=(TrialFailed,), gc_after_trial=False)
     best = best_trial(study)
     keep_best_run(best, out, study_name, monitor)
     log(
-        f"best of {finished_trials(study)} trials: trial {best.number}, "
+        f"best of {trial_counts(study)[0]} trials: trial {best.number}, "
         f"{monitor} {best.value:.6g}; its run copied to {out}"
     )
     return TuneResult(
         study=study_name,
         storage=storage_url,
-        finished=finished_trials(study),
+        finished=trial_counts(study)[0],
         best_trial=best.number,
         best_value=float(best.value),
         best_params=dict(best.params),
@@ -285,23 +300,34 @@ def open_storage(url: str, *, heartbeat_seconds: int = 20, must_exist: bool = Fa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine,
-                heartbeat_interval=heartbeat_seconds,
-                grace_period=3 * heartbeat_seconds,
-                heartbeat_stale_trial_callback=retry,
-            )
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as error:
-        cause = getattr(error, "orig", None) or error  # the driver's own words, when it spoke
-        reason = str(cause).splitlines()[0].rstrip(".") if str(cause) else type(cause).__name__
-        raise UserError(
-            f"--storage {url!r} cannot be opened as a database ({reason}); give a URL such as "
-            "sqlite:///tune.db."
-        ) from None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=heartbeat_seconds,
+                    grace_period=3 * heartbeat_seconds,
+                    heartbeat_stale_trial_callback=retry,
+                )
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as error:
+            # processes opening a new database together race to create its tables and rows
+            if attempt == 2:
+                raise _storage_error(url, error) from None
+            time.sleep(0.2 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as error:
+            raise _storage_error(url, error) from None
+    raise AssertionError("unreachable")
+
+
+def _storage_error(url: str, error: Exception) -> UserError:
+    cause = getattr(error, "orig", None) or error  # the driver's own words, when it spoke
+    reason = str(cause).splitlines()[0].rstrip(".") if str(cause) else type(cause).__name__
+    return UserError(
+        f"--storage {url!r} cannot be opened as a database ({reason}); give a URL such as "
+        "sqlite:///tune.db."
+    )
 
 
 def fail_dead_trials(study: Any) -> None:
@@ -385,16 +411,21 @@ def _load_or_create_study(optuna: Any, storage: Any, name: str, task: str, objec
     return study
 
 
-def finished_trials(study: Any) -> int:
-    """Trials that count toward ``--trials``: complete, pruned, or failed by their options."""
+def trial_counts(study: Any) -> tuple[int, int]:
+    """(finished, running) trials of the study, read at one moment. Finished trials count
+    toward ``--trials``: complete, pruned, or failed by their options; running ones are in this
+    process or others (a dead process's are failed first, ``fail_dead_trials``)."""
     from optuna.trial import TrialState
 
-    return sum(
-        1
-        for trial in study.get_trials(deepcopy=False)
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        or (trial.state == TrialState.FAIL and trial.user_attrs.get(STOPPED_ATTR) in OPTIONS_FAILED)
-    )
+    finished = running = 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            trial.state == TrialState.FAIL and trial.user_attrs.get(STOPPED_ATTR) in OPTIONS_FAILED
+        ):
+            finished += 1
+        elif trial.state == TrialState.RUNNING:
+            running += 1
+    return finished, running
 
 
 def best_trial(study: Any) -> Any:

@@ -157,3 +157,27 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_the_study(reviews, tmp_
     assert trials[1].system_attrs["failed_trial"] == 0  # the killed trial, run again
     assert trials[1].params == trials[0].params
     assert (out / "model.safetensors").is_file()
+
+
+def _tune(argv: list[str]) -> None:
+    os._exit(CliRunner().invoke(app, argv).exit_code)
+
+
+def test_two_processes_on_one_storage_share_the_study_and_its_count(reviews, tmp_path):
+    out = tmp_path / "best"
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    argv = [str(a) for a in ("tune", "classify", "--data", reviews, "--out", out, "--trials", "3",
+                             "--storage", storage, "--study", "shared", *TINY)]  # fmt: skip
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=_tune, args=(argv,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    trials = optuna.load_study(study_name="shared", storage=storage).get_trials()
+    # 3 in all, not 3 each (a 4th only if both began one at the same instant)
+    assert {t.state.name for t in trials} == {"COMPLETE"} and len(trials) in (3, 4)
+    assert {t.user_attrs["pid"] for t in trials} == {w.pid for w in workers}  # both worked
+    best = max(trials, key=lambda t: t.value)
+    assert json.loads((out / "config.json").read_text())["tuning"]["trial"] == best.number
