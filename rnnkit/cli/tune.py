@@ -21,7 +21,7 @@ from rnnkit.cli.app import UserErrorGroup, app
 from rnnkit.cli.options import ConfigOption, options_from_context, user_chose
 from rnnkit.cli.train_command import flag_parameters
 from rnnkit.errors import UserError
-from rnnkit.tasks import TASK_MODULES, lifecycle, task_spec, tuning
+from rnnkit.tasks import TASK_MODULES, lifecycle, task_spec, tuning, tuning_study
 from rnnkit.tasks.search_space import check_space, read_space_file
 from rnnkit.training import parse_duration
 
@@ -87,12 +87,16 @@ def show_study(storage: str, name: str | None, plots: Path) -> None:
 
     from rnnkit.viz.tuning import plot_importances, plot_tuning_history
 
-    study = tuning.load_study(storage, name)
-    rows = tuning.trial_rows(study)
-    monitor = study.user_attrs.get(tuning.MONITOR_ATTR, "value")
+    study = tuning_study.load_study(storage, name)
+    rows = tuning_study.trial_rows(study)
+    monitor = study.user_attrs.get(tuning_study.MONITOR_ATTR, "value")
     names = list(dict.fromkeys(key for row in rows for key in row["params"]))
     table = Table("trial", "state", monitor, "seconds", "validations", *names, box=None)
-    best = tuning.best_trial(study).number if any(r["state"] == "complete" for r in rows) else None
+    best = (
+        tuning_study.best_trial(study).number
+        if any(r["state"] == "complete" for r in rows)
+        else None
+    )
     for row in rows:
         state = row["stopped"] or row["state"]
         if row["number"] == best:
@@ -120,7 +124,7 @@ def show_study(storage: str, name: str | None, plots: Path) -> None:
     history = plot_tuning_history(
         points, plots / f"{study.study_name}-history.png", metric=monitor, maximize=maximize
     )
-    importances = tuning.importances(study)
+    importances = tuning_study.importances(study)
     importance = plot_importances(importances, plots / f"{study.study_name}-importance.png")
     if importances:
         shown = ", ".join(f"{key} {value:.2f}" for key, value in importances.items())

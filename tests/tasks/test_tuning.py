@@ -21,7 +21,8 @@ optuna = pytest.importorskip("optuna")
 from rnnkit.errors import UserError  # noqa: E402
 from rnnkit.tasks import classify  # noqa: E402
 from rnnkit.tasks.search_space import Choice, FloatRange, suggest  # noqa: E402
-from rnnkit.tasks.tuning import TuneSettings, open_storage, tune  # noqa: E402
+from rnnkit.tasks.tuning import TuneSettings, tune  # noqa: E402
+from rnnkit.tasks.tuning_study import open_storage  # noqa: E402
 
 TrialState = optuna.trial.TrialState
 
