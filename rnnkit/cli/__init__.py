@@ -24,6 +24,7 @@ from rnnkit.cli import (  # noqa: F401
     speech,
     tag,
     translate,
+    tune,
     video,
 )
 from rnnkit.cli.app import app, train_app

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -105,16 +106,21 @@ ConfigOption = Annotated[
 
 
 def options_from_context(
-    options_class: type[Options], ctx: typer.Context, previous: Options | None = None
+    options_class: type[Options],
+    ctx: typer.Context,
+    previous: Options | None = None,
+    *,
+    others: Collection[str] = (),
 ) -> Options:
     """Build ``options_class`` from the values click parsed for the current command.
 
     ``previous``, when given (the options stored in a run being resumed), replaces the defaults:
     only what the user chose (on the command line or in the config file) overrides it, so
-    ``--resume`` needs no repeat of the first run's flags.
+    ``--resume`` needs no repeat of the first run's flags. ``others`` are the command's own
+    parameters that are no options (``rnnkit tune``'s ``--trials``...).
     """
     field_names = [f.name for f in dataclasses.fields(options_class)]
-    stray = set(ctx.params) - set(field_names) - {"config"}
+    stray = set(ctx.params) - set(field_names) - {"config", *others}
     if stray:
         raise TypeError(f"{options_class.__name__} has no fields for the options {sorted(stray)}")
     chosen = {

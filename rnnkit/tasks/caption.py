@@ -67,6 +67,14 @@ from rnnkit.tasks.image_options import (
 )
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
 from rnnkit.tasks.options import DATA, model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 from rnnkit.tasks.teaching import TEACHING, TeacherForcingOptions
 from rnnkit.tasks.tokenizing import fit_tokenizer, tokenizer_settings
 from rnnkit.training import StepResult
@@ -138,6 +146,16 @@ class CaptionOptions(TeacherForcingOptions):
     schedule: Literal["constant", "step", "cosine", "plateau"] = "cosine"
     min_lr: float = 1e-5
     patience: int | None = 5
+
+    #: what ``rnnkit tune caption`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "embedding_size": IntRange(64, 256, log=True),
+        "decoder_hidden": IntRange(128, 512, log=True),
+        "attention": Choice(("bahdanau", "luong-general")),
+        "dropout": FloatRange(0.0, 0.5),
+    }
 
     def validate(self) -> CaptionOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -83,6 +83,14 @@ from rnnkit.tasks.image_options import (
 )
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, flag, model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
 from rnnkit.training import CONFIG_FILE, StepResult
 
@@ -199,6 +207,18 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     # TrainOptions defaults that suit classification
     lr: float = 2e-3
     epochs: int | None = 10
+
+    #: what ``rnnkit tune classify`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "embedding_size": IntRange(32, 256, log=True),
+        "hidden": IntRange(32, 256, log=True),
+        "layers": IntRange(1, 2),
+        "dropout": FloatRange(0.0, 0.6),
+        "pooling": Choice(("last", "mean", "max", "attention")),
+        "batch_size": Choice((16, 32, 64)),
+    }
 
     def validate(self) -> ClassifyOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -45,6 +45,7 @@ from rnnkit.training import (
     WEIGHTS_FILE,
     Objective,
     Trainer,
+    ValidationHook,
     load_weights,
     read_run_config,
     require_same_config,
@@ -260,8 +261,15 @@ class Task(ABC, Generic[Options]):
 # ------------------------------------------------------------------------------------ train
 
 
-def train(task: Task[Options], options: Options) -> Path:
-    """Train ``task`` as ``options`` say, into ``options.out``; return the run directory."""
+def train(
+    task: Task[Options], options: Options, *, on_validation: ValidationHook | None = None
+) -> Path:
+    """Train ``task`` as ``options`` say, into ``options.out``; return the run directory.
+
+    ``on_validation`` is handed to the trainer: it hears every validation and may stop the run
+    (how ``rnnkit tune`` prunes a trial; the run directory is then complete, as after early
+    stopping, with the hook's word as ``results.stop_reason``).
+    """
     options.validate()
     resolve_device(options.device)  # fail on a missing GPU before anything is read or written
     out = Path(options.out)
@@ -274,7 +282,14 @@ def train(task: Task[Options], options: Options) -> Path:
     if main and resumed is None:
         write_artifacts(out, prepared.artifacts)
         write_config(out, task.name, **sections)  # last: a config marks a complete start
-    results = Trainer(prepared.model, prepared.objective, options.train_options(), out).fit()
+    trainer = Trainer(
+        prepared.model,
+        prepared.objective,
+        options.train_options(),
+        out,
+        on_validation=on_validation,
+    )
+    results = trainer.fit()
     results = {key: value for key, value in results.items() if not isinstance(value, Tensor)}
     if main:
         more: dict[str, Any] = {}

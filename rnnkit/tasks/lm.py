@@ -42,6 +42,14 @@ from rnnkit.models import LanguageModel
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 from rnnkit.tasks.tokenizing import (
     MIN_COUNT_HELP,
     TOKENIZER_HELP,
@@ -111,6 +119,17 @@ class LMOptions(TaskOptions):
     weight_decay: float | None = 0.01
     eval_every: int | None = 500
     precision: str = field(default_factory=preferred_precision)
+
+    #: what ``rnnkit tune lm`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "hidden": IntRange(128, 1024, log=True),
+        "layers": IntRange(1, 3),
+        "dropout": FloatRange(0.0, 0.5),
+        "weight_drop": FloatRange(0.0, 0.5),
+        "batch_size": Choice((32, 64, 128)),
+    }
 
     def validate(self) -> LMOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -52,6 +52,7 @@ from rnnkit.models.music import HEADS, PianoRollModel
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.search_space import CELLS, TRAINING_SPACE, FloatRange, IntRange, SearchSpace
 from rnnkit.training import StepResult
 from rnnkit.viz.piano_roll import plot_piano_roll
 
@@ -112,6 +113,16 @@ class MusicOptions(TaskOptions):
     lr: float = 3e-3
     epochs: int | None = 100
     patience: int | None = 10
+
+    #: what ``rnnkit tune music`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "hidden": IntRange(64, 512, log=True),
+        "layers": IntRange(1, 3),
+        "dropout": FloatRange(0.0, 0.6),
+        "weight_drop": FloatRange(0.0, 0.5),
+    }
 
     def validate(self) -> MusicOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -33,6 +33,14 @@ from rnnkit.data.windows import Spans, fit_scaler
 from rnnkit.errors import UserError
 from rnnkit.tasks.lifecycle import Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 
 SCALER_FILE = "scaler.json"
 
@@ -79,6 +87,16 @@ class SeriesOptions(TaskOptions):
     batch_size: int = model_option(64, help="Windows per batch.")
     # TrainOptions defaults that suit the small series models
     lr: float = 3e-3
+
+    #: what ``rnnkit tune forecast`` and ``rnnkit tune detect`` search (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "hidden": IntRange(16, 256, log=True),
+        "layers": IntRange(1, 3),
+        "dropout": FloatRange(0.0, 0.5),
+        "batch_size": Choice((32, 64, 128)),
+    }
 
     def validate(self) -> SeriesOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -68,6 +68,7 @@ from rnnkit.tasks import lifecycle
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.search_space import CELLS, TRAINING_SPACE, FloatRange, IntRange, SearchSpace
 from rnnkit.training import StepResult, preferred_precision
 
 TASK = "speech"
@@ -128,6 +129,16 @@ class SpeechOptions(AudioOptions, TaskOptions):
     epochs: int | None = 30
     schedule: str = "cosine"  # decays over whichever budget ends training
     precision: str = field(default_factory=preferred_precision)
+
+    #: what ``rnnkit tune speech`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "hidden": IntRange(64, 384, log=True),
+        "layers": IntRange(2, 5),
+        "subsample": IntRange(2, 4),
+        "dropout": FloatRange(0.0, 0.4),
+    }
 
     def validate(self) -> SpeechOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -42,6 +42,14 @@ from rnnkit.models.tagger import SequenceTagger
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 from rnnkit.training import StepResult
 
 TASK = "tag"
@@ -75,6 +83,17 @@ class TagOptions(TaskOptions):
     # TrainOptions defaults that suit tagging
     lr: float = 3e-3
     epochs: int | None = 10
+
+    #: what ``rnnkit tune tag`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "embedding_size": IntRange(32, 200, log=True),
+        "hidden": IntRange(32, 256, log=True),
+        "layers": IntRange(1, 2),
+        "dropout": FloatRange(0.0, 0.6),
+        "batch_size": Choice((8, 16, 32)),
+    }
 
     def validate(self) -> TagOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -56,6 +56,14 @@ from rnnkit.models.seq2seq import ATTENTION_CHOICES, BRIDGES, Seq2Seq
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
 from rnnkit.tasks.options import model_option, option
+from rnnkit.tasks.search_space import (
+    CELLS,
+    TRAINING_SPACE,
+    Choice,
+    FloatRange,
+    IntRange,
+    SearchSpace,
+)
 from rnnkit.tasks.teaching import TEACHING, TeacherForcingOptions
 from rnnkit.tasks.tokenizing import (
     LOWERCASE_HELP,
@@ -159,6 +167,19 @@ class TranslateOptions(TeacherForcingOptions):
     min_lr: float = 1e-5
     patience: int | None = 5
     precision: Literal["fp32", "bf16"] = field(default_factory=preferred_precision)
+
+    #: what ``rnnkit tune translate`` searches (rnnkit.tasks.search_space)
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "cell": CELLS,
+        "embedding_size": IntRange(64, 512, log=True),
+        "encoder_hidden": IntRange(64, 512, log=True),
+        "encoder_layers": IntRange(1, 2),
+        "decoder_hidden": IntRange(128, 1024, log=True),
+        "attention": Choice(("bahdanau", "luong-general")),
+        "dropout": FloatRange(0.0, 0.5),
+        "label_smoothing": FloatRange(0.0, 0.2),
+    }
 
     def validate(self) -> TranslateOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

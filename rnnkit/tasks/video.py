@@ -53,6 +53,7 @@ from rnnkit.models.video import FRAME_CELLS, ClipClassifier, FramePredictor
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import Prepared, Run, Task
 from rnnkit.tasks.options import model_option, option
+from rnnkit.tasks.search_space import TRAINING_SPACE, IntRange, SearchSpace
 from rnnkit.tasks.teaching import TeacherForcingOptions
 from rnnkit.training import StepResult
 from rnnkit.viz.confusion import plot_confusion_matrix
@@ -101,6 +102,14 @@ class VideoOptions(TeacherForcingOptions):
     batch_size: int = option(16, help="Clips per batch.", panel="Batching", fixed=True)
     lr: float = 1e-3
     epochs: int | None = 20
+
+    #: what ``rnnkit tune video`` searches (rnnkit.tasks.search_space); the predict mode's
+    #: ConvLSTM is costly, so its width and depth stay small
+    search_space: ClassVar[SearchSpace] = {
+        **TRAINING_SPACE,
+        "hidden": IntRange(16, 128, log=True),
+        "layers": IntRange(1, 3),
+    }
 
     def validate(self) -> VideoOptions:
         """Check every value; raise ``UserError`` naming the first bad option. Returns ``self``."""

@@ -7,7 +7,14 @@ run_dir).fit()``; readers of a run call ``read_run_config`` and ``load_weights``
 from rnnkit.layers.losses import linear_cross_entropy
 from rnnkit.training.checkpoint import checkpoint_path, load_checkpoint
 from rnnkit.training.options import TrainOptions, parse_duration
-from rnnkit.training.protocol import Batch, Carry, Objective, StepResult
+from rnnkit.training.protocol import (
+    Batch,
+    Carry,
+    Objective,
+    StepResult,
+    ValidationHook,
+    ValidationReport,
+)
 from rnnkit.training.rundir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -41,6 +48,8 @@ __all__ = [
     "TrainOptions",
     "Trainer",
     "TrainingDiverged",
+    "ValidationHook",
+    "ValidationReport",
     "build_optimizer",
     "checkpoint_path",
     "load_checkpoint",

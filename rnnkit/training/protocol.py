@@ -12,7 +12,7 @@ trainer can move it to a device and, under DDP, give each rank its contiguous sl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -63,3 +63,30 @@ class Objective(Protocol):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Validation metrics, including ``monitor``. Runs under ``torch.no_grad`` and eval mode."""
         ...
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """One validation, as the trainer tells a ``ValidationHook`` about it.
+
+    ``value`` is ``metrics[monitor]``: the figure that early stopping and the kept weights follow
+    (lower is better when ``mode`` is ``"min"``). ``seconds`` counts training time so far.
+    """
+
+    step: int
+    epoch: float
+    seconds: float
+    metrics: dict[str, float]
+    monitor: str
+    mode: Literal["min", "max"]
+
+    @property
+    def value(self) -> float:
+        return self.metrics[self.monitor]
+
+
+#: Called after each validation of a run with its report (on every rank under torchrun). It
+#: returns None to let training go on, or a word saying why it must stop (``"pruned"``): the
+#: trainer then ends as after early stopping, keeping the best weights, with that word as the
+#: run's ``stop_reason``. How tuning stops an unpromising trial (``rnnkit.tasks.tuning``).
+ValidationHook = Callable[[ValidationReport], "str | None"]

@@ -12,7 +12,8 @@ writes its config, and hands both to the trainer::
     result = Trainer(model, LMObjective(...), options, out).fit()
     result["metrics"]                             # validation metrics of the weights kept
 
-``fit()`` trains until a budget is spent (epochs, max_steps, time_limit) or early stopping fires,
+``fit()`` trains until a budget is spent (epochs, max_steps, time_limit), early stopping fires
+or the optional ``on_validation`` hook asks to stop (a tuner pruning a trial),
 evaluates, keeps the best weights (restored into ``model`` and written as ``model.safetensors``),
 and writes ``metrics.csv``, ``loss.png`` and ``checkpoint/``. With ``options.resume`` it continues
 from the checkpoint and ends with the same weights as an uninterrupted run. Under ``torchrun`` it
@@ -56,7 +57,7 @@ from rnnkit.training.checkpoint import (
     with_prefix,
 )
 from rnnkit.training.options import DEFAULT_EPOCHS, TrainOptions
-from rnnkit.training.protocol import Batch, Carry, Objective
+from rnnkit.training.protocol import Batch, Carry, Objective, ValidationHook, ValidationReport
 from rnnkit.training.reporting import MetricsLog, Progress, TensorBoardLog, format_metrics
 from rnnkit.training.rundir import (
     LOSS_PLOT_FILE,
@@ -162,6 +163,8 @@ class Trainer:
         objective: Objective,
         options: TrainOptions,
         run_dir: str | Path,
+        *,
+        on_validation: ValidationHook | None = None,
     ) -> None:
         if not isinstance(options, TrainOptions):
             raise TypeError(f"options must be TrainOptions, got {type(options).__name__}")
@@ -169,6 +172,8 @@ class Trainer:
         self.objective = objective
         self.options = options
         self.run_dir = Path(run_dir)
+        self.on_validation = on_validation
+        self.hook_stop: str | None = None  # the reason the hook gave to stop, once it gave one
 
     # ------------------------------------------------------------------ public
 
@@ -178,7 +183,7 @@ class Trainer:
         Returns ``{"metrics": <validation metrics of the kept weights>, "monitor" and "mode" (the
         metric that chose them), "last_metrics": ..., "best_step", "step", "epoch", "stop_reason",
         "train_seconds"}``; ``stop_reason`` is one of ``epochs``, ``max_steps``, ``time_limit``,
-        ``early_stopping``, ``interrupted``.
+        ``early_stopping``, ``interrupted``, or the word the ``on_validation`` hook stopped with.
         """
         self.options.validate()
         device = resolve_device(self.options.device)
@@ -285,6 +290,8 @@ class Trainer:
             state.carry = None  # a new epoch starts its streams afresh
             if self.options.eval_every is None:
                 self._evaluate()
+                if self.hook_stop is not None:
+                    return self.hook_stop
                 if self.stopper.should_stop:
                     return "early_stopping"
             if self.options.checkpoint_every is None:
@@ -386,7 +393,7 @@ class Trainer:
         stopping = False
         if o.eval_every is not None and state.step % o.eval_every == 0:
             self._evaluate()
-            stopping = self.stopper.should_stop
+            stopping = self.stopper.should_stop or self.hook_stop is not None
         elapsed = self._elapsed()
         out_of_time = o.time_limit is not None and elapsed >= o.time_limit
         checkpoint_due = time.monotonic() - self.last_checkpoint_time >= o.checkpoint_seconds
@@ -401,6 +408,8 @@ class Trainer:
             self._save_checkpoint()
         if stop_requested:
             return "interrupted"
+        if self.hook_stop is not None:
+            return self.hook_stop
         if stopping:
             return "early_stopping"
         if o.max_steps is not None and state.step >= o.max_steps:
@@ -505,6 +514,16 @@ class Trainer:
         self.tensorboard.scalars(state.step, {f"val/{k}": v for k, v in metrics.items()})
         marker = " (best)" if improved else ""
         self.progress.message(f"step {state.step} validation: {format_metrics(metrics)}{marker}")
+        if self.on_validation is not None:
+            report = ValidationReport(
+                step=state.step,
+                epoch=self._epoch_progress(),
+                seconds=self._elapsed(),
+                metrics=dict(metrics),
+                monitor=monitor,
+                mode=self.objective.mode,
+            )
+            self.hook_stop = self.hook_stop or self.on_validation(report)
 
     # ------------------------------------------------------------------ checkpoints
 

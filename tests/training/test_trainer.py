@@ -344,3 +344,38 @@ def test_weight_average_is_validated_and_kept_and_training_goes_on_from_the_raw_
     kept = objective.weights_at_evaluation[losses.index(min(losses))]
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, kept[name])
+
+
+def test_the_validation_hook_hears_each_validation_and_can_stop_the_run(tmp_path):
+    # scripted validations 5, 4, 6, 3: the hook stops after the third (a pruner's "pruned"); the
+    # run ends there like early stopping, keeping the best weights (epoch 2's, loss 4.0)
+    objective = Regression(scripted_validation=[5.0, 4.0, 6.0, 3.0])
+    reports = []
+
+    def hook(report):
+        reports.append(report)
+        return "pruned" if len(reports) == 3 else None
+
+    model = _linear()
+    result = Trainer(model, objective, _options(epochs=10), tmp_path, on_validation=hook).fit()
+    assert [r.value for r in reports] == [5.0, 4.0, 6.0]
+    assert [r.step for r in reports] == [8, 16, 24] and [r.epoch for r in reports] == [1, 2, 3]
+    assert all(r.monitor == "loss" and r.mode == "min" for r in reports)
+    assert result["stop_reason"] == "pruned" and result["step"] == 24 == objective.calls
+    assert result["metrics"] == {"loss": 4.0} and result["best_step"] == 16
+    best = objective.weights_at_evaluation[1]
+    saved = load_weights(_linear(seed=9), tmp_path / "model.safetensors")
+    assert all(torch.equal(saved.state_dict()[k], best[k]) for k in best)
+
+
+def test_a_hook_stop_between_epochs_ends_at_that_validation_with_eval_every(tmp_path):
+    objective = Regression(scripted_validation=[5.0, 4.0, 3.0])
+    steps = []
+
+    def hook(report):
+        steps.append(report.step)
+        return "pruned" if report.step == 6 else None
+
+    options = _options(epochs=5, eval_every=3)
+    result = Trainer(_linear(), objective, options, tmp_path, on_validation=hook).fit()
+    assert steps == [3, 6] and result["stop_reason"] == "pruned" and objective.calls == 6
