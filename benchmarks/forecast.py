@@ -45,7 +45,91 @@ from rnnkit.training import read_run_config
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 INFORMER_LSTM_MSE, INFORMER_MSE = 0.650, 0.577
 
+#: the shared series, each with the horizon of its frequency (12 months, 24 hours; a week for the
+#: daily ones), its season, and the ARIMA order fitted beside it (``log``: on log values)
 UNIVARIATE = {
+    "airline": dict(
+        file="timeseries_classic/airline-passengers.csv",
+        target="Passengers",
+        time_column="Month",
+        season=12,
+        lookback=24,
+        horizon=12,
+        split="108,24,12",
+        arima=(0, 1, 1),
+        seasonal_arima=(0, 1, 1, 12),
+        log=True,
+    ),
+    "airline, 36-month backtest": dict(
+        file="timeseries_classic/airline-passengers.csv",
+        target="Passengers",
+        time_column="Month",
+        season=12,
+        lookback=24,
+        horizon=12,
+        split="84,24,36",
+        arima=(0, 1, 1),
+        seasonal_arima=(0, 1, 1, 12),
+        log=True,
+    ),
+    "shampoo (36 months: H=6)": dict(
+        file="timeseries_classic/monthly-shampoo-sales.csv",
+        target="Sales",
+        time_column=None,
+        season=1,
+        lookback=12,
+        horizon=6,
+        split="24,6,6",
+        arima=(1, 1, 1),
+        seasonal_arima=None,
+        trend="t",
+    ),
+    "sunspots": dict(
+        file="timeseries_classic/monthly-sunspots.csv",
+        target="Sunspots",
+        time_column="Month",
+        season=12,
+        lookback=48,
+        horizon=12,
+        split="0.7,0.1,0.2",
+        arima=(2, 0, 1),
+        seasonal_arima=None,
+        trend="c",
+    ),
+    "temperatures (daily: H=7)": dict(
+        file="timeseries_classic/daily-min-temperatures.csv",
+        target="Temp",
+        time_column="Date",
+        season=7,
+        lookback=28,
+        horizon=7,
+        split="0.7,0.1,0.2",
+        arima=(2, 0, 1),
+        seasonal_arima=None,
+        trend="c",
+    ),
+    "births (daily: H=7)": dict(
+        file="timeseries_classic/daily-total-female-births.csv",
+        target="Births",
+        time_column="Date",
+        season=7,
+        lookback=28,
+        horizon=7,
+        split="0.7,0.1,0.2",
+        arima=(1, 1, 1),
+        seasonal_arima=None,
+    ),
+    "pollution pm2.5": dict(
+        file="timeseries_classic/pollution.csv",
+        target="pm2.5",
+        time_column=None,
+        season=24,
+        lookback=96,
+        horizon=24,
+        split="0.7,0.1,0.2",
+        arima=(2, 1, 1),
+        seasonal_arima=None,
+    ),
     "ETTh1 OT": dict(
         file="ett/ETTh1.csv",
         target="OT",
@@ -54,21 +138,19 @@ UNIVARIATE = {
         lookback=96,
         horizon=24,
         split="8640,2880,2880",
-        hidden=64,
         arima=(2, 1, 1),
         seasonal_arima=None,
     ),
-    "airline": dict(
-        file="timeseries_classic/airline-passengers.csv",
-        target="Passengers",
-        time_column="Month",
-        season=12,
-        lookback=24,
-        horizon=1,
-        split="86,10,48",
-        hidden=32,
-        arima=(0, 1, 1),
-        seasonal_arima=(0, 1, 1, 12),
+    "ETTh2 OT": dict(
+        file="ett/ETTh2.csv",
+        target="OT",
+        time_column="date",
+        season=24,
+        lookback=96,
+        horizon=24,
+        split="8640,2880,2880",
+        arima=(2, 1, 1),
+        seasonal_arima=None,
     ),
 }
 
@@ -81,100 +163,133 @@ def log(message: str) -> None:
 
 
 def statistical_forecasts(values, fit_end, origins, horizon, season, setting, fit_rows) -> dict:
-    """ETS and ARIMA forecasts ``(N, H)`` from each origin, fitted once on the ``fit_rows`` rows
-    before ``fit_end`` (the test span) and then run over the whole series with the fitted
-    parameters (no refit per origin)."""
+    """ETS and ARIMA forecasts ``(N, H)`` and 80% intervals ``(N, H, 2)`` from each origin,
+    fitted once on the ``fit_rows`` rows before ``fit_end`` (the test span) and then run over the
+    series with the fitted parameters (no refit per origin). ``setting["log"]``: fitted on log
+    values (the classic airline model), forecasts and bounds turned back with exp."""
     try:
         from statsmodels.tsa.arima.model import ARIMA
         from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
     except ImportError:
         log("statsmodels is not installed: ETS and ARIMA left out (pip install rnnkit[baselines])")
         return {}
+    use_log = setting.get("log", False)
+    series = np.log(values) if use_log else values
+    back = np.exp if use_log else (lambda x: x)
     models = {
         "ETS": lambda y: ExponentialSmoothing(
             y, trend=True, damped_trend=True, seasonal=season if season > 1 else None
         ),
         "ARIMA": lambda y: ARIMA(
-            y, order=setting["arima"], seasonal_order=setting["seasonal_arima"] or (0, 0, 0, 0)
+            y,
+            order=setting["arima"],
+            seasonal_order=setting["seasonal_arima"] or (0, 0, 0, 0),
+            trend=setting.get("trend"),
         ),
     }
     forecasts = {}
     for name, build in models.items():
-        started = time.monotonic()
+        started = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitted = build(values[max(0, fit_end - fit_rows) : fit_end]).fit()
-            fit_seconds = time.monotonic() - started
-            whole = fitted.apply(values)
-            rows = []
+            fitted = build(series[max(0, fit_end - fit_rows) : fit_end]).fit()
+            whole = fitted.apply(series[: origins[-1] + horizon])
+            means, bounds = [], []
             for origin in origins:
                 prediction = whole.get_prediction(
                     start=origin, end=origin + horizon - 1, dynamic=True
                 )
-                rows.append(np.asarray(prediction.predicted_mean))
-        forecasts[name] = np.array(rows)
-        log(f"  {name}: fitted in {fit_seconds:.0f}s, run in {time.monotonic() - started:.0f}s")
+                means.append(back(np.asarray(prediction.predicted_mean)))
+                bounds.append(back(np.asarray(prediction.conf_int(alpha=0.2))))
+        forecasts[name] = (np.array(means), np.array(bounds), time.process_time() - started)
+        log(f"  {name}: fitted and run in {forecasts[name][2]:.0f} CPU s")
     return forecasts
+
+
+def read_values(path: Path, setting: dict) -> pd.DataFrame:
+    """The series as a two-column frame (time or row, target); pollution's leading missing day
+    is dropped and its gaps interpolated, so every method reads the same numbers."""
+    frame = pd.read_csv(path)
+    target = setting["target"]
+    time_column = setting["time_column"]
+    frame = frame[[time_column, target]] if time_column else frame[[target]]
+    first = frame[target].first_valid_index()
+    frame = frame.loc[first:].reset_index(drop=True)
+    frame[target] = frame[target].interpolate()
+    return frame
 
 
 def univariate(args, out: Path) -> list[dict]:
     rows = []
-    for name, setting in UNIVARIATE.items():
+    names = [n for n in UNIVARIATE if not args.series or any(k in n for k in args.series)]
+    for name in names:
+        setting = UNIVARIATE[name]
         path = DATA / setting["file"]
         if not path.is_file():
             log(f"{path} not found; {name} skipped")
             continue
-        log(f"{name}: training the RNN ({args.time_per_model})")
+        frame = read_values(path, setting)
+        data = out / f"{name.split()[0].strip(',')}.csv"
+        frame.to_csv(data, index=False)
+        log(f"{name}: training rnnkit with its defaults ({args.time_per_model})")
+        # the defaults, as a user would run them: only the data, windows, season and budget
         options = forecast.ForecastOptions(
-            data=path,
-            out=out / name.replace(" ", "_"),
+            data=data,
+            out=out / name.replace(" ", "_").replace(",", "").replace(":", ""),
             target=setting["target"],
             time_column=setting["time_column"],
             lookback=setting["lookback"],
             horizon=setting["horizon"],
             season=setting["season"],
             split=setting["split"],
-            hidden=setting["hidden"],
             time_limit=args.time_per_model,
             progress="off",
             device=args.device,
-            eval_every=args.eval_every,
-            patience=args.patience,
-            dropout=0.0,
-            lr=3e-3,
-            schedule="cosine",
+            seed=args.seed,
         )
-        test = read_run_config(forecast.train(options))["results"]["test"]
+        started = time.process_time()
+        config = read_run_config(forecast.train(options))
+        test, cpu = config["results"]["test"], time.process_time() - started
 
-        # the baselines, over the same origins, from the raw values
-        table = load_series(path, SeriesColumns(targets=[setting["target"]]))
-        values = table.series[0].values[:, 0]
+        # the baselines, over the same origins, from the same values
+        values = frame[setting["target"]].to_numpy(dtype=np.float64)
         H, L, m = setting["horizon"], setting["lookback"], setting["season"]
         train_end, val_end, test_end = split_points(len(values), parse_split(setting["split"]))
         origins = fm.backtest_origins(val_end, test_end, max(L, m), H, H)
         actual = np.array([values[o : o + H] for o in origins])
         scale = fm.naive_scale(values[:train_end], m)
         candidates = {
-            "naive": np.array([fm.naive_forecast(values[:o], H) for o in origins]),
-            "seasonal naive": np.array(
-                [fm.seasonal_naive_forecast(values[:o], H, m) for o in origins]
+            "naive": (np.array([fm.naive_forecast(values[:o], H) for o in origins]), None, 0.0),
+            "seasonal naive": (
+                np.array([fm.seasonal_naive_forecast(values[:o], H, m) for o in origins]),
+                None,
+                0.0,
             ),
         }
         candidates.update(
             statistical_forecasts(values, val_end, origins, H, m, setting, args.fit_rows)
         )
         rows.append(
-            {"series": name, "model": "rnnkit LSTM", "mase": test["mase"], "rmse": test["rmse"]}
+            {
+                "series": name,
+                "model": f"rnnkit ({config['data'].get('transform')})",
+                "rmse": test["rmse"],
+                "mase": test["mase"],
+                "cover80": test.get("coverage"),
+                "cpu_s": cpu,
+            }
         )
-        for model, predicted in candidates.items():
-            rows.append(
-                {
-                    "series": name,
-                    "model": model,
-                    "mase": fm.mae(actual, predicted) / scale,
-                    "rmse": fm.rmse(actual, predicted),
-                }
-            )
+        for model, (predicted, bounds, seconds) in candidates.items():
+            row = {
+                "series": name,
+                "model": model,
+                "rmse": fm.rmse(actual, predicted),
+                "mase": fm.mae(actual, predicted) / scale,
+            }
+            if bounds is not None:
+                row["cover80"] = fm.coverage(actual, bounds[..., 0], bounds[..., 1])
+            row["cpu_s"] = seconds
+            rows.append(row)
         if test["forecasts"] != len(origins):
             log(
                 f"warning: {name}: {test['forecasts']} RNN origins but {len(origins)} baseline ones"
@@ -200,6 +315,7 @@ def multivariate(args, out: Path) -> list[dict]:
         horizon=24,
         split="8640,2880,2880",
         backtest_stride=1,
+        transform="none",  # the paper's figure is in standardised units of the raw values
         hidden=args.multivariate_hidden,
         layers=2,
         dropout=0.1,
@@ -315,7 +431,9 @@ def _cell(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="univariate,multivariate,nab")
-    parser.add_argument("--time-per-model", default="5m", help="training budget of each forecaster")
+    parser.add_argument("--time-per-model", default="2m", help="training budget of each forecaster")
+    parser.add_argument("--series", nargs="*", help="only the univariate series naming these")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nab-time", default="60s", help="training budget of each NAB detector")
     parser.add_argument("--nab-files", type=int, default=None, help="score only the first N files")
     parser.add_argument(

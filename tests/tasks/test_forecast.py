@@ -71,7 +71,10 @@ def test_long_table_with_calendar_and_recursive_steps(tmp_path: Path, decoder: s
     )
     run_dir = forecast.train(options)
     table = forecast.forecast(run_dir, data, steps=10)  # beyond the horizon: recursive
-    assert list(table.columns) == ["day", "shop", "sales"]
+    # a point forecaster's intervals come calibrated on its validation residuals
+    quantiles = ["sales_q0.1", "sales_q0.5", "sales_q0.9"]
+    assert list(table.columns) == ["day", "shop", "sales", *quantiles]
+    assert (table["sales_q0.1"] <= table["sales_q0.9"]).all()
     assert table.groupby("shop").size().to_dict() == {"a": 10, "b": 10}
     first = table[table.shop == "a"]["day"].iloc[0]
     assert pd.Timestamp(first) == times[-1] + pd.Timedelta(days=1)
