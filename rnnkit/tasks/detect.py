@@ -24,11 +24,15 @@ Two methods:
   training rows' RMS error. The first ``window - 1`` rows have no score.
 
 The first ``1 - val_fraction`` of the series trains the model and fits the scaler (``scaler.json``;
-a resumed run loads it, never fits it again); the threshold is the ``threshold_quantile`` of the
-scores of the rest (the validation span) unless ``threshold`` is given. It is set once training
-ends and stored, with the reconstruction error scale, in config.json's ``detector`` section. A row
-is flagged when its score exceeds the threshold. With a label column (0/1), detection reports
-point-wise and event-wise precision, recall and F1 (``rnnkit.metrics.anomaly``).
+a resumed run loads it, never fits it again); the threshold is chosen on the scores of those
+training rows alone (``threshold_quantile``, raised by ``threshold_margin`` times the gap between
+that quantile and the median: ``rnnkit.tasks.detect_events.choose_threshold``) unless
+``threshold`` is given. Scores above the threshold less than ``min_gap`` rows apart form one event
+(default gap: a twentieth of the training rows), and a row is flagged when it starts an event, so
+one anomaly gives one flag. Threshold, gap and the reconstruction error scale are set once
+training ends and stored in config.json's ``detector`` section. With a label column (0/1),
+detection reports point-wise and event-wise precision, recall and F1
+(``rnnkit.metrics.anomaly``) and the file's NAB score (``rnnkit.metrics.nab``, standard profile).
 """
 
 from __future__ import annotations
@@ -59,10 +63,12 @@ from rnnkit.data.series import (
 )
 from rnnkit.data.windows import Spans, joined
 from rnnkit.errors import UserError
+from rnnkit.metrics import nab
 from rnnkit.metrics.anomaly import label_metrics
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.forecaster import Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
+from rnnkit.tasks.detect_events import EventTracker, choose_threshold, event_flags
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import option
 from rnnkit.training import StepResult
@@ -98,7 +104,17 @@ class DetectOptions(series_common.SeriesOptions):
         None, help="Flag scores above this (default: a quantile).", panel=DETECTION
     )
     threshold_quantile: float = option(
-        0.99, help="Quantile of validation scores as threshold.", panel=DETECTION
+        0.999, help="Quantile of the training rows' scores as threshold.", panel=DETECTION
+    )
+    threshold_margin: float = option(
+        0.5,
+        help="Raise the threshold by this many (quantile - median) gaps of training scores.",
+        panel=DETECTION,
+    )
+    min_gap: int | None = option(
+        None,
+        help="Exceedances closer than this many rows are one event (default: training rows/20).",
+        panel=DETECTION,
     )
     # TrainOptions defaults that suit detection
     epochs: int | None = 20
@@ -110,6 +126,9 @@ class DetectOptions(series_common.SeriesOptions):
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
+        self.require_whole_numbers("min_gap", at_least=0, optional=True)
+        if self.threshold_margin < 0:
+            raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
         if self.label_column is not None and self.label_column in parse_names(self.target):
             raise UserError(
                 f"--label-column {self.label_column!r} is also a --target; labels are never "
@@ -369,7 +388,9 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
                 "reconstruct method scores with; train the run again."
             )
         detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
-        return DetectRun(detector, series_common.load_scaler(run), run, options, threshold)
+        min_gap = int(section.get("min_gap", 0))  # runs from before event merging: 0
+        scaler = series_common.load_scaler(run)
+        return DetectRun(detector, scaler, run, options, threshold, min_gap)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         keys = ("file", "targets", "time_column", "label_column", "rows")
@@ -378,6 +399,7 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
     def describe_more(self, run: Run) -> dict[str, Any]:
         return {
             "threshold": run.config.get("detector", {}).get("threshold"),
+            "min_gap": run.config.get("detector", {}).get("min_gap"),
             "validation": run.config.get("results", {}).get("metrics", {}),
         }
 
@@ -400,22 +422,23 @@ def calibrate(
     """Set the trained detector's error scale (reconstruct) and choose its threshold.
 
     ``scaled (T, n + C)`` is the whole training series, its first ``train_end`` rows the training
-    span. Returns the ``detector`` section of config.json: ``threshold``, ``train_rows`` and
-    ``error_scale`` (per target; None for predict).
+    span, whose scores alone choose the threshold (after the first ``window`` rows, where the
+    recurrent state is still settling). Returns the ``detector`` section of config.json:
+    ``threshold``, ``min_gap``, ``train_rows`` and ``error_scale`` (per target; None for
+    predict).
     """
     if detector.method == "reconstruct":
         errors = detector.reconstruction_errors(scaled[:train_end])  # (train_end - W + 1, n)
         detector.error_scale = np.sqrt(np.mean(errors**2, axis=0)) + 1e-8
-    scores = detector.batch_scores(scaled)
     threshold = options.threshold
     if threshold is None:
-        held_out = scores[train_end:]
-        held_out = held_out[np.isfinite(held_out)]
-        if len(held_out) == 0:
-            held_out = scores[np.isfinite(scores)]
-        threshold = float(np.quantile(held_out, options.threshold_quantile))
+        scores = detector.batch_scores(scaled[:train_end])
+        settled = scores[min(options.window, train_end // 2) :]
+        threshold = choose_threshold(settled, options.threshold_quantile, options.threshold_margin)
+    min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 20)
     return {
         "threshold": threshold,
+        "min_gap": min_gap,
         "train_rows": train_end,
         "error_scale": None if detector.error_scale is None else detector.error_scale.tolist(),
     }
@@ -442,6 +465,7 @@ class DetectRun:
     run: Run
     options: DetectOptions
     threshold: float
+    min_gap: int = 0
 
     @property
     def config(self) -> dict[str, Any]:
@@ -488,7 +512,8 @@ def detect(
     """Score and flag every row of ``data``; metrics too when the run has a label column.
 
     Returns the table written to ``output`` (CSV: the time column or ``row``, ``score`` (empty
-    where there is none), ``flag`` 0/1) and the metrics (empty without labels).
+    where there is none), ``flag`` 1 on the first row of each event) and the metrics (empty
+    without labels).
     """
     return score_file(load_run(run_dir), data, output=output, plot=plot, encoding=encoding)
 
@@ -505,13 +530,18 @@ def score_file(
     table = _read(run, data, encoding, with_labels=run.data.get("label_column") is not None)
     series = table.series[0]
     scores = run.detector.batch_scores(run.scaler.transform(series.name, joined(series)))
-    flags = np.nan_to_num(scores, nan=-np.inf) > run.threshold
+    flags = event_flags(scores, run.threshold, run.min_gap)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
     frame = pd.DataFrame({index_name: index, "score": scores, "flag": flags.astype(int)})
     metrics = {"rows": len(series), "flagged": int(flags.sum()), "threshold": run.threshold}
     if series.labels is not None:
         metrics.update(label_metrics(series.labels, flags))
+        windows = nab.windows_of(series.labels)
+        if windows:
+            file_score = nab.score_file(flags, windows)
+            metrics["nab_raw"] = file_score.score
+            metrics["nab_score"] = nab.normalised([file_score])
     if output is not None:
         frame.to_csv(output, index=False)
     if plot is not None:
@@ -548,6 +578,7 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
+        self.events = EventTracker(run.threshold, run.min_gap)
         self.columns = run.columns()
         self.row_number = 0
         self.last_values: np.ndarray | None = None
@@ -575,7 +606,7 @@ class RowStream:
                 features = np.concatenate([values, calendar])
         scaled = self.run.scaler.transform(SINGLE_SERIES, features)
         score = self.scorer.push(scaled)
-        return key, score, bool(math.isfinite(score) and score > self.run.threshold)
+        return key, score, self.events.push(score)
 
     def _number(self, row: Mapping[str, str], name: str, k: int) -> float:
         text = (row.get(name) or "").strip()

@@ -60,6 +60,7 @@ from rnnkit.data.series import (
     read_frame,
     require_length,
 )
+from rnnkit.data.transforms import forward as transform_forward
 from rnnkit.data.windows import (
     TEST,
     TRAIN,
@@ -71,10 +72,11 @@ from rnnkit.data.windows import (
 )
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
-from rnnkit.data.transforms import forward as transform_forward
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, NORMALISATIONS, Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
 from rnnkit.tasks.forecast_intervals import Intervals, window_scale
+from rnnkit.tasks.lifecycle import Prepared, Run
+from rnnkit.tasks.options import model_option, option
 from rnnkit.tasks.series_transforms import (
     CHOICES,
     check_transform,
@@ -82,8 +84,6 @@ from rnnkit.tasks.series_transforms import (
     to_file_units,
     transformed_table,
 )
-from rnnkit.tasks.lifecycle import Prepared, Run
-from rnnkit.tasks.options import model_option, option
 from rnnkit.training import StepResult
 
 TASK = "forecast"
