@@ -23,6 +23,11 @@ Two methods:
   of row ``t`` is the error of its reconstruction (the window's last row) in units of the
   training rows' RMS error. The first ``window - 1`` rows have no score.
 
+With ``season`` (found on the training rows by autocorrelation unless given; 0: none) the model
+also reads, at row ``t``, the targets one season back, ``y_{t-m}``, as extra covariates
+(``add_seasonal_lag``): a daily pattern's sharp but regular steps are then expected, and only a
+break in the pattern scores high.
+
 The first ``1 - val_fraction`` of the series trains the model and fits the scaler (``scaler.json``;
 a resumed run loads it, never fits it again); the threshold is chosen on the scores of those
 training rows alone (``threshold_quantile``, raised by ``threshold_margin`` times the gap between
@@ -97,6 +102,12 @@ class DetectOptions(series_common.SeriesOptions):
         fixed=True,
     )
     window: int = option(64, help="Rows per training window.", panel=DETECTION, fixed=True)
+    season: int | None = option(
+        None,
+        help="Period in rows whose lagged values the model reads (default: found; 0: none).",
+        panel=DETECTION,
+        fixed=True,
+    )
     val_fraction: float = option(
         0.2, help="Last share of rows for validation and threshold.", panel=DETECTION, fixed=True
     )
@@ -126,7 +137,7 @@ class DetectOptions(series_common.SeriesOptions):
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
-        self.require_whole_numbers("min_gap", at_least=0, optional=True)
+        self.require_whole_numbers("min_gap", "season", at_least=0, optional=True)
         if self.threshold_margin < 0:
             raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
         if self.label_column is not None and self.label_column in parse_names(self.target):
@@ -138,6 +149,37 @@ class DetectOptions(series_common.SeriesOptions):
 
 
 # ------------------------------------------------------------------------------------ scoring
+
+#: the smallest autocorrelation at which ``find_season`` accepts a period
+_SEASON_CORRELATION = 0.3
+
+
+def find_season(values: np.ndarray, max_lag: int) -> int:
+    """The period of ``values (T,)``: the lag ``2 .. max_lag`` of the highest autocorrelation
+    among its local peaks, when that is at least 0.3; else 0 (no season)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x - x.mean()
+    max_lag = min(max_lag, len(x) // 2)
+    variance = float(np.dot(x, x))
+    if max_lag < 3 or variance == 0:
+        return 0
+    acf = np.array([np.dot(x[:-lag], x[lag:]) / variance for lag in range(1, max_lag + 1)])
+    lags = np.arange(1, max_lag + 1)
+    peaks = (acf[1:-1] > acf[:-2]) & (acf[1:-1] >= acf[2:])
+    candidates = lags[1:-1][peaks]
+    if len(candidates) == 0:
+        return 0
+    best = candidates[np.argmax(acf[candidates - 1])]
+    return int(best) if acf[best - 1] >= _SEASON_CORRELATION else 0
+
+
+def add_seasonal_lag(scaled: np.ndarray, num_targets: int, season: int) -> np.ndarray:
+    """``scaled (T, n + C)`` with the targets ``season`` rows back appended: ``(T, n + C + n)``
+    (row ``t < season`` gets row 0's); unchanged for ``season = 0``."""
+    if season == 0:
+        return scaled
+    rows = np.maximum(np.arange(len(scaled)) - season, 0)
+    return np.concatenate([scaled, scaled[rows, :num_targets]], axis=1)
 
 
 def rms(z: np.ndarray) -> np.ndarray:
@@ -329,9 +371,13 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
         # training rows, then validation rows to the end: detection has no test span
         spans = Spans({series.name: (train_end, len(series), len(series))})
         scaler = series_common.training_scaler(table, spans, resumed)
-        scaled = scaler.transform(series.name, joined(series))  # (T, n + C)
         n = len(table.columns.targets)
-        model = build_model(options, n, len(table.covariate_names))
+        season = options.season
+        if season is None:
+            season = find_season(series.values[:train_end, 0], max_lag=train_end // 4)
+        # (T, n + C [+ n]): the lagged targets are the last covariates
+        scaled = add_seasonal_lag(scaler.transform(series.name, joined(series)), n, season)
+        model = build_model(options, n, scaled.shape[1] - n)
         detector = Detector(model, options.method, n, options.window)
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
@@ -341,7 +387,7 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
         return Prepared(
             model=model,
             objective=DetectObjective(detector, scaled, train_end, options.batch_size),
-            sections={"data": _data_section(options, table)},
+            sections={"data": {**_data_section(options, table), "season": season}},
             artifacts={series_common.SCALER_FILE: scaler.to_dict()},
             finish=finish,
             model_config={"method": options.method, **model.config()},
@@ -390,7 +436,8 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
         detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
         min_gap = int(section.get("min_gap", 0))  # runs from before event merging: 0
         scaler = series_common.load_scaler(run)
-        return DetectRun(detector, scaler, run, options, threshold, min_gap)
+        season = int(data.get("season", 0))  # runs from before the seasonal lag: 0
+        return DetectRun(detector, scaler, run, options, threshold, min_gap, season)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         keys = ("file", "targets", "time_column", "label_column", "rows")
@@ -466,6 +513,7 @@ class DetectRun:
     options: DetectOptions
     threshold: float
     min_gap: int = 0
+    season: int = 0
 
     @property
     def config(self) -> dict[str, Any]:
@@ -529,7 +577,8 @@ def score_file(
     """``detect`` with the run already loaded."""
     table = _read(run, data, encoding, with_labels=run.data.get("label_column") is not None)
     series = table.series[0]
-    scores = run.detector.batch_scores(run.scaler.transform(series.name, joined(series)))
+    scaled = run.scaler.transform(series.name, joined(series))
+    scores = run.detector.batch_scores(add_seasonal_lag(scaled, run.detector.n, run.season))
     flags = event_flags(scores, run.threshold, run.min_gap)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
@@ -579,6 +628,8 @@ class RowStream:
         self.run = run
         self.scorer = StreamScorer(run.detector)
         self.events = EventTracker(run.threshold, run.min_gap)
+        self.first_targets: np.ndarray | None = None
+        self.past_targets: deque[np.ndarray] = deque(maxlen=max(run.season, 1))
         self.columns = run.columns()
         self.row_number = 0
         self.last_values: np.ndarray | None = None
@@ -605,8 +656,20 @@ class RowStream:
                 calendar = calendar_values(times, self.run.calendar() or [])[0]
                 features = np.concatenate([values, calendar])
         scaled = self.run.scaler.transform(SINGLE_SERIES, features)
-        score = self.scorer.push(scaled)
+        score = self.scorer.push(self._with_lag(scaled))
         return key, score, self.events.push(score)
+
+    def _with_lag(self, scaled: np.ndarray) -> np.ndarray:
+        """The row with the targets one season back appended, as ``add_seasonal_lag`` does."""
+        season, n = self.run.season, self.run.detector.n
+        if season == 0:
+            return scaled
+        if self.first_targets is None:
+            self.first_targets = scaled[:n].copy()
+        full = len(self.past_targets) == season
+        lagged = self.past_targets[0] if full else self.first_targets
+        self.past_targets.append(scaled[:n].copy())
+        return np.concatenate([scaled, lagged])
 
     def _number(self, row: Mapping[str, str], name: str, k: int) -> float:
         text = (row.get(name) or "").strip()

@@ -68,6 +68,34 @@ def test_stream_scores_equal_batch_scores(trained: tuple[Path, Path]) -> None:
     np.testing.assert_allclose(streamed[finite], batch[finite], rtol=1e-4, atol=1e-4)
 
 
+def test_stream_flags_equal_batch_flags_and_the_period_was_found(
+    trained: tuple[Path, Path],
+) -> None:
+    run_dir, data = trained
+    # the sine's period of 16 rows, found on the training rows: the model reads y[t - 16]
+    assert json.loads((run_dir / "config.json").read_text())["data"]["season"] == 16
+    frame, _ = detect.detect(run_dir, data)
+    stream = detect.open_stream(run_dir)
+    rows = pd.read_csv(data, dtype=str).to_dict("records")
+    streamed = [stream.push(row)[2] for row in rows]
+    assert streamed == frame["flag"].astype(bool).tolist()
+
+
+def test_seasonal_lag_columns_and_period_search() -> None:
+    scaled = np.arange(12, dtype=float).reshape(6, 2)  # targets column 0, a covariate column 1
+    lagged = detect.add_seasonal_lag(scaled, 1, 2)
+    # rows 0 and 1 have no row two back: row 0's target; then rows t - 2
+    np.testing.assert_array_equal(lagged[:, 2], [0, 0, 0, 2, 4, 6])
+    np.testing.assert_array_equal(lagged[:, :2], scaled)
+    assert detect.add_seasonal_lag(scaled, 1, 0) is scaled
+    t = np.arange(600)
+    rng = np.random.default_rng(0)
+    assert (
+        detect.find_season(np.sin(2 * np.pi * t / 24) + 0.1 * rng.standard_normal(600), 150) == 24
+    )
+    assert detect.find_season(rng.standard_normal(600).cumsum(), 150) == 0  # a random walk
+
+
 def test_the_spike_has_the_highest_score(trained: tuple[Path, Path]) -> None:
     run_dir, data = trained
     frame, metrics = detect.detect(run_dir, data)
