@@ -24,8 +24,8 @@ The defaults are the methods that make a small recurrent net beat the classic ba
 targets go through a transform chosen on the validation split (``--transform auto``:
 ``rnnkit.tasks.series_transforms``), each window is normalised by its own spread
 (``--normalise window``), the network learns the residual over the seasonal-naive forecast of
-``--season`` (``--residual``), the hidden size follows the number of training windows, and
-``--ensemble K`` averages K nets. A point forecaster's intervals (``--quantiles``) are calibrated
+``--season`` (``--residual``), and the hidden size and the ensemble (``--ensemble K`` nets
+averaged) follow the number of training windows. A point forecaster's intervals (``--quantiles``) are calibrated
 on its validation residuals (``rnnkit.tasks.forecast_intervals``), stored in config.json's
 ``intervals`` section.
 
@@ -121,7 +121,9 @@ class ForecastOptions(series_common.SeriesOptions):
     residual: bool = model_option(
         True, help="Learn the correction to the seasonal-naive forecast of --season (direct)."
     )
-    ensemble: int = model_option(1, help="Average this many nets, each from its own seed.")
+    ensemble: int | None = model_option(
+        None, help="Average this many nets, each from its own seed (default: 5 or 1 by windows)."
+    )
     hidden: int | None = model_option(
         None, help="Hidden units per layer (default: 16, 32 or 64 by the training windows)."
     )
@@ -166,7 +168,7 @@ class ForecastOptions(series_common.SeriesOptions):
             raise UserError(
                 f"--transform {self.transform!r} is not known; use {', '.join(CHOICES)}."
             )
-        self.require_whole_numbers("ensemble")
+        self.require_whole_numbers("ensemble", optional=True)
         if self.residual and self.decoder == "direct" and (self.season or 1) > self.lookback:
             raise UserError(
                 f"--season {self.season} is longer than --lookback {self.lookback}: the "
@@ -337,6 +339,12 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
 TASK_SPEC = ForecastTask()
 
 
+def default_ensemble(train_windows: int) -> int:
+    """The ensemble of a run without ``--ensemble``: 5 nets under 500 training windows (cheap,
+    and a short series' forecast varies much from seed to seed), else 1."""
+    return 5 if train_windows < 500 else 1
+
+
 def default_hidden(train_windows: int) -> int:
     """The hidden size of a run without ``--hidden``: 16 under 200 training windows, 32 under
     2000, else 64 (a short series overfits a large net)."""
@@ -363,7 +371,7 @@ def build_model(
         relative=options.relative,
         normalise=options.normalise,
         season=(options.season or 1) if residual else 0,
-        members=options.ensemble,
+        members=options.ensemble or default_ensemble(train_windows),
     )
 
 
