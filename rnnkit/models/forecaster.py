@@ -301,10 +301,10 @@ def seasonal_naive(history: Tensor, horizon: int, season: int) -> Tensor:
     """The seasonal-naive forecast ``(B, H, n)`` of ``history (B, L, n)``: step ``h`` repeats
     ``history[L - m + (h mod m)]`` (``m = 1``: the last value)."""
     lookback = history.shape[1]
-    if lookback < season:
+    if not torch.compiler.is_exporting() and lookback < season:
         raise ValueError(f"the history ({lookback} steps) is shorter than the season {season}")
-    steps = [lookback - season + (h % season) for h in range(horizon)]
-    return history[:, steps]
+    last_season = history[:, -season:]  # (B, m, n)
+    return last_season.repeat(1, -(-horizon // season), 1)[:, :horizon]
 
 
 def average(forecasts: list[Forecast]) -> Forecast:
