@@ -32,9 +32,11 @@ The first ``1 - val_fraction`` of the series trains the model and fits the scale
 a resumed run loads it, never fits it again); the threshold is chosen on the scores of those
 training rows alone (``threshold_quantile``, raised by ``threshold_margin`` times the gap between
 that quantile and the median: ``rnnkit.tasks.detect_events.choose_threshold``) unless
-``threshold`` is given. Scores above the threshold less than ``min_gap`` rows apart form one event
-(default gap: a twentieth of the training rows), and a row is flagged when it starts an event, so
-one anomaly gives one flag. Threshold, gap and the reconstruction error scale are set once
+``threshold`` is given. Events are cut from smoothed scores: each row's is the RMS of the last
+``smooth`` row scores (the ``score`` column ``detect`` writes; none in the first ``season`` rows).
+Scores above the threshold less than ``min_gap`` rows apart form one event (default gap: a tenth
+of the training rows), and a row is flagged when it starts an event, so one anomaly gives one
+flag. Threshold, gap and the reconstruction error scale are set once
 training ends and stored in config.json's ``detector`` section. With a label column (0/1),
 detection reports point-wise and event-wise precision, recall and F1
 (``rnnkit.metrics.anomaly``) and the file's NAB score (``rnnkit.metrics.nab``, standard profile).
@@ -73,7 +75,13 @@ from rnnkit.metrics.anomaly import label_metrics
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.forecaster import Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
-from rnnkit.tasks.detect_events import EventTracker, choose_threshold, event_flags
+from rnnkit.tasks.detect_events import (
+    EventTracker,
+    ScoreSmoother,
+    choose_threshold,
+    event_flags,
+    smooth_scores,
+)
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import option
 from rnnkit.training import StepResult
@@ -115,7 +123,7 @@ class DetectOptions(series_common.SeriesOptions):
         None, help="Flag scores above this (default: a quantile).", panel=DETECTION
     )
     threshold_quantile: float = option(
-        0.999, help="Quantile of the training rows' scores as threshold.", panel=DETECTION
+        0.99, help="Quantile of the training rows' scores as threshold.", panel=DETECTION
     )
     threshold_margin: float = option(
         0.5,
@@ -124,8 +132,11 @@ class DetectOptions(series_common.SeriesOptions):
     )
     min_gap: int | None = option(
         None,
-        help="Exceedances closer than this many rows are one event (default: training rows/20).",
+        help="Exceedances closer than this many rows are one event (default: training rows/10).",
         panel=DETECTION,
+    )
+    smooth: int = option(
+        4, help="Score each row by the RMS of the last this many row scores.", panel=DETECTION
     )
     # TrainOptions defaults that suit detection
     epochs: int | None = 20
@@ -138,6 +149,7 @@ class DetectOptions(series_common.SeriesOptions):
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
         self.require_whole_numbers("min_gap", "season", at_least=0, optional=True)
+        self.require_whole_numbers("smooth")
         if self.threshold_margin < 0:
             raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
         if self.label_column is not None and self.label_column in parse_names(self.target):
@@ -382,7 +394,7 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
             trained = Detector(model.cpu(), options.method, n, options.window)
-            return {"detector": calibrate(trained, scaled, train_end, options)}
+            return {"detector": calibrate(trained, scaled, train_end, options, season)}
 
         return Prepared(
             model=model,
@@ -463,8 +475,18 @@ def train(options: DetectOptions) -> Path:
     return lifecycle.train(TASK_SPEC, options)
 
 
+def detection_scores(
+    detector: Detector, scaled: np.ndarray, smooth: int, season: int
+) -> np.ndarray:
+    """The scores events are cut from ``(T,)``: the detector's, NaN for the first ``season``
+    rows (no row one season back yet), smoothed over ``smooth`` rows."""
+    scores = detector.batch_scores(scaled)
+    scores[: season + 1 if season else 0] = np.nan
+    return smooth_scores(scores, smooth)
+
+
 def calibrate(
-    detector: Detector, scaled: np.ndarray, train_end: int, options: DetectOptions
+    detector: Detector, scaled: np.ndarray, train_end: int, options: DetectOptions, season: int
 ) -> dict[str, Any]:
     """Set the trained detector's error scale (reconstruct) and choose its threshold.
 
@@ -479,10 +501,10 @@ def calibrate(
         detector.error_scale = np.sqrt(np.mean(errors**2, axis=0)) + 1e-8
     threshold = options.threshold
     if threshold is None:
-        scores = detector.batch_scores(scaled[:train_end])
+        scores = detection_scores(detector, scaled[:train_end], options.smooth, season)
         settled = scores[min(options.window, train_end // 2) :]
         threshold = choose_threshold(settled, options.threshold_quantile, options.threshold_margin)
-    min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 20)
+    min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 10)
     return {
         "threshold": threshold,
         "min_gap": min_gap,
@@ -578,7 +600,8 @@ def score_file(
     table = _read(run, data, encoding, with_labels=run.data.get("label_column") is not None)
     series = table.series[0]
     scaled = run.scaler.transform(series.name, joined(series))
-    scores = run.detector.batch_scores(add_seasonal_lag(scaled, run.detector.n, run.season))
+    features = add_seasonal_lag(scaled, run.detector.n, run.season)
+    scores = detection_scores(run.detector, features, run.options.smooth, run.season)
     flags = event_flags(scores, run.threshold, run.min_gap)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
@@ -628,6 +651,7 @@ class RowStream:
         self.run = run
         self.scorer = StreamScorer(run.detector)
         self.events = EventTracker(run.threshold, run.min_gap)
+        self.smoother = ScoreSmoother(run.options.smooth)
         self.first_targets: np.ndarray | None = None
         self.past_targets: deque[np.ndarray] = deque(maxlen=max(run.season, 1))
         self.columns = run.columns()
@@ -657,6 +681,9 @@ class RowStream:
                 features = np.concatenate([values, calendar])
         scaled = self.run.scaler.transform(SINGLE_SERIES, features)
         score = self.scorer.push(self._with_lag(scaled))
+        if self.run.season and self.row_number <= self.run.season + 1:
+            score = math.nan  # no row one season back yet
+        score = self.smoother.push(score)
         return key, score, self.events.push(score)
 
     def _with_lag(self, scaled: np.ndarray) -> np.ndarray:

@@ -7,6 +7,8 @@ than ``min_gap`` rows after the previous exceedance, and only its first row is f
 exceedances within ``min_gap`` rows of one another belong to the same event. The tracker works
 row by row, so a stream flags exactly the rows that batch scoring does (``event_flags``).
 
+``ScoreSmoother`` (``smooth_scores`` for a whole series) first replaces each score by the root
+mean square of the last ``k``, so that a lasting rise of the error counts more than one noisy row.
 ``choose_threshold`` sets the threshold on the training rows' scores alone (no labels): the
 ``quantile`` of their finite scores, raised by ``margin`` times their spread above it. It is
 tested on a synthetic series: one anomaly gives one event.
@@ -15,6 +17,7 @@ tested on a synthetic series: one anomaly gives one event.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -50,3 +53,25 @@ def choose_threshold(scores: np.ndarray, quantile: float, margin: float = 0.0) -
         raise ValueError("no finite score to choose a threshold from")
     q = float(np.quantile(finite, quantile))
     return q + margin * (q - float(np.median(finite)))
+
+
+class ScoreSmoother:
+    """The root mean square of the last ``k`` scores, one score at a time (NaN stays NaN and is
+    left out of later means): a lasting rise of the error outweighs a single noisy row."""
+
+    def __init__(self, k: int) -> None:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.recent: deque[float] = deque(maxlen=k)
+
+    def push(self, score: float) -> float:
+        if not math.isfinite(score):
+            return math.nan
+        self.recent.append(score * score)
+        return math.sqrt(sum(self.recent) / len(self.recent))
+
+
+def smooth_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """``(T,)``: every score replaced by ``ScoreSmoother(k)``'s value (``k = 1``: unchanged)."""
+    smoother = ScoreSmoother(k)
+    return np.array([smoother.push(float(s)) for s in scores])

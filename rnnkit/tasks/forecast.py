@@ -25,7 +25,8 @@ targets go through a transform chosen on the validation split (``--transform aut
 ``rnnkit.tasks.series_transforms``), each window is normalised by its own spread
 (``--normalise window``), the network learns the residual over the seasonal-naive forecast of
 ``--season`` (``--residual``), and the hidden size and the ensemble (``--ensemble K`` nets
-averaged) follow the number of training windows. A point forecaster's intervals (``--quantiles``) are calibrated
+averaged) follow the number of training windows. A point forecaster's intervals
+(``--quantiles``) are calibrated
 on its validation residuals (``rnnkit.tasks.forecast_intervals``), stored in config.json's
 ``intervals`` section.
 

@@ -99,7 +99,8 @@ def test_seasonal_lag_columns_and_period_search() -> None:
 def test_the_spike_has_the_highest_score(trained: tuple[Path, Path]) -> None:
     run_dir, data = trained
     frame, metrics = detect.detect(run_dir, data)
-    assert int(np.nanargmax(frame["score"].to_numpy())) == 220
+    # scores are the RMS of the last --smooth 4 row scores: the peak comes within 4 rows of it
+    assert 220 <= int(np.nanargmax(frame["score"].to_numpy())) < 224
     labels = pd.read_csv(data)["label"].to_numpy()
     # the reported event-wise figures are those of the flags the run wrote
     expected = event_scores(labels, frame["flag"].to_numpy())
@@ -214,6 +215,7 @@ def test_resume_keeps_the_stored_scaler_and_scores_with_it(tmp_path: Path) -> No
     # scaled with the stored scaler, as detect scores: quantile + 0.5 (quantile - median)
     scores = detect.detect(run_dir, longer)[0]["score"].to_numpy()
     training = scores[8 : config["detector"]["train_rows"]]
-    q = np.quantile(training, 0.999)
+    training = training[np.isfinite(training)]
+    q = np.quantile(training, 0.99)
     expected = q + 0.5 * (q - np.median(training))
     assert config["detector"]["threshold"] == pytest.approx(expected, rel=1e-5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.metrics.anomaly import event_scores
-from rnnkit.tasks.detect_events import EventTracker, choose_threshold, event_flags
+from rnnkit.tasks.detect_events import EventTracker, choose_threshold, event_flags, smooth_scores
 
 
 def test_exceedances_closer_than_the_gap_are_one_event() -> None:
@@ -54,3 +54,14 @@ def test_threshold_on_training_rows_gives_one_event_per_anomaly_window() -> None
     assert result["f1"] == 1.0
     # without merging, each burst splits into many detections
     assert event_scores(labels, scores > threshold)["detections"] > 3
+
+
+def test_smoothing_is_the_rms_of_the_last_k_finite_scores() -> None:
+    scores = np.array([3.0, math.nan, 4.0, 0.0, 5.0])
+    smoothed = smooth_scores(scores, 2)
+    assert math.isnan(smoothed[1])
+    # row 2: the last two finite scores are 3 and 4 -> sqrt((9 + 16) / 2)
+    np.testing.assert_allclose(
+        smoothed[[0, 2, 3, 4]], [3.0, math.sqrt(12.5), 2.0 * math.sqrt(2.0), math.sqrt(12.5)]
+    )
+    np.testing.assert_array_equal(smooth_scores(scores[[0, 2, 3]], 1), [3.0, 4.0, 0.0])
