@@ -2,24 +2,29 @@
 
 Three parts (``--parts``, all by default):
 
-- ``univariate``: ETTh1's ``OT`` (hourly, season 24, split 8640/2880/2880 hours, lookback 96,
-  horizon 24) and the airline passengers (monthly, season 12, last 48 months as test, one-step
-  forecasts as in the persistence figure 48.7 the data README quotes): MASE and RMSE of the RNN
-  against the naive and seasonal-naive forecasts, and statsmodels' ETS and ARIMA when statsmodels
-  is installed (``pip install rnnkit[baselines]``), all over the same rolling-origin test origins.
+- ``univariate``: every shared series (airline with the last 12 months held out and with a
+  36-month backtest, shampoo, sunspots, daily temperatures and births, Beijing pm2.5, ETTh1 and
+  ETTh2 ``OT``) with the horizon of its frequency (12 months, 24 hours; a week for the daily
+  ones): RMSE, MASE and the 80% interval's coverage of ``rnnkit train forecast`` with its
+  defaults (only data, windows, season and a time budget given) against the naive and
+  seasonal-naive forecasts and statsmodels' ETS and ARIMA (``pip install rnnkit[baselines]``),
+  all over the same rolling-origin test origins.
 - ``multivariate``: ETTh1, all 7 columns standardised with training statistics, split
   8640/2880/2880, lookback 96, horizon 24, every test window (stride 1): test MSE in standardised
   units, the Informer paper's figure (attention-LSTM 0.650, Informer 0.577).
-- ``nab``: each NAB series with its labelled anomaly windows: event-wise F1 of ``rnnkit detect``.
+- ``nab``: each NAB file with its labelled anomaly windows: event-wise F1 and the NAB
+  standard-profile score of ``rnnkit detect`` with its defaults, beside a random detector scored
+  here and the published whole-corpus scores (Numenta HTM, random, null, perfect).
 
-Smoke run (about two minutes on a shared CPU)::
+Smoke run::
 
     python benchmarks/forecast.py --smoke
 
-Full run (3 forecasters x 5 minutes, 13 NAB detectors x 1 minute, ETS/ARIMA fits: about 35
-minutes; on a CPU shared with other work, one torch thread is much faster for these small nets)::
+Full run (9 forecasters x 90 s, 13 NAB detectors x 60 s, ETS/ARIMA fits: about 40 minutes on a
+shared CPU; one torch thread is much faster for these small nets)::
 
-    python benchmarks/forecast.py --time-per-model 5m --nab-time 60s --threads 1 --out bench
+    OMP_NUM_THREADS=1 python benchmarks/forecast.py --time-per-model 90s --nab-time 60s \
+        --threads 1 --out bench
 """
 
 from __future__ import annotations
