@@ -75,7 +75,7 @@ from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, NORMALISATIONS, Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
-from rnnkit.tasks.forecast_intervals import Intervals, window_scale
+from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, window_scale
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import model_option, option
 from rnnkit.tasks.series_transforms import (
@@ -510,8 +510,9 @@ def backtest_windows(
 class FileUnitForecasts:
     """A model's forecasts of windows in the file's units, and what scoring them needs.
 
-    ``forecast``, ``actual`` ``(N, H, n)``; ``scale (N, n)``: each window's movement
-    (``window_scale``); ``series``/``origins``: where each window came from;
+    ``forecast``, ``actual`` ``(N, H, n)``; ``scale (N, n)``: the movement of the
+    ``SCALE_LOOKBACKS`` lookbacks before each forecast (``window_scale``);
+    ``series``/``origins``: where each window came from;
     ``quantiles (N, H, n, Q)`` of a Gaussian head (file units), else None.
     """
 
@@ -545,7 +546,8 @@ def file_unit_forecasts(
             to_file_units(settings.transform, scaler, name, prediction.mean[row].numpy(), last)
         )
         actual.append(values[origin : origin + H])
-        scale.append(window_scale(values[max(0, origin - L) : origin][None])[0])
+        recent = values[max(0, origin - SCALE_LOOKBACKS * L) : origin]
+        scale.append(window_scale(recent[None])[0])
         if quantiles is not None:
             moved = np.moveaxis(quantiles[row], -1, 0)  # (Q, H, n)
             units = to_file_units(settings.transform, scaler, name, moved, last[None])
@@ -788,7 +790,7 @@ def forecast_series(
     if not levels:
         return mean_units, None
     if intervals is not None:
-        scale = window_scale(series.values[-L:][None])
+        scale = window_scale(series.values[-SCALE_LOOKBACKS * L :][None])
         return mean_units, intervals.quantiles(mean_units[None], scale)[0]
     q = np.concatenate(quantiles)  # (steps, n, Q)
     q_units = to_file_units(transform, scaler, series.name, np.moveaxis(q, -1, 0), last[None])

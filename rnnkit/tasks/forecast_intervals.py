@@ -1,10 +1,11 @@
 """Prediction intervals of a point forecaster, calibrated on its validation residuals.
 
 A forecast's error grows with the horizon step and with how much the series moves. So each
-residual ``r[i, h] = actual - forecast`` (file units) is divided by its window's own movement
-``s_i = mean |y_t - y_{t-1}|`` over the history (``window_scale``) and by the step's spread
-``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing in ``h``); the
-quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A forecast's interval at
+residual ``r[i, h] = actual - forecast`` (file units) is divided by the series' recent movement
+``s_i = mean |y_t - y_{t-1}|`` over the ``SCALE_LOOKBACKS`` lookbacks of rows before the
+forecast (``window_scale``; over one lookback it is too noisy on a noisy series) and by the
+step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing
+in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A forecast's interval at
 level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in spirit: the residuals
 come from windows the model did not train on).
 """
@@ -17,10 +18,12 @@ from typing import Any
 import numpy as np
 
 _EPS = 1e-12
+#: how many lookbacks of history the movement ``s`` of a forecast is measured over
+SCALE_LOOKBACKS = 4
 
 
 def window_scale(history: np.ndarray) -> np.ndarray:
-    """``(N, n)``: the mean absolute one-step change of each history window ``(N, L, n)``."""
+    """``(N, n)``: the mean absolute one-step change of each history ``(N, R, n)``."""
     history = np.asarray(history, dtype=np.float64)
     if history.shape[1] < 2:
         return np.maximum(np.abs(history[:, -1]), _EPS)
