@@ -5,9 +5,9 @@ residual ``r[i, h] = actual - forecast`` (file units) is divided by the series' 
 ``s_i = mean |y_t - y_{t-1}|`` over the ``SCALE_LOOKBACKS`` lookbacks of rows before the
 forecast (``window_scale``; over one lookback it is too noisy on a noisy series) and by the
 step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing
-in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A forecast's interval at
-level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in spirit: the residuals
-come from windows the model did not train on).
+in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A
+forecast's interval at level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in
+spirit: the residuals come from windows the model did not train on).
 """
 
 from __future__ import annotations
