@@ -69,7 +69,9 @@ class Reconstruction(nn.Module):
 
 
 def forecaster_graphs(model: Forecaster, batch: int = 2, steps: int = 7) -> list[Graph]:
-    """``model`` (a window to a forecast), and ``one_step`` for an autoregressive decoder."""
+    """``model`` (a window to a forecast), and ``one_step`` for an autoregressive decoder (not
+    an ensemble's). The example history holds at least a season for the seasonal residual."""
+    steps = max(steps, model.season + 1)
     inputs = {"history": torch.randn(batch, steps, model.num_targets)}
     axes = {"history": {0: "batch", 1: "time"}}
     if model.num_covariates:
@@ -86,7 +88,7 @@ def forecaster_graphs(model: Forecaster, batch: int = 2, steps: int = 7) -> list
             summary="history (B, L, n) [covariates (B, L + H, C)] -> forecast (B, H, n)",
         )
     ]
-    if model.decoder == "autoregressive":
+    if model.decoder == "autoregressive" and model.members == 1:
         state = initial_state(model.rnn, batch)
         features = model.num_targets + model.num_covariates
         graphs.append(

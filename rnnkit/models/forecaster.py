@@ -12,10 +12,23 @@ Everything is in scaled units; the task scales and unscales.
   model scores a whole series one step ahead (``one_step``), which is what anomaly detection and
   its streaming mode use.
 
-``relative=True`` forecasts the change from the last history value: that value is subtracted from
-the history (and the teacher-forced future) and added back to the forecast, so the untrained model
-starts near the naive forecast and a level never seen in training (a trend) needs no
-extrapolation. The spread is unaffected.
+Three ways to make a window's forecast independent of the series' level and scale, composable:
+
+- ``relative=True`` forecasts the change from the last history value: that value is subtracted from
+  the history (and the teacher-forced future) and added back to the forecast, so the untrained model
+  starts near the naive forecast and a level never seen in training (a trend) needs no
+  extrapolation.
+- ``normalise="window"`` (RevIN-style, Kim et al. 2022, without the affine parameters) divides each
+  window by its own spread ``s = std(history) + eps`` (and centres it on its mean when not
+  ``relative``), and multiplies the network's output (mean and spread) by ``s``.
+- ``season=m >= 1`` (direct decoder) makes the network learn the residual over the seasonal-naive
+  forecast of the history, ``y_hat[h] = history[L - m + (h mod m)] + s * net[h]``: a network
+  whose head outputs zero forecasts exactly the seasonal-naive values (``m = 1``: the naive ones).
+
+``members=K > 1`` is a seed ensemble: ``K`` independent forecasters (each its own initial weights)
+trained side by side on the same batches (the loss is the mean of their losses, so each member's
+gradient is its own), forecasting their average (for a Gaussian head, the moments of the equal
+mixture).
 
 ``likelihood="gaussian"`` makes each prediction a normal distribution (mean and a softplus scale)
 trained by negative log-likelihood; quantiles follow from the normal's inverse CDF. Otherwise the
@@ -36,15 +49,23 @@ from rnnkit.models.config import ConfigFromAttributes, check_choice
 
 DECODERS = ("direct", "autoregressive")
 LIKELIHOODS = ("none", "gaussian")
+NORMALISATIONS = ("none", "window")
 _MIN_SCALE = 1e-4
+#: added to a window's standard deviation, in the scaler's units (a flat window divides by this)
+_WINDOW_EPS = 1e-2
 
 
 @dataclass
 class Forecast:
-    """A prediction: ``mean (B, H, n)`` and, for a Gaussian head, ``scale (B, H, n)``."""
+    """A prediction: ``mean (B, H, n)`` and, for a Gaussian head, ``scale (B, H, n)``.
+
+    An ensemble's forecast also keeps each member's: ``members`` (a list of ``K`` Forecasts), which
+    its loss averages over.
+    """
 
     mean: Tensor
     scale: Tensor | None = None
+    members: list[Forecast] | None = None
 
     def quantiles(self, levels: list[float]) -> Tensor:
         """``(B, H, n, Q)`` quantiles at ``levels`` (the mean for every level without a scale)."""
@@ -66,6 +87,10 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         decoder: ``"direct"`` or ``"autoregressive"`` (see the module docstring).
         likelihood: ``"none"`` (point forecasts, MSE) or ``"gaussian"`` (mean and scale, NLL).
         relative: forecast the change from the last history value (``forward`` only).
+        normalise: ``"window"`` divides each window by its own spread (``forward`` only).
+        season: ``m >= 1``: learn the residual over the seasonal-naive forecast of period ``m``
+            (direct decoder; the history must hold ``m`` steps); ``0``: no baseline.
+        members: ``K`` forecasters averaged (a seed ensemble); ``one_step`` needs ``K = 1``.
     """
 
     config_names = (
@@ -79,6 +104,9 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         "decoder",
         "likelihood",
         "relative",
+        "normalise",
+        "season",
+        "members",
     )
 
     def __init__(
@@ -93,20 +121,38 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         decoder: str = "direct",
         likelihood: str = "none",
         relative: bool = False,
+        normalise: str = "none",
+        season: int = 0,
+        members: int = 1,
     ) -> None:
         super().__init__()
         check_choice("decoder", decoder, DECODERS)
         check_choice("likelihood", likelihood, LIKELIHOODS)
-        if num_targets < 1 or horizon < 1 or num_covariates < 0:
+        check_choice("normalise", normalise, NORMALISATIONS)
+        if num_targets < 1 or horizon < 1 or num_covariates < 0 or season < 0 or members < 1:
             raise ValueError(
-                f"need num_targets >= 1, horizon >= 1, num_covariates >= 0; got "
-                f"{num_targets}, {horizon}, {num_covariates}"
+                f"need num_targets >= 1, horizon >= 1, num_covariates >= 0, season >= 0, "
+                f"members >= 1; got {num_targets}, {horizon}, {num_covariates}, {season}, "
+                f"{members}"
             )
+        if season and decoder != "direct":
+            raise ValueError("season (the seasonal-naive residual) needs decoder='direct'")
         self.num_targets, self.num_covariates, self.horizon = num_targets, num_covariates, horizon
         self.hidden_size, self.num_layers, self.cell = hidden_size, num_layers, cell
         self.dropout, self.decoder, self.likelihood = dropout, decoder, likelihood
-        self.relative = relative
+        self.relative, self.normalise, self.season, self.members = (
+            relative,
+            normalise,
+            season,
+            members,
+        )
         self.outputs_per_value = 2 if likelihood == "gaussian" else 1
+        if members > 1:
+            single = {name: getattr(self, name) for name in self.config_names}
+            self.ensemble = nn.ModuleList(
+                Forecaster(**{**single, "members": 1}) for _ in range(members)
+            )
+            return
         self.rnn = RNN(
             cell, num_targets + num_covariates, hidden_size, num_layers=num_layers, dropout=dropout
         )
@@ -131,15 +177,21 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         Returns a ``Forecast`` with ``mean (B, H, n)``.
         """
         covariates = self._check(history, covariates)
-        offset = history[:, -1:] if self.relative else torch.zeros_like(history[:, -1:])
-        history = history - offset
+        if self.members > 1:
+            return average([member(history, covariates, future) for member in self.ensemble])
+        offset, spread = window_statistics(history, self.relative, self.normalise)
+        inputs = (history - offset) / spread
         if self.decoder == "direct":
-            forecast = self._direct(history, covariates)
+            forecast = self._direct(inputs, covariates)
         elif future is not None:
-            forecast = self._teacher_forced(history, covariates, future - offset)
+            forecast = self._teacher_forced(inputs, covariates, (future - offset) / spread)
         else:
-            forecast = self._free_running(history, covariates)
-        return Forecast(forecast.mean + offset, forecast.scale)
+            forecast = self._free_running(inputs, covariates)
+        if self.season:
+            # the network's output is the residual over the seasonal-naive forecast
+            offset = seasonal_naive(history, self.horizon, self.season)
+        scale = None if forecast.scale is None else forecast.scale * spread
+        return Forecast(offset + forecast.mean * spread, scale)
 
     def _check(self, history: Tensor, covariates: Tensor | None) -> Tensor:
         if history.dim() != 3 or history.shape[-1] != self.num_targets:
@@ -195,6 +247,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         """
         if self.decoder != "autoregressive":
             raise ValueError("one_step needs decoder='autoregressive', got 'direct'")
+        if self.members > 1:
+            raise ValueError("one_step needs a single forecaster (members=1)")
         output, state = self.rnn(inputs, state)
         return self._distribution(self.head(output)), state
 
@@ -208,9 +262,59 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         return Forecast(raw[..., 0])
 
     def loss(self, forecast: Forecast, target: Tensor) -> Tensor:
-        """Mean Gaussian negative log-likelihood (without its constant), or mean squared error."""
+        """Mean Gaussian negative log-likelihood (without its constant), or mean squared error;
+        an ensemble's is the mean of its members' losses."""
+        if forecast.members is not None:
+            return torch.stack([self.loss(member, target) for member in forecast.members]).mean()
         mean, target = forecast.mean.float(), target.float()
         if forecast.scale is None:
             return F.mse_loss(mean, target)
         scale = forecast.scale.float()
         return (torch.log(scale) + 0.5 * ((target - mean) / scale) ** 2).mean()
+
+
+# ---------------------------------------------------------------------- window arithmetic
+
+
+def window_statistics(history: Tensor, relative: bool, normalise: str) -> tuple[Tensor, Tensor]:
+    """The offset and spread ``(B, 1, n)`` a window ``history (B, L, n)`` is normalised by.
+
+    The offset is the last value (``relative``), else the window's mean (``normalise="window"``),
+    else 0; the spread is the window's standard deviation plus a small constant
+    (``normalise="window"``), else 1. The model reads ``(history - offset) / spread``.
+    """
+    last = history[:, -1:]
+    if relative:
+        offset = last
+    elif normalise == "window":
+        offset = history.mean(dim=1, keepdim=True)
+    else:
+        offset = torch.zeros_like(last)
+    if normalise == "window":
+        spread = history.std(dim=1, keepdim=True, unbiased=False) + _WINDOW_EPS
+    else:
+        spread = torch.ones_like(last)
+    return offset, spread
+
+
+def seasonal_naive(history: Tensor, horizon: int, season: int) -> Tensor:
+    """The seasonal-naive forecast ``(B, H, n)`` of ``history (B, L, n)``: step ``h`` repeats
+    ``history[L - m + (h mod m)]`` (``m = 1``: the last value)."""
+    lookback = history.shape[1]
+    if not torch.compiler.is_exporting() and lookback < season:
+        raise ValueError(f"the history ({lookback} steps) is shorter than the season {season}")
+    last_season = history[:, -season:]  # (B, m, n)
+    return last_season.repeat(1, -(-horizon // season), 1)[:, :horizon]
+
+
+def average(forecasts: list[Forecast]) -> Forecast:
+    """The equal mixture of members' forecasts: the mean of their means and, for Gaussian heads,
+    the mixture's standard deviation ``sqrt(mean(scale^2 + mean^2) - mixture_mean^2)``."""
+    means = torch.stack([f.mean for f in forecasts])  # (K, B, H, n)
+    mean = means.mean(dim=0)
+    scale = None
+    if forecasts[0].scale is not None:
+        scales = torch.stack([f.scale for f in forecasts])
+        second = (scales**2 + means**2).mean(dim=0)
+        scale = torch.sqrt(torch.clamp(second - mean**2, min=_MIN_SCALE**2))
+    return Forecast(mean, scale, members=forecasts)

@@ -23,12 +23,23 @@ Two methods:
   of row ``t`` is the error of its reconstruction (the window's last row) in units of the
   training rows' RMS error. The first ``window - 1`` rows have no score.
 
+With ``season`` (found on the training rows by autocorrelation unless given; 0: none) the model
+also reads, at row ``t``, the targets one season back, ``y_{t-m}``, as extra covariates
+(``add_seasonal_lag``): a daily pattern's sharp but regular steps are then expected, and only a
+break in the pattern scores high.
+
 The first ``1 - val_fraction`` of the series trains the model and fits the scaler (``scaler.json``;
-a resumed run loads it, never fits it again); the threshold is the ``threshold_quantile`` of the
-scores of the rest (the validation span) unless ``threshold`` is given. It is set once training
-ends and stored, with the reconstruction error scale, in config.json's ``detector`` section. A row
-is flagged when its score exceeds the threshold. With a label column (0/1), detection reports
-point-wise and event-wise precision, recall and F1 (``rnnkit.metrics.anomaly``).
+a resumed run loads it, never fits it again); the threshold is chosen on the scores of those
+training rows alone (``threshold_quantile``, raised by ``threshold_margin`` times the gap between
+that quantile and the median: ``rnnkit.tasks.detect_events.choose_threshold``) unless
+``threshold`` is given. Events are cut from smoothed scores: each row's is the RMS of the last
+``smooth`` row scores (the ``score`` column ``detect`` writes; none in the first ``season`` rows).
+Scores above the threshold less than ``min_gap`` rows apart form one event (default gap: a tenth
+of the training rows), and a row is flagged when it starts an event, so one anomaly gives one
+flag. Threshold, gap and the reconstruction error scale are set once
+training ends and stored in config.json's ``detector`` section. With a label column (0/1),
+detection reports point-wise and event-wise precision, recall and F1
+(``rnnkit.metrics.anomaly``) and the file's NAB score (``rnnkit.metrics.nab``, standard profile).
 """
 
 from __future__ import annotations
@@ -59,10 +70,18 @@ from rnnkit.data.series import (
 )
 from rnnkit.data.windows import Spans, joined
 from rnnkit.errors import UserError
+from rnnkit.metrics import nab
 from rnnkit.metrics.anomaly import label_metrics
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.forecaster import Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
+from rnnkit.tasks.detect_events import (
+    EventTracker,
+    ScoreSmoother,
+    choose_threshold,
+    event_flags,
+    smooth_scores,
+)
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import option
 from rnnkit.training import StepResult
@@ -91,6 +110,12 @@ class DetectOptions(series_common.SeriesOptions):
         fixed=True,
     )
     window: int = option(64, help="Rows per training window.", panel=DETECTION, fixed=True)
+    season: int | None = option(
+        None,
+        help="Period in rows whose lagged values the model reads (default: found; 0: none).",
+        panel=DETECTION,
+        fixed=True,
+    )
     val_fraction: float = option(
         0.2, help="Last share of rows for validation and threshold.", panel=DETECTION, fixed=True
     )
@@ -98,7 +123,20 @@ class DetectOptions(series_common.SeriesOptions):
         None, help="Flag scores above this (default: a quantile).", panel=DETECTION
     )
     threshold_quantile: float = option(
-        0.99, help="Quantile of validation scores as threshold.", panel=DETECTION
+        0.99, help="Quantile of the training rows' scores as threshold.", panel=DETECTION
+    )
+    threshold_margin: float = option(
+        0.5,
+        help="Raise the threshold by this many (quantile - median) gaps of training scores.",
+        panel=DETECTION,
+    )
+    min_gap: int | None = option(
+        None,
+        help="Exceedances closer than this many rows are one event (default: training rows/10).",
+        panel=DETECTION,
+    )
+    smooth: int = option(
+        4, help="Score each row by the RMS of the last this many row scores.", panel=DETECTION
     )
     # TrainOptions defaults that suit detection
     epochs: int | None = 20
@@ -110,6 +148,10 @@ class DetectOptions(series_common.SeriesOptions):
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
+        self.require_whole_numbers("min_gap", "season", at_least=0, optional=True)
+        self.require_whole_numbers("smooth")
+        if self.threshold_margin < 0:
+            raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
         if self.label_column is not None and self.label_column in parse_names(self.target):
             raise UserError(
                 f"--label-column {self.label_column!r} is also a --target; labels are never "
@@ -119,6 +161,37 @@ class DetectOptions(series_common.SeriesOptions):
 
 
 # ------------------------------------------------------------------------------------ scoring
+
+#: the smallest autocorrelation at which ``find_season`` accepts a period
+_SEASON_CORRELATION = 0.3
+
+
+def find_season(values: np.ndarray, max_lag: int) -> int:
+    """The period of ``values (T,)``: the lag ``2 .. max_lag`` of the highest autocorrelation
+    among its local peaks, when that is at least 0.3; else 0 (no season)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x - x.mean()
+    max_lag = min(max_lag, len(x) // 2)
+    variance = float(np.dot(x, x))
+    if max_lag < 3 or variance == 0:
+        return 0
+    acf = np.array([np.dot(x[:-lag], x[lag:]) / variance for lag in range(1, max_lag + 1)])
+    lags = np.arange(1, max_lag + 1)
+    peaks = (acf[1:-1] > acf[:-2]) & (acf[1:-1] >= acf[2:])
+    candidates = lags[1:-1][peaks]
+    if len(candidates) == 0:
+        return 0
+    best = candidates[np.argmax(acf[candidates - 1])]
+    return int(best) if acf[best - 1] >= _SEASON_CORRELATION else 0
+
+
+def add_seasonal_lag(scaled: np.ndarray, num_targets: int, season: int) -> np.ndarray:
+    """``scaled (T, n + C)`` with the targets ``season`` rows back appended: ``(T, n + C + n)``
+    (row ``t < season`` gets row 0's); unchanged for ``season = 0``."""
+    if season == 0:
+        return scaled
+    rows = np.maximum(np.arange(len(scaled)) - season, 0)
+    return np.concatenate([scaled, scaled[rows, :num_targets]], axis=1)
 
 
 def rms(z: np.ndarray) -> np.ndarray:
@@ -310,19 +383,23 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
         # training rows, then validation rows to the end: detection has no test span
         spans = Spans({series.name: (train_end, len(series), len(series))})
         scaler = series_common.training_scaler(table, spans, resumed)
-        scaled = scaler.transform(series.name, joined(series))  # (T, n + C)
         n = len(table.columns.targets)
-        model = build_model(options, n, len(table.covariate_names))
+        season = options.season
+        if season is None:
+            season = find_season(series.values[:train_end, 0], max_lag=train_end // 4)
+        # (T, n + C [+ n]): the lagged targets are the last covariates
+        scaled = add_seasonal_lag(scaler.transform(series.name, joined(series)), n, season)
+        model = build_model(options, n, scaled.shape[1] - n)
         detector = Detector(model, options.method, n, options.window)
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
             trained = Detector(model.cpu(), options.method, n, options.window)
-            return {"detector": calibrate(trained, scaled, train_end, options)}
+            return {"detector": calibrate(trained, scaled, train_end, options, season)}
 
         return Prepared(
             model=model,
             objective=DetectObjective(detector, scaled, train_end, options.batch_size),
-            sections={"data": _data_section(options, table)},
+            sections={"data": {**_data_section(options, table), "season": season}},
             artifacts={series_common.SCALER_FILE: scaler.to_dict()},
             finish=finish,
             model_config={"method": options.method, **model.config()},
@@ -369,7 +446,10 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
                 "reconstruct method scores with; train the run again."
             )
         detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
-        return DetectRun(detector, series_common.load_scaler(run), run, options, threshold)
+        min_gap = int(section.get("min_gap", 0))  # runs from before event merging: 0
+        scaler = series_common.load_scaler(run)
+        season = int(data.get("season", 0))  # runs from before the seasonal lag: 0
+        return DetectRun(detector, scaler, run, options, threshold, min_gap, season)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         keys = ("file", "targets", "time_column", "label_column", "rows")
@@ -378,6 +458,7 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
     def describe_more(self, run: Run) -> dict[str, Any]:
         return {
             "threshold": run.config.get("detector", {}).get("threshold"),
+            "min_gap": run.config.get("detector", {}).get("min_gap"),
             "validation": run.config.get("results", {}).get("metrics", {}),
         }
 
@@ -394,28 +475,39 @@ def train(options: DetectOptions) -> Path:
     return lifecycle.train(TASK_SPEC, options)
 
 
+def detection_scores(
+    detector: Detector, scaled: np.ndarray, smooth: int, season: int
+) -> np.ndarray:
+    """The scores events are cut from ``(T,)``: the detector's, NaN for the first ``season``
+    rows (no row one season back yet), smoothed over ``smooth`` rows."""
+    scores = detector.batch_scores(scaled)
+    scores[: season + 1 if season else 0] = np.nan
+    return smooth_scores(scores, smooth)
+
+
 def calibrate(
-    detector: Detector, scaled: np.ndarray, train_end: int, options: DetectOptions
+    detector: Detector, scaled: np.ndarray, train_end: int, options: DetectOptions, season: int
 ) -> dict[str, Any]:
     """Set the trained detector's error scale (reconstruct) and choose its threshold.
 
     ``scaled (T, n + C)`` is the whole training series, its first ``train_end`` rows the training
-    span. Returns the ``detector`` section of config.json: ``threshold``, ``train_rows`` and
-    ``error_scale`` (per target; None for predict).
+    span, whose scores alone choose the threshold (after the first ``window`` rows, where the
+    recurrent state is still settling). Returns the ``detector`` section of config.json:
+    ``threshold``, ``min_gap``, ``train_rows`` and ``error_scale`` (per target; None for
+    predict).
     """
     if detector.method == "reconstruct":
         errors = detector.reconstruction_errors(scaled[:train_end])  # (train_end - W + 1, n)
         detector.error_scale = np.sqrt(np.mean(errors**2, axis=0)) + 1e-8
-    scores = detector.batch_scores(scaled)
     threshold = options.threshold
     if threshold is None:
-        held_out = scores[train_end:]
-        held_out = held_out[np.isfinite(held_out)]
-        if len(held_out) == 0:
-            held_out = scores[np.isfinite(scores)]
-        threshold = float(np.quantile(held_out, options.threshold_quantile))
+        scores = detection_scores(detector, scaled[:train_end], options.smooth, season)
+        settled = scores[min(options.window, train_end // 2) :]
+        threshold = choose_threshold(settled, options.threshold_quantile, options.threshold_margin)
+    min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 10)
     return {
         "threshold": threshold,
+        "min_gap": min_gap,
         "train_rows": train_end,
         "error_scale": None if detector.error_scale is None else detector.error_scale.tolist(),
     }
@@ -442,6 +534,8 @@ class DetectRun:
     run: Run
     options: DetectOptions
     threshold: float
+    min_gap: int = 0
+    season: int = 0
 
     @property
     def config(self) -> dict[str, Any]:
@@ -488,7 +582,8 @@ def detect(
     """Score and flag every row of ``data``; metrics too when the run has a label column.
 
     Returns the table written to ``output`` (CSV: the time column or ``row``, ``score`` (empty
-    where there is none), ``flag`` 0/1) and the metrics (empty without labels).
+    where there is none), ``flag`` 1 on the first row of each event) and the metrics (empty
+    without labels).
     """
     return score_file(load_run(run_dir), data, output=output, plot=plot, encoding=encoding)
 
@@ -504,14 +599,21 @@ def score_file(
     """``detect`` with the run already loaded."""
     table = _read(run, data, encoding, with_labels=run.data.get("label_column") is not None)
     series = table.series[0]
-    scores = run.detector.batch_scores(run.scaler.transform(series.name, joined(series)))
-    flags = np.nan_to_num(scores, nan=-np.inf) > run.threshold
+    scaled = run.scaler.transform(series.name, joined(series))
+    features = add_seasonal_lag(scaled, run.detector.n, run.season)
+    scores = detection_scores(run.detector, features, run.options.smooth, run.season)
+    flags = event_flags(scores, run.threshold, run.min_gap)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
     frame = pd.DataFrame({index_name: index, "score": scores, "flag": flags.astype(int)})
     metrics = {"rows": len(series), "flagged": int(flags.sum()), "threshold": run.threshold}
     if series.labels is not None:
         metrics.update(label_metrics(series.labels, flags))
+        windows = nab.windows_of(series.labels)
+        if windows:
+            file_score = nab.score_file(flags, windows)
+            metrics["nab_raw"] = file_score.score
+            metrics["nab_score"] = nab.normalised([file_score])
     if output is not None:
         frame.to_csv(output, index=False)
     if plot is not None:
@@ -548,6 +650,10 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
+        self.events = EventTracker(run.threshold, run.min_gap)
+        self.smoother = ScoreSmoother(run.options.smooth)
+        self.first_targets: np.ndarray | None = None
+        self.past_targets: deque[np.ndarray] = deque(maxlen=max(run.season, 1))
         self.columns = run.columns()
         self.row_number = 0
         self.last_values: np.ndarray | None = None
@@ -574,8 +680,23 @@ class RowStream:
                 calendar = calendar_values(times, self.run.calendar() or [])[0]
                 features = np.concatenate([values, calendar])
         scaled = self.run.scaler.transform(SINGLE_SERIES, features)
-        score = self.scorer.push(scaled)
-        return key, score, bool(math.isfinite(score) and score > self.run.threshold)
+        score = self.scorer.push(self._with_lag(scaled))
+        if self.run.season and self.row_number <= self.run.season + 1:
+            score = math.nan  # no row one season back yet
+        score = self.smoother.push(score)
+        return key, score, self.events.push(score)
+
+    def _with_lag(self, scaled: np.ndarray) -> np.ndarray:
+        """The row with the targets one season back appended, as ``add_seasonal_lag`` does."""
+        season, n = self.run.season, self.run.detector.n
+        if season == 0:
+            return scaled
+        if self.first_targets is None:
+            self.first_targets = scaled[:n].copy()
+        full = len(self.past_targets) == season
+        lagged = self.past_targets[0] if full else self.first_targets
+        self.past_targets.append(scaled[:n].copy())
+        return np.concatenate([scaled, lagged])
 
     def _number(self, row: Mapping[str, str], name: str, k: int) -> float:
         text = (row.get(name) or "").strip()

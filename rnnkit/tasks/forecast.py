@@ -20,6 +20,16 @@ in the validation span (their inputs may reach back, as context). After training
 units against the same forecasts of the naive and seasonal-naive methods. Training reports the
 backtest's MASE on stderr and stores the backtest as ``results["test"]``.
 
+The defaults are the methods that make a small recurrent net beat the classic baselines: the
+targets go through a transform chosen on the validation split (``--transform auto``:
+``rnnkit.tasks.series_transforms``), each window is normalised by its own spread
+(``--normalise window``), the network learns the residual over the seasonal-naive forecast of
+``--season`` (``--residual``), and the hidden size and the ensemble (``--ensemble K`` nets
+averaged) follow the number of training windows. A point forecaster's intervals
+(``--quantiles``) are calibrated
+on its validation residuals (``rnnkit.tasks.forecast_intervals``), stored in config.json's
+``intervals`` section.
+
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``, ``results``),
 ``scaler.json``, ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
 """
@@ -51,13 +61,30 @@ from rnnkit.data.series import (
     read_frame,
     require_length,
 )
-from rnnkit.data.windows import TEST, TRAIN, VALIDATION, Spans, Windows, joined, make_windows
+from rnnkit.data.transforms import forward as transform_forward
+from rnnkit.data.windows import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    Spans,
+    Windows,
+    fit_scaler,
+    make_windows,
+)
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
-from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, Forecast, Forecaster
+from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, NORMALISATIONS, Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
+from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, window_scale
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import model_option, option
+from rnnkit.tasks.series_transforms import (
+    CHOICES,
+    check_transform,
+    choose_transform,
+    to_file_units,
+    transformed_table,
+)
 from rnnkit.training import StepResult
 
 TASK = "forecast"
@@ -89,8 +116,28 @@ class ForecastOptions(series_common.SeriesOptions):
         help="gaussian: predict a mean and a spread (prediction intervals).",
     )
     relative: bool = model_option(True, help="Forecast the change from the last history value.")
+    normalise: Literal["none", "window"] = model_option(
+        "window", help="window: divide each window by its own spread (RevIN-style)."
+    )
+    residual: bool = model_option(
+        True, help="Learn the correction to the seasonal-naive forecast of --season (direct)."
+    )
+    ensemble: int | None = model_option(
+        None, help="Average this many nets, each from its own seed (default: 5 or 1 by windows)."
+    )
+    hidden: int | None = model_option(
+        None, help="Hidden units per layer (default: 16, 32 or 64 by the training windows)."
+    )
+    transform: Literal["auto", "none", "log", "diff"] = option(
+        "auto",
+        help="Transform of the targets; auto: chosen on the validation split.",
+        panel=WINDOWS,
+        fixed=True,
+    )
     quantiles: str = option(
-        "0.1,0.5,0.9", help="Quantile levels of a gaussian run's intervals.", panel=WINDOWS
+        "0.1,0.5,0.9",
+        help="Quantile levels of the intervals (calibrated on validation residuals).",
+        panel=WINDOWS,
     )
     season: int | None = option(
         None, help="Season length for seasonal naive and MASE (default: 1).", panel=WINDOWS
@@ -116,6 +163,19 @@ class ForecastOptions(series_common.SeriesOptions):
             )
         if self.likelihood not in LIKELIHOODS:
             raise UserError(f"--likelihood {self.likelihood!r} is not known; use none or gaussian.")
+        if self.normalise not in NORMALISATIONS:
+            raise UserError(f"--normalise {self.normalise!r} is not known; use none or window.")
+        if self.transform not in CHOICES:
+            raise UserError(
+                f"--transform {self.transform!r} is not known; use {', '.join(CHOICES)}."
+            )
+        self.require_whole_numbers("ensemble", optional=True)
+        if self.residual and self.decoder == "direct" and (self.season or 1) > self.lookback:
+            raise UserError(
+                f"--season {self.season} is longer than --lookback {self.lookback}: the "
+                "seasonal-naive residual needs a season of history; raise --lookback or pass "
+                "--no-residual."
+            )
         parse_quantiles(self.quantiles)
         parse_split(self.split)
         return self
@@ -203,8 +263,10 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
         )
         spans = Spans.of(table, options.split)
-        scaler = series_common.training_scaler(table, spans, resumed)
-        train_windows = make_windows(table, scaler, lookback, horizon, TRAIN, spans)
+        transform, transform_errors = target_transform(options, table, spans, resumed)
+        model_table = transformed_table(table, transform)
+        scaler = series_common.training_scaler(model_table, spans, resumed)
+        train_windows = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
         if len(train_windows) == 0:
             train_fraction = parse_split(options.split)[0]
             raise UserError(
@@ -212,27 +274,33 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
                 f"{train_fraction:g} of each series) is too short for one window of "
                 f"{lookback + horizon} rows; give a longer series or smaller --lookback/--horizon."
             )
-        val_windows = make_windows(table, scaler, lookback, horizon, VALIDATION, spans)
-        settings = settings_of(options)
-        backtest_windows(table, scaler, spans, settings)  # refuse an empty test span now
+        val_windows = make_windows(model_table, scaler, lookback, horizon, VALIDATION, spans)
+        settings = settings_of(options, transform)
+        backtest_windows(model_table, scaler, spans, settings)  # refuse an empty test span now
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
-            test = backtest(model.cpu(), table, scaler, spans, settings)
+            model = model.cpu()
+            intervals = calibrate_intervals(model, table, scaler, spans, settings)
+            test = backtest(model, table, scaler, spans, settings, intervals)
             results["test"] = test
             print(
                 f"test MASE {test['mase']:.3f} (naive {test['naive_mase']:.3f}, seasonal naive "
                 f"{test['seasonal_naive_mase']:.3f})",
                 file=sys.stderr,
             )
-            return {}
+            return {"intervals": intervals.to_dict()} if intervals is not None else {}
 
-        model = build_model(options, len(table.columns.targets), len(table.covariate_names))
+        model = build_model(
+            options, len(table.columns.targets), len(table.covariate_names), len(train_windows)
+        )
+        data = data_section(options, table, spans, len(train_windows), len(val_windows))
+        data["transform"] = transform
+        if transform_errors:
+            data["transform_errors"] = transform_errors
         return Prepared(
             model=model,
             objective=WindowObjective(train_windows, val_windows, options.batch_size),
-            sections={
-                "data": data_section(options, table, spans, len(train_windows), len(val_windows))
-            },
+            sections={"data": data},
             artifacts={series_common.SCALER_FILE: scaler.to_dict()},
             finish=finish,
         )
@@ -252,7 +320,8 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             calendar=series_common.stored_calendar(run),
         )
         spans = Spans.of(table, options.split)
-        return backtest(model, table, scaler, spans, settings_of(options))
+        settings = settings_of(options, stored_transform(run))
+        return backtest(model, table, scaler, spans, settings, stored_intervals(run))
 
     def load(self, run: Run) -> tuple[Forecaster, SeriesScaler]:
         """The trained model (eval mode, CPU) and scaler of a forecast run; checked."""
@@ -260,7 +329,7 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
         return self.load_model(run), series_common.load_scaler(run)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
-        keys = ("file", "targets", "time_column", "frequency", "rows", "train_windows")
+        keys = ("file", "targets", "time_column", "frequency", "rows", "train_windows", "transform")
         return {key: data.get(key) for key in keys}
 
     def describe_more(self, run: Run) -> dict[str, Any]:
@@ -271,20 +340,86 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
 TASK_SPEC = ForecastTask()
 
 
-def build_model(options: ForecastOptions, num_targets: int, num_covariates: int) -> Forecaster:
+def default_ensemble(train_windows: int) -> int:
+    """The ensemble of a run without ``--ensemble``: 5 nets under 500 training windows (cheap,
+    and a short series' forecast varies much from seed to seed), else 1."""
+    return 5 if train_windows < 500 else 1
+
+
+def default_hidden(train_windows: int) -> int:
+    """The hidden size of a run without ``--hidden``: 16 under 200 training windows, 32 under
+    2000, else 64 (a short series overfits a large net)."""
+    if train_windows < 200:
+        return 16
+    return 32 if train_windows < 2000 else 64
+
+
+def build_model(
+    options: ForecastOptions, num_targets: int, num_covariates: int, train_windows: int
+) -> Forecaster:
     """The ``Forecaster`` that ``options`` describe, for the table's targets and covariates."""
+    residual = options.residual and options.decoder == "direct"
     return Forecaster(
         num_targets,
         num_covariates,
         horizon=options.horizon,
-        hidden_size=options.hidden,
+        hidden_size=options.hidden or default_hidden(train_windows),
         num_layers=options.layers,
         cell=options.cell,
         dropout=options.dropout,
         decoder=options.decoder,
         likelihood=options.likelihood,
         relative=options.relative,
+        normalise=options.normalise,
+        season=(options.season or 1) if residual else 0,
+        members=options.ensemble or default_ensemble(train_windows),
     )
+
+
+def target_transform(
+    options: ForecastOptions, table: SeriesTable, spans: Spans, resumed: Run | None
+) -> tuple[str, dict[str, float]]:
+    """The run's transform of its targets and, for ``auto``, each candidate's validation error
+    (a resumed run keeps the one it started with)."""
+    if resumed is not None:
+        return stored_transform(resumed), {}
+    if options.transform != "auto":
+        check_transform(options.transform, table, options.data)
+        return options.transform, {}
+    residual = options.residual and options.decoder == "direct"
+    season = (options.season or 1) if residual else 0
+    name, errors = choose_transform(
+        table,
+        spans,
+        options.lookback,
+        options.horizon,
+        season,
+        options.relative,
+        options.normalise,
+    )
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
+    print(
+        f"--transform auto: {name} (validation error of a linear model: {shown})", file=sys.stderr
+    )
+    return name, errors
+
+
+def stored_transform(run: Run) -> str:
+    """The transform a run's model reads its targets through (``none`` for older runs)."""
+    return str(run.section("data").get("transform", "none"))
+
+
+def stored_intervals(run: Run) -> Intervals | None:
+    """The run's calibrated intervals (None for a Gaussian run or an older one)."""
+    section = run.config.get("intervals")
+    if not isinstance(section, dict):
+        return None
+    try:
+        return Intervals.from_dict(section)
+    except (KeyError, TypeError, ValueError):
+        raise UserError(
+            f"{run.config_path} has a damaged 'intervals' section; train the run again."
+        ) from None
 
 
 def train(options: ForecastOptions) -> Path:
@@ -325,10 +460,11 @@ class BacktestSettings:
     season: int | None
     quantiles: list[float]
     split: str
+    transform: str = "none"
 
 
-def settings_of(options: ForecastOptions) -> BacktestSettings:
-    """The backtest settings of a run's options."""
+def settings_of(options: ForecastOptions, transform: str = "none") -> BacktestSettings:
+    """The backtest settings of a run's options and target transform."""
     return BacktestSettings(
         lookback=options.lookback,
         horizon=options.horizon,
@@ -336,6 +472,7 @@ def settings_of(options: ForecastOptions) -> BacktestSettings:
         season=options.season,
         quantiles=parse_quantiles(options.quantiles),
         split=options.split,
+        transform=transform,
     )
 
 
@@ -369,60 +506,136 @@ def backtest_windows(
     return windows, keep
 
 
+@dataclass
+class FileUnitForecasts:
+    """A model's forecasts of windows in the file's units, and what scoring them needs.
+
+    ``forecast``, ``actual`` ``(N, H, n)``; ``scale (N, n)``: the movement of the
+    ``SCALE_LOOKBACKS`` lookbacks before each forecast (``window_scale``);
+    ``series``/``origins``: where each window came from;
+    ``quantiles (N, H, n, Q)`` of a Gaussian head (file units), else None.
+    """
+
+    forecast: np.ndarray
+    actual: np.ndarray
+    scale: np.ndarray
+    series: list[str]
+    origins: np.ndarray
+    quantiles: np.ndarray | None = None
+
+
+def file_unit_forecasts(
+    model: Forecaster,
+    table: SeriesTable,
+    scaler: SeriesScaler,
+    windows: Windows,
+    settings: BacktestSettings,
+) -> FileUnitForecasts:
+    """Forecast ``windows`` (cut from the transformed table) and bring them back to the units of
+    ``table``, the file's series: the scaler's inverse, then the transform's."""
+    L, H = settings.lookback, settings.horizon
+    prediction = predict_windows(model, windows)
+    levels = settings.quantiles
+    quantiles = prediction.quantiles(levels).numpy() if prediction.scale is not None else None
+    by_name = {s.name: s for s in table.series}
+    forecast, actual, scale, q_units = [], [], [], []
+    for row, (name, origin) in enumerate(zip(windows.series, windows.origins, strict=True)):
+        values = by_name[name].values
+        last = values[origin - 1]
+        forecast.append(
+            to_file_units(settings.transform, scaler, name, prediction.mean[row].numpy(), last)
+        )
+        actual.append(values[origin : origin + H])
+        recent = values[max(0, origin - SCALE_LOOKBACKS * L) : origin]
+        scale.append(window_scale(recent[None])[0])
+        if quantiles is not None:
+            moved = np.moveaxis(quantiles[row], -1, 0)  # (Q, H, n)
+            units = to_file_units(settings.transform, scaler, name, moved, last[None])
+            q_units.append(np.moveaxis(units, 0, -1))
+    return FileUnitForecasts(
+        forecast=np.stack(forecast),
+        actual=np.stack(actual),
+        scale=np.stack(scale),
+        series=list(windows.series),
+        origins=windows.origins,
+        quantiles=np.stack(q_units) if q_units else None,
+    )
+
+
+def calibrate_intervals(
+    model: Forecaster,
+    table: SeriesTable,
+    scaler: SeriesScaler,
+    spans: Spans,
+    settings: BacktestSettings,
+) -> Intervals | None:
+    """Intervals of a point forecaster from its residuals on the validation windows (on the
+    training windows when the validation span holds none); None for a Gaussian head."""
+    if model.likelihood == "gaussian" or len(settings.quantiles) < 2:
+        return None
+    model_table = transformed_table(table, settings.transform)
+    L, H = settings.lookback, settings.horizon
+    windows = make_windows(model_table, scaler, L, H, VALIDATION, spans)
+    if len(windows) == 0:
+        windows = make_windows(model_table, scaler, L, H, TRAIN, spans)
+    scored = file_unit_forecasts(model, table, scaler, windows, settings)
+    return Intervals.fit(scored.actual, scored.forecast, scored.scale, settings.quantiles)
+
+
 def backtest(
     model: Forecaster,
     table: SeriesTable,
     scaler: SeriesScaler,
     spans: Spans,
     settings: BacktestSettings,
+    intervals: Intervals | None = None,
 ) -> dict[str, Any]:
     """Rolling-origin backtest over each series' test span: metrics of the model and baselines.
 
-    Point metrics pool every forecast value (all series, targets, origins, steps) in the file's
-    units; ``scaled_mse``/``scaled_mae`` do the same in scaled units (the ETT benchmark's figure;
-    ``naive_scaled_mse`` is the naive forecast's);
-    MASE averages each (series, target)'s MASE. ``coverage`` is the share of actual values between
-    the lowest and highest quantile (Gaussian likelihood only; ``coverage_nominal`` is their gap).
+    ``table`` holds the file's series; the model reads them through ``settings.transform`` and
+    ``scaler``. Point metrics pool every forecast value (all series, targets, origins, steps) in
+    the file's units; ``scaled_mse``/``scaled_mae`` do the same in units standardised with the
+    training spans' statistics (the ETT benchmark's figure; ``naive_scaled_mse`` is the naive
+    forecast's); MASE averages each (series, target)'s MASE. ``coverage`` is the share of actual
+    values between the lowest and highest quantile (``intervals``, or a Gaussian head's);
+    ``coverage_nominal`` is their gap.
     """
     H, m = settings.horizon, settings.season or 1
     n = len(table.columns.targets)
-    windows, keep = backtest_windows(table, scaler, spans, settings)
-    forecast = predict_windows(model, windows)
+    model_table = transformed_table(table, settings.transform)
+    windows, keep = backtest_windows(model_table, scaler, spans, settings)
+    scored = file_unit_forecasts(model, table, scaler, windows, settings)
+    raw_scaler = fit_scaler(table, spans) if settings.transform != "none" else scaler
     by_name = {s.name: s for s in table.series}
-    actual, predicted, naive, seasonal, lower, upper = [], [], [], [], [], []
-    scaled_actual, scaled_predicted = [], []
+    naive, seasonal, scaled_actual, scaled_predicted, scaled_naive = [], [], [], [], []
     per_series: dict[str, list[int]] = {}
-    levels = settings.quantiles
-    quantiles = forecast.quantiles(levels).numpy() if forecast.scale is not None else None
-    for row, (name, origin) in enumerate(zip(windows.series, windows.origins, strict=True)):
-        if not keep[row]:
-            continue
-        series = by_name[name]
-        truth = series.values[origin : origin + H]
-        target_columns = slice(0, n)
-        actual.append(truth)
-        predicted.append(scaler.inverse(name, forecast.mean[row].numpy(), target_columns))
-        scaled_actual.append(windows.future[row].numpy())
-        scaled_predicted.append(forecast.mean[row].numpy())
-        naive.append(fm.naive_forecast(series.values[:origin], H))
-        seasonal.append(fm.seasonal_naive_forecast(series.values[:origin], H, m))
-        if quantiles is not None:
-            lower.append(scaler.inverse(name, quantiles[row, :, :, 0], target_columns))
-            upper.append(scaler.inverse(name, quantiles[row, :, :, -1], target_columns))
-        per_series.setdefault(name, []).append(len(actual) - 1)
-    actual_a = np.stack(actual)  # (N, H, n)
-    results: dict[str, Any] = {"forecasts": len(actual), "horizon": H, "season": m}
+    kept = np.flatnonzero(keep)
+    targets = slice(0, n)
+    for index, row in enumerate(kept):
+        name, origin = scored.series[row], scored.origins[row]
+        history = by_name[name].values[:origin]
+        naive.append(fm.naive_forecast(history, H))
+        seasonal.append(fm.seasonal_naive_forecast(history, H, m))
+        scaled_actual.append(raw_scaler.transform(name, scored.actual[row], targets))
+        scaled_predicted.append(raw_scaler.transform(name, scored.forecast[row], targets))
+        scaled_naive.append(raw_scaler.transform(name, naive[-1], targets))
+        per_series.setdefault(name, []).append(index)
+    actual_a, predicted = scored.actual[kept], scored.forecast[kept]
+    results: dict[str, Any] = {"forecasts": len(kept), "horizon": H, "season": m}
     for prefix, values in (("", predicted), ("naive_", naive), ("seasonal_naive_", seasonal)):
-        values_a = np.stack(values)
+        values_a = np.asarray(values)
         for key, value in fm.point_metrics(actual_a, values_a).items():
             results[prefix + key] = value
         results[prefix + "mase"] = _mean_mase(actual_a, values_a, per_series, table, spans, m)
     results["scaled_mse"] = fm.mse(np.stack(scaled_actual), np.stack(scaled_predicted))
     results["scaled_mae"] = fm.mae(np.stack(scaled_actual), np.stack(scaled_predicted))
-    scaled_naive = windows.history[:, -1:].expand_as(windows.future).numpy()[keep]
-    results["naive_scaled_mse"] = fm.mse(np.stack(scaled_actual), scaled_naive)
+    results["naive_scaled_mse"] = fm.mse(np.stack(scaled_actual), np.stack(scaled_naive))
+    quantiles = scored.quantiles[kept] if scored.quantiles is not None else None
+    levels = settings.quantiles
+    if intervals is not None:
+        quantiles, levels = intervals.quantiles(predicted, scored.scale[kept]), intervals.levels
     if quantiles is not None and len(levels) >= 2:
-        results["coverage"] = fm.coverage(actual_a, np.stack(lower), np.stack(upper))
+        results["coverage"] = fm.coverage(actual_a, quantiles[..., 0], quantiles[..., -1])
         results["coverage_nominal"] = levels[-1] - levels[0]
     results["beats_naive"] = bool(results["mase"] < results["naive_mase"])
     results["beats_seasonal_naive"] = bool(results["mase"] < results["seasonal_naive_mase"])
@@ -506,11 +719,17 @@ def forecast(
     )
     lookback = options.lookback
     require_length(table, lookback, f"the run's --lookback {lookback}", data)
+    intervals = stored_intervals(run)
     levels = parse_quantiles(options.quantiles) if model.likelihood == "gaussian" else []
+    if intervals is not None:
+        levels = intervals.levels
+    transform = stored_transform(run)
     frequency = table.frequency or series_common.stored_data(run).get("frequency")
     pieces, plotted = [], []
     for series in table.series:
-        mean, quantiles = forecast_series(model, scaler, series, table, options, steps, levels)
+        mean, quantiles = forecast_series(
+            model, scaler, series, table, options, steps, levels, transform, intervals
+        )
         piece = _output_frame(series, columns, mean, quantiles, levels, frequency, steps)
         pieces.append(piece)
         plotted.append((series, mean, quantiles))
@@ -532,11 +751,19 @@ def forecast_series(
     options: ForecastOptions,
     steps: int,
     levels: list[float],
+    transform: str = "none",
+    intervals: Intervals | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Point forecast ``(steps, n)`` and quantiles ``(steps, n, Q)`` of one series, file units."""
+    """Point forecast ``(steps, n)`` and quantiles ``(steps, n, Q)`` of one series, file units.
+
+    The model reads the history through the run's ``transform``; the quantiles are the
+    calibrated ``intervals`` of a point forecaster, or a Gaussian head's at ``levels``.
+    """
     L, H, n = options.lookback, options.horizon, len(table.columns.targets)
     future_cov = _future_covariates(series, table, options, steps)
-    history = scaler.transform(series.name, joined(series)[-L:]).astype(np.float32)
+    model_values = transform_forward(transform, series.values)
+    joined_values = np.concatenate([model_values, series.covariates], axis=1)
+    history = scaler.transform(series.name, joined_values[-L:]).astype(np.float32)
     targets, covariates = history[:, :n], history[:, n:]
     future_cov = scaler.transform(series.name, future_cov, slice(n, None)).astype(np.float32)
     means, quantiles = [], []
@@ -553,17 +780,20 @@ def forecast_series(
             take = min(H, steps - done)
             mean = forecast.mean[0, :take].numpy()
             means.append(mean)
-            if levels:
+            if levels and intervals is None:
                 quantiles.append(forecast.quantiles(levels)[0, :take].numpy())
             targets = np.concatenate([targets, mean])
             covariates = np.concatenate([covariates, chunk_cov[:take]])
             done += take
-    target_columns = slice(0, n)
-    mean_units = scaler.inverse(series.name, np.concatenate(means), target_columns)
+    last = series.values[-1]
+    mean_units = to_file_units(transform, scaler, series.name, np.concatenate(means), last)
     if not levels:
         return mean_units, None
+    if intervals is not None:
+        scale = window_scale(series.values[-SCALE_LOOKBACKS * L :][None])
+        return mean_units, intervals.quantiles(mean_units[None], scale)[0]
     q = np.concatenate(quantiles)  # (steps, n, Q)
-    q_units = scaler.inverse(series.name, np.moveaxis(q, -1, 0), target_columns)
+    q_units = to_file_units(transform, scaler, series.name, np.moveaxis(q, -1, 0), last[None])
     return mean_units, np.moveaxis(q_units, 0, -1)
 
 

@@ -107,7 +107,8 @@ class SeriesOptions(TaskOptions):
             raise UserError(f"--fill {self.fill!r} is not known; use {' or '.join(FILL_METHODS)}.")
         if self.calendar and self.time_column is None:
             raise UserError("--calendar derives features from the time column; pass --time-column.")
-        self.require_whole_numbers("hidden", "layers", "batch_size")
+        self.require_whole_numbers("hidden", optional=True)
+        self.require_whole_numbers("layers", "batch_size")
         self.require_rates("dropout")
         return self
 

@@ -280,6 +280,22 @@ def test_forecaster_window_and_one_step_stream(tmp_path):
     close(np.concatenate(means, axis=1), whole.mean)
 
 
+def test_forecast_defaults_window_normalisation_seasonal_residual_and_ensemble(tmp_path):
+    # what `rnnkit train forecast` builds by default: a 2-net ensemble, each normalising its
+    # window and learning the residual over seasonal naive (season 4)
+    model = Forecaster(1, 1, horizon=6, hidden_size=5, relative=True, normalise="window",
+                       season=4, members=2).eval()  # fmt: skip
+    graphs = sessions(model, tmp_path)
+    assert set(graphs) == {"model"}
+    for length in (9, 20):  # the time axis stays symbolic
+        history = torch.randn(3, length, 1) * 10 + 50
+        covariates = torch.randn(3, length + 6, 1)
+        with torch.no_grad():
+            expected = model(history, covariates).mean
+        out = run(graphs["model"], history=history, covariates=covariates)
+        close(out["mean"], expected)
+
+
 def test_autoencoder_reconstruction(tmp_path):
     model = SequenceAutoencoder(3, 2, hidden_size=5, cell="rnn_relu").eval()
     windows = torch.randn(4, 11, 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,3 +69,70 @@ def test_covariates_are_checked() -> None:
     model = Forecaster(1, 2, horizon=3, hidden_size=4)
     with pytest.raises(ValueError, match="covariates must be"):
         model(torch.randn(2, 5, 1), torch.randn(2, 5, 2))
+
+
+# ------------------------------------------------------------------ window normalisation, residual
+
+
+def test_window_statistics_are_the_windows_mean_and_spread() -> None:
+    from rnnkit.models.forecaster import window_statistics
+
+    history = torch.randn(4, 9, 2, dtype=torch.float64) * 3 + 5
+    offset, spread = window_statistics(history, relative=False, normalise="window")
+    array = history.numpy()
+    np.testing.assert_allclose(offset.numpy()[:, 0], array.mean(axis=1))
+    np.testing.assert_allclose(spread.numpy()[:, 0], array.std(axis=1) + 1e-2)
+    offset, spread = window_statistics(history, relative=True, normalise="none")
+    np.testing.assert_array_equal(offset.numpy()[:, 0], array[:, -1])
+    assert bool((spread == 1).all())
+
+
+def test_window_normalisation_makes_the_forecast_follow_shifts_and_scales() -> None:
+    # The net reads (x - offset) / spread and its output is scaled back: forecasting a * x + b
+    # gives a * forecast(x) + b (a > 0), up to the small constant added to the spread.
+    torch.manual_seed(0)
+    model = Forecaster(1, horizon=3, hidden_size=8, normalise="window", relative=True).double()
+    history = torch.randn(2, 10, 1, dtype=torch.float64) * 50
+    a, b = 40.0, -7.0
+    scaled = model(a * history + b).mean
+    plain = model(history).mean
+    torch.testing.assert_close(scaled, a * plain + b, rtol=1e-3, atol=1e-3 * a)
+
+
+@pytest.mark.parametrize("season", [1, 4])
+def test_a_zero_network_forecasts_the_seasonal_naive_values(season: int) -> None:
+    model = Forecaster(2, horizon=6, hidden_size=8, normalise="window", season=season)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    history = torch.randn(3, 10, 2)
+    # oracle: step h repeats the value m steps before it, i.e. history[L - m + h mod m]
+    expected = np.stack(
+        [[history.numpy()[:, 10 - season + (h % season)] for h in range(6)]], axis=0
+    )[0].transpose(1, 0, 2)
+    np.testing.assert_allclose(model(history).mean.detach().numpy(), expected)
+
+
+def test_the_seasonal_residual_needs_a_season_of_history_and_the_direct_head() -> None:
+    model = Forecaster(1, horizon=2, hidden_size=4, season=12)
+    with pytest.raises(ValueError, match="shorter than the season"):
+        model(torch.randn(1, 8, 1))
+    with pytest.raises(ValueError, match="direct"):
+        Forecaster(1, horizon=2, season=12, decoder="autoregressive")
+
+
+def test_an_ensemble_averages_its_members_and_their_losses() -> None:
+    torch.manual_seed(0)
+    model = Forecaster(1, horizon=3, hidden_size=8, members=3, likelihood="gaussian").double()
+    history, future = torch.randn(4, 6, 1).double(), torch.randn(4, 3, 1).double()
+    forecast = model(history)
+    members = [member(history) for member in model.ensemble]
+    means = torch.stack([m.mean for m in members])
+    torch.testing.assert_close(forecast.mean, means.mean(dim=0))
+    # the mixture's variance: mean of (scale^2 + mean^2) minus the squared mixture mean
+    second = torch.stack([m.scale**2 + m.mean**2 for m in members]).mean(dim=0)
+    torch.testing.assert_close(forecast.scale**2, second - forecast.mean**2)
+    losses = [model.ensemble[k].loss(members[k], future) for k in range(3)]
+    torch.testing.assert_close(model.loss(forecast, future), torch.stack(losses).mean())
+    # members start from different weights
+    assert not torch.equal(model.ensemble[0].head.weight, model.ensemble[1].head.weight)

@@ -71,7 +71,10 @@ def test_long_table_with_calendar_and_recursive_steps(tmp_path: Path, decoder: s
     )
     run_dir = forecast.train(options)
     table = forecast.forecast(run_dir, data, steps=10)  # beyond the horizon: recursive
-    assert list(table.columns) == ["day", "shop", "sales"]
+    # a point forecaster's intervals come calibrated on its validation residuals
+    quantiles = ["sales_q0.1", "sales_q0.5", "sales_q0.9"]
+    assert list(table.columns) == ["day", "shop", "sales", *quantiles]
+    assert (table["sales_q0.1"] <= table["sales_q0.9"]).all()
     assert table.groupby("shop").size().to_dict() == {"a": 10, "b": 10}
     first = table[table.shop == "a"]["day"].iloc[0]
     assert pd.Timestamp(first) == times[-1] + pd.Timedelta(days=1)
@@ -168,3 +171,18 @@ def test_resume_keeps_the_stored_scaler_and_scales_with_it(tmp_path: Path) -> No
     # the backtest after training scaled with the stored scaler, as evaluate does
     again = forecast.evaluate(run_dir, longer)
     assert results["test"]["scaled_mse"] == pytest.approx(again["scaled_mse"])
+
+
+def test_log_transform_of_values_that_are_not_positive_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "zeros.csv"
+    pd.DataFrame({"y": np.arange(60) % 5}).to_csv(data, index=False)  # holds zeros
+    options = forecast.ForecastOptions(
+        data=data, out=tmp_path / "run", target="y", lookback=8, horizon=2, transform="log"
+    )
+    with pytest.raises(UserError, match="--transform log needs positive targets"):
+        forecast.train(options)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match="--season 12 is longer than --lookback 8"):
+        forecast.ForecastOptions(
+            data=data, out=tmp_path / "run", target="y", lookback=8, season=12
+        ).validate()

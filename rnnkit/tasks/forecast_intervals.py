@@ -1,0 +1,72 @@
+"""Prediction intervals of a point forecaster, calibrated on its validation residuals.
+
+A forecast's error grows with the horizon step and with how much the series moves. So each
+residual ``r[i, h] = actual - forecast`` (file units) is divided by the series' recent movement
+``s_i = mean |y_t - y_{t-1}|`` over the ``SCALE_LOOKBACKS`` lookbacks of rows before the
+forecast (``window_scale``; over one lookback it is too noisy on a noisy series) and by the
+step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing
+in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A
+forecast's interval at level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in
+spirit: the residuals come from windows the model did not train on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_EPS = 1e-12
+#: how many lookbacks of history the movement ``s`` of a forecast is measured over
+SCALE_LOOKBACKS = 4
+
+
+def window_scale(history: np.ndarray) -> np.ndarray:
+    """``(N, n)``: the mean absolute one-step change of each history ``(N, R, n)``."""
+    history = np.asarray(history, dtype=np.float64)
+    if history.shape[1] < 2:
+        return np.maximum(np.abs(history[:, -1]), _EPS)
+    changes = np.abs(np.diff(history, axis=1)).mean(axis=1)
+    return np.maximum(changes, _EPS)
+
+
+@dataclass
+class Intervals:
+    """``levels`` (Q,), the step spreads ``spread`` (H,) and pooled quantiles ``z`` (Q,)."""
+
+    levels: list[float]
+    spread: list[float]
+    z: list[float]
+
+    @classmethod
+    def fit(
+        cls, actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray, levels: list[float]
+    ) -> Intervals:
+        """Calibrate on ``actual``/``forecast`` ``(N, H, n)`` with window scales ``(N, n)``."""
+        residual = (np.asarray(actual) - np.asarray(forecast)) / scale[:, None, :]
+        spread = np.sqrt(np.mean(residual**2, axis=(0, 2)))  # (H,)
+        spread = np.maximum.accumulate(np.maximum(spread, _EPS))
+        pooled = (residual / spread[None, :, None]).ravel()
+        return cls(
+            levels=[float(q) for q in levels],
+            spread=spread.tolist(),
+            z=[float(np.quantile(pooled, q)) for q in levels],
+        )
+
+    def quantiles(self, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """``(N, S, n, Q)`` quantiles of forecasts ``(N, S, n)`` with window scales ``(N, n)``.
+
+        Steps past the calibrated horizon reuse the last step's spread.
+        """
+        steps = forecast.shape[1]
+        spread = np.asarray(self.spread)[np.minimum(np.arange(steps), len(self.spread) - 1)]
+        width = spread[None, :, None, None] * scale[:, None, :, None] * np.asarray(self.z)
+        return forecast[..., None] + width
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"levels": self.levels, "spread": self.spread, "z": self.z}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Intervals:
+        return cls(list(values["levels"]), list(values["spread"]), list(values["z"]))
