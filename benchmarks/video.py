@@ -23,6 +23,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -154,9 +155,9 @@ SPEED_SHAPES = [(8, 20, 16, 32, 16, 3), (8, 20, 16, 64, 16, 5)]
 def step_speed(repeats: int) -> None:
     print(
         "== ConvLSTM/ConvGRU forward + backward, rnnkit.RNN vs a plain PyTorch loop\n"
-        f"   {repeats} passes each, alternating rnnkit and plain pass by pass; medians of the "
-        "thread's CPU time (what one thread of work costs, robust to other processes on the "
-        "cores) and of the wall time",
+        f"   {repeats} passes each, the three taking turns in a rotating order; medians of the "
+        "thread's CPU time (one thread's work, robust to other processes on the cores) and of "
+        "the wall time; rnnkit per step (the default input_conv) and batched",
         flush=True,
     )
     ratios = []
@@ -178,12 +179,23 @@ def time_one_shape(
     *,
     repeats: int,
 ) -> float:
-    """Time ``rnnkit.RNN(cell_name)`` against the plain loop with the same weights; check first
-    that both compute the same outputs. Returns the ratio of the CPU-time medians."""
+    """Time ``rnnkit.RNN(cell_name)`` (input convolution per step, and batched) against the
+    plain loop with the same weights; check first that all compute the same outputs. Returns
+    the plain / per-step ratio of the CPU-time medians."""
     torch.manual_seed(0)
-    rnn = rnnkit.RNN(cell_name, channels * size * size, hidden, image_size=size,
-                     kernel_size=kernel)  # fmt: skip
-    cell = rnn.cells[0]
+    rnns = {
+        mode: rnnkit.RNN(
+            cell_name,
+            channels * size * size,
+            hidden,
+            image_size=size,
+            kernel_size=kernel,
+            input_conv=mode,
+        )  # fmt: skip
+        for mode in ("per_step", "batched")
+    }
+    rnns["batched"].load_state_dict(rnns["per_step"].state_dict())
+    cell = rnns["per_step"].cells[0]
     x = torch.randn(batch, steps, channels, size, size)
 
     def reference() -> torch.Tensor:
@@ -194,37 +206,46 @@ def time_one_shape(
             x, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, kernel // 2
         )
 
-    def ours() -> None:
-        out, _ = rnn(x.flatten(2))
-        out.sum().backward()
+    def ours(mode: str) -> Callable[[], None]:
+        def run() -> None:
+            out, _ = rnns[mode](x.flatten(2))
+            out.sum().backward()
+
+        return run
 
     def plain() -> None:
         reference().sum().backward()
 
     with torch.no_grad():
-        torch.testing.assert_close(rnn(x.flatten(2))[0].unflatten(2, (hidden, size, size)),
-                                   reference(), rtol=1e-4, atol=1e-5)  # fmt: skip
-    cpu: dict[str, list[float]] = {"rnnkit": [], "plain": []}
-    wall: dict[str, list[float]] = {"rnnkit": [], "plain": []}
-    ours(), plain()  # warm-up
-    for index in range(2 * repeats):  # rnnkit, plain, plain, rnnkit, ...: neither always first
-        name, fn = [("rnnkit", ours), ("plain", plain)][(index + index // 2) % 2]
-        rnn.zero_grad()
-        start_cpu, start_wall = time.thread_time(), time.perf_counter()
-        fn()
-        cpu[name].append(time.thread_time() - start_cpu)
-        wall[name].append(time.perf_counter() - start_wall)
-    ms = {f"{k}_{n}": float(np.median(v[n])) * 1000 for k, v in [("cpu", cpu), ("wall", wall)]
-          for n in ("rnnkit", "plain")}  # fmt: skip
-    ratio = ms["cpu_plain"] / ms["cpu_rnnkit"]
+        for rnn in rnns.values():
+            torch.testing.assert_close(rnn(x.flatten(2))[0].unflatten(2, (hidden, size, size)),
+                                       reference(), rtol=1e-4, atol=1e-5)  # fmt: skip
+    runs = {"plain": plain, "per_step": ours("per_step"), "batched": ours("batched")}
+    for fn in runs.values():
+        fn()  # warm-up
+    names = list(runs)
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(repeats):  # a rotating order: none always first or last
+        for name in names[index % 3 :] + names[: index % 3]:
+            for rnn in rnns.values():
+                rnn.zero_grad()
+            start_cpu, start_wall = time.thread_time(), time.perf_counter()
+            runs[name]()
+            cpu[name].append(time.thread_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start_wall)
+    cpu_ms = {name: float(np.median(v)) * 1000 for name, v in cpu.items()}
+    wall_ms = {name: float(np.median(v)) * 1000 for name, v in wall.items()}
     print(
         f"{cell_name:9} B={batch} T={steps} C_in={channels} C={hidden} {size}x{size} "
-        f"k={kernel}: CPU rnnkit {ms['cpu_rnnkit']:.0f} ms, plain {ms['cpu_plain']:.0f} ms, "
-        f"{ratio:.2f}x; wall {ms['wall_rnnkit']:.0f} / {ms['wall_plain']:.0f} ms, "
-        f"{ms['wall_plain'] / ms['wall_rnnkit']:.2f}x",
+        f"k={kernel}: CPU plain {cpu_ms['plain']:.0f} ms, per step {cpu_ms['per_step']:.0f} "
+        f"ms ({cpu_ms['plain'] / cpu_ms['per_step']:.2f}x), batched {cpu_ms['batched']:.0f} ms "
+        f"({cpu_ms['plain'] / cpu_ms['batched']:.2f}x); wall per step "
+        f"{wall_ms['plain'] / wall_ms['per_step']:.2f}x, batched "
+        f"{wall_ms['plain'] / wall_ms['batched']:.2f}x",
         flush=True,
     )
-    return ratio
+    return cpu_ms["plain"] / cpu_ms["per_step"]
 
 
 def main() -> int:
