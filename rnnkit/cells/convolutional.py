@@ -158,7 +158,8 @@ class ConvGatedCell(Cell):
     # --- the two halves -------------------------------------------------------------------------
 
     def input_bias(self) -> Tensor | None:
-        """The input convolution's bias: ``b_ih`` plus whatever of ``b_hh`` may be folded."""
+        """The batched input convolution's bias: ``b_ih`` plus whatever of ``b_hh`` may be
+        folded (per step, each convolution adds its own bias)."""
         if not self.bias:
             return None
         return self.bias_ih + self.bias_hh
@@ -180,16 +181,19 @@ class ConvGatedCell(Cell):
 
     def input_gates(self, u_t: Tensor) -> Tensor:
         """A step of ``project``'s output -> the input convolution's gates ``(B, G_c, H, W)``
-        with the folded bias: per step, the convolution of the frame ``u_t (B, C_in*H*W)``;
-        batched, a view of ``u_t (B, H*W*G_c)`` (channels-last strides, no copy)."""
+        with its bias: per step, the convolution of the frame ``u_t (B, C_in*H*W)`` (bias
+        ``b_ih``); batched, a view of ``u_t (B, H*W*G_c)`` (channels-last strides, no copy; the
+        folded bias)."""
         if self.input_conv == "per_step":
             frame = u_t.view(u_t.shape[0], self.in_channels, *self.image_size)
-            return F.conv2d(frame, self.weight_ih, self.input_bias(), padding=self.padding)
+            return F.conv2d(frame, self.weight_ih, self.bias_ih, padding=self.padding)
         return u_t.view(u_t.shape[0], *self.image_size, self.gate_channels).permute(0, 3, 1, 2)
 
     def recurrent(self, h: Tensor) -> Tensor:
-        """The recurrent convolution: ``h (B, C, H, W) -> (B, G_c, H, W)``, no bias."""
-        return F.conv2d(h, self.weight_hh, None, padding=self.padding)
+        """The recurrent convolution: ``h (B, C, H, W) -> (B, G_c, H, W)``, with ``b_hh`` per
+        step; batched, without (``b_hh`` is folded into the projection, as far as it may be)."""
+        bias = self.bias_hh if self.input_conv == "per_step" else None
+        return F.conv2d(h, self.weight_hh, bias, padding=self.padding)
 
     def extra_repr(self) -> str:
         return (
@@ -284,7 +288,7 @@ class ConvGRUCell(ConvGatedCell):
         h = self.state_image(state)
         u_r, u_z, u_n = self.input_gates(u_t).chunk(3, dim=1)
         g_r, g_z, g_n = self.recurrent(h).chunk(3, dim=1)
-        if self.bias:
+        if self.bias and self.input_conv == "batched":  # b_hn, which project cannot fold
             g_n = g_n + self.bias_hh[2 * c :].view(1, c, 1, 1)
         r = torch.sigmoid(u_r + g_r)
         z = torch.sigmoid(u_z + g_z)
