@@ -16,7 +16,7 @@ is the cell's own business (the layer only slices it by time step):
 - ``"per_step"`` (the default): ``project`` passes the frames through untouched and ``step``
   convolves ``x_t`` beside ``h``. On CPU this is the faster: each step's gates stay in cache,
   where the batched form writes, reads and back-propagates through all ``B * T`` frames' gates
-  at once (``benchmarks/video.py --parts speed``: per step 1.0-1.1x a plain loop, batched
+  at once (``benchmarks/video.py --parts speed``: per step 0.95-1.04x a plain loop, batched
   0.8-0.96x, on the shapes there).
 - ``"batched"``: ``project`` runs the input convolution of every frame in one call (time folded
   into the batch; channels-last, the layout oneDNN convolves fastest, its gates left in
