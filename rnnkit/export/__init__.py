@@ -9,7 +9,7 @@ each graph's inputs and outputs and holds the run's config::
 
     model.onnx                   the first graph (translate, caption: the encoder)
     model.<graph>.onnx           further graphs (translate, caption: decoder_step; forecast:
-                                 one_step; speech: stream)
+                                 one_step; speech: stream; video predict: step)
     model.json                   the manifest
     model.<artifact>.json        the run's artifacts, as the run holds them
 
@@ -19,6 +19,7 @@ torch (a cell's C kernel or torch's fused kernel is a speed-up of the same funct
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ from rnnkit.export.seq2seq import seq2seq_graphs
 from rnnkit.export.series import autoencoder_graphs, forecaster_graphs
 from rnnkit.export.speech import recognizer_graphs
 from rnnkit.export.tagger import tagger_graphs
+from rnnkit.export.video import clip_classifier_graphs, predictor_graphs
 from rnnkit.models import (
     Captioner,
     CTCRecognizer,
@@ -51,6 +53,7 @@ from rnnkit.models import (
     SequenceClassifier,
     SequenceTagger,
 )
+from rnnkit.models.video import ClipClassifier, FramePredictor
 from rnnkit.tasks import open_run
 
 FORMATS = ("onnx",)
@@ -68,15 +71,22 @@ GRAPHS: dict[type[nn.Module], Callable[[Any], list[Graph]]] = {
     CTCRecognizer: recognizer_graphs,
     PianoRollModel: piano_roll_graphs,
     Captioner: captioner_graphs,
+    FramePredictor: predictor_graphs,
+    ClipClassifier: clip_classifier_graphs,
 }
 
 
-def model_graphs(model: nn.Module) -> list[Graph]:
-    """The graphs of a model (eval mode); ``UserError`` for a model no exporter knows."""
+def model_graphs(model: nn.Module, **hints: Any) -> list[Graph]:
+    """The graphs of a model (eval mode); ``UserError`` for a model no exporter knows.
+
+    ``hints`` are what a run knows and its model does not (``frame_shape``: a video run's
+    ``(C, H, W)``); a builder gets those its signature names.
+    """
     build = GRAPHS.get(type(model))
     if build is None:
         raise UserError(f"a {type(model).__name__} model cannot be exported; no exporter knows it.")
-    return build(model.eval())
+    wanted = inspect.signature(build).parameters
+    return build(model.eval(), **{k: v for k, v in hints.items() if k in wanted})
 
 
 def graph_paths(output: Path, graphs: list[Graph]) -> dict[str, Path]:
@@ -103,7 +113,9 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "onnx") ->
         raise UserError(f"the folder of --output {output} does not exist; create it first.")
     task, run = open_run(run_dir)
     model = task.load_model(run)
-    graphs = model_graphs(model)
+    data = run.config.get("data")
+    shape = data.get("frame_shape") if isinstance(data, dict) else None
+    graphs = model_graphs(model, frame_shape=tuple(shape) if shape else None)
     targets = graph_paths(output, graphs)
     artifacts = {
         name: output.with_name(f"{output.stem}.{name}")

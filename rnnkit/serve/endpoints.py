@@ -410,6 +410,48 @@ def build_router(state: ServerState) -> APIRouter:
 
         return await asyncio.to_thread(predict_file)
 
+    @router.get("/{run}/clip", tags=["video"])
+    async def clip_of_the_run(
+        run: str, index: int = Query(0, ge=0, description="Which clip of the file, from 0.")
+    ) -> dict[str, Any]:
+        """One clip of the run's own validation file (else its training data), as the run sees
+        it; the answer is that of ``POST /v1/{run}/clip``."""
+        from rnnkit.tasks import video
+
+        served = state.run(run, "clip")
+        return await asyncio.to_thread(
+            lambda: clip_answer(video.view_clip(served.path, video.clip_source(served.path), index))
+        )
+
+    @router.post("/{run}/clip", tags=["video"], openapi_extra=binary_body("application/zip"))
+    async def clip_of_a_file(
+        run: str,
+        request: Request,
+        index: int = Query(0, ge=0, description="Which clip of the file, from 0."),
+        suffix: str = Query("npz", description="The clips file's kind: npz or npy."),
+    ) -> dict[str, Any]:
+        """One clip of a clips file sent as the body (as ``/predict`` takes it), for a person to
+        look at: ``clip`` (its name), ``clips`` (how many the file holds) and ``context``, its
+        frames ``(T, H, W, C)`` uint8; a prediction run adds ``predicted`` (the next frames)
+        and ``truth`` (the clip's own next frames, as many as it has); a classify run
+        ``label`` and ``probabilities`` (class -> probability)."""
+        from rnnkit.tasks import video
+
+        served = state.run(run, "clip")
+        data = await request.body()
+        if not data:
+            raise HTTPException(422, "the request body is empty; send the clips file as the body.")
+        if suffix not in ("npz", "npy"):
+            raise HTTPException(422, f"suffix {suffix!r} is not a clips file kind: npz or npy.")
+
+        def view() -> dict[str, Any]:
+            with tempfile.TemporaryDirectory() as folder:
+                clips = Path(folder) / f"clips.{suffix}"
+                clips.write_bytes(data)
+                return clip_answer(video.view_clip(served.path, clips, index))
+
+        return await asyncio.to_thread(view)
+
     # ------------------------------------------------------------------ series
 
     @router.post("/{run}/forecast", tags=["forecast"])
@@ -513,3 +555,16 @@ def _history(path: Path, time_column: str | None, targets: list[str]) -> dict[st
         "index": jsonable(index.astype(object)),
         **{t: jsonable(frame[t].astype(float)) for t in targets if t in frame},
     }
+
+
+def clip_answer(view: Any) -> dict[str, Any]:
+    """A ``rnnkit.tasks.video.ClipView`` as JSON: frames as nested lists of uint8."""
+    answer: dict[str, Any] = {"clip": view.clip, "clips": view.clips}
+    for key in ("context", "predicted", "truth"):
+        frames = getattr(view, key)
+        if frames is not None:
+            answer[key] = frames.tolist()
+    if view.label is not None:
+        answer["label"] = view.label
+        answer["probabilities"] = view.probabilities
+    return answer

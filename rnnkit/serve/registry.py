@@ -29,7 +29,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "speech": ("transcribe",),
     "music": ("generate",),
     "caption": ("caption",),
-    "video": ("predict",),
+    "video": ("predict", "clip"),
 }
 
 

@@ -519,3 +519,72 @@ def label_clips(run_dir: str | Path, data: str | Path) -> list[tuple[str, str, f
         (name, classes[k], float(probabilities[i, k]))
         for i, (name, k) in enumerate(zip(clips.names, predicted, strict=True))
     ]
+
+
+# ---------------------------------------------------------------------------------- one clip
+
+
+@dataclass
+class ClipView:
+    """What a video run makes of one clip, for a person to look at (``rnnkit serve``'s video
+    page). Frames are uint8 ``(T, H, W, C)``.
+
+    Predict: ``context`` (the first ``--input-frames``), ``predicted`` (the next
+    ``--output-frames``) and ``truth`` (the clip's own next frames, as many as it has beyond
+    the context; empty for a clip no longer than the context). Classify: ``context`` is the
+    whole clip, ``label`` the predicted class and ``probabilities`` every class's. ``clips``:
+    how many clips the file holds.
+    """
+
+    clip: str
+    clips: int
+    context: np.ndarray
+    predicted: np.ndarray | None = None
+    truth: np.ndarray | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+
+
+def clip_source(run_dir: str | Path) -> Path:
+    """The clips a run can show without an upload: its validation file, else its training
+    data; ``UserError`` when neither is still there."""
+    data = TASK_SPEC.open(run_dir).section("data")
+    for key in ("val_file", "train_file"):
+        if data.get(key) and Path(data[key]).exists():
+            return Path(data[key])
+    raise UserError(f"the data {run_dir} was trained on is gone; send a clips file instead.")
+
+
+def view_clip(run_dir: str | Path, data: str | Path, index: int = 0) -> ClipView:
+    """Clip ``index`` of ``data`` (a clips file or folder) as the run sees it (``ClipView``)."""
+    run = TASK_SPEC.open(run_dir)
+    options = run.options(VideoOptions)
+    clips = read_clips(Path(data))
+    _require_run_shape(run, clips)
+    if not 0 <= index < len(clips):
+        raise UserError(f"{clips.path} has {len(clips)} clips; clip {index} is not one of them.")
+    model = TASK_SPEC.load_model(run)
+    name, length = clips.names[index], clips.lengths()[index]
+    if options.mode == "classify":
+        predicted, probabilities = predict_labels(model, clips, [index])
+        classes = run.section("data")["classes"]
+        return ClipView(
+            clip=name,
+            clips=len(clips),
+            context=to_uint8(clips.batch([index])[0].numpy()),
+            label=classes[predicted[0]],
+            probabilities={c: float(p) for c, p in zip(classes, probabilities[0], strict=True)},
+        )
+    n, m = options.input_frames, options.output_frames
+    if length < n:
+        raise UserError(f"{clips.path}: clip {name} has {length} frames; the run needs {n}.")
+    frames = clips.batch([index], min(length, n + m))
+    with torch.no_grad():
+        predicted = model(frames[:, :n], steps=m)[0]
+    return ClipView(
+        clip=name,
+        clips=len(clips),
+        context=to_uint8(frames[0, :n].numpy()),
+        predicted=to_uint8(predicted.numpy()),
+        truth=to_uint8(frames[0, n:].numpy()),
+    )

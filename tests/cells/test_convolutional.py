@@ -72,12 +72,18 @@ def _plain_conv_gru(x, w_ih, w_hh, b_ih, b_hh):
     return torch.stack(outs, 1), h
 
 
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_three_by_three_kernel_equals_plain_loop(kind):
+def test_three_by_three_kernel_equals_plain_loop(kind, input_conv):
     torch.manual_seed(1)
     batch, steps, channels, hidden, size = 2, 4, 3, 5, 6
     rnn = rnnkit.RNN(
-        f"conv_{kind}", channels * size * size, hidden, image_size=size, init="uniform"
+        f"conv_{kind}",
+        channels * size * size,
+        hidden,
+        image_size=size,
+        init="uniform",
+        input_conv=input_conv,
     ).double()
     cell = rnn.cells[0]
     x = torch.randn(batch, steps, channels, size, size, dtype=torch.float64)
@@ -93,10 +99,13 @@ def test_three_by_three_kernel_equals_plain_loop(kind):
     torch.testing.assert_close(cell.state_image(state[0][0]), h)
 
 
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
 @pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
-def test_gradients_match_finite_differences(cls):
+def test_gradients_match_finite_differences(cls, input_conv):
     torch.manual_seed(2)
-    cell = cls(2 * 4 * 4, 3, image_size=4, kernel_size=3, init="uniform").double()
+    cell = cls(
+        2 * 4 * 4, 3, image_size=4, kernel_size=3, init="uniform", input_conv=input_conv
+    ).double()
     layer = rnnkit.layers.Recurrent(cell)
     x = torch.randn(2, 3, 2 * 4 * 4, dtype=torch.float64, requires_grad=True)
     params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
@@ -156,3 +165,5 @@ def test_bad_geometry_is_refused():
         ConvLSTMCell(50, 3, image_size=4)
     with pytest.raises(ValueError, match="odd"):
         ConvGRUCell(16, 3, image_size=4, kernel_size=2)
+    with pytest.raises(ValueError, match="input_conv"):
+        ConvLSTMCell(16, 3, image_size=4, input_conv="sometimes")

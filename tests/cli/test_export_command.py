@@ -210,3 +210,36 @@ def test_a_caption_run_exports_encoder_and_decoder_step_that_decode_greedily(tmp
     expected = run.model.generate(batch, None, 6).sequences()  # rnnkit's greedy search
     produced = greedy_onnx(output, {"images": batch.numpy()}, run.model.bos_id, 6)
     assert cut_at_eos(produced, run.model.eos_id) == expected
+
+
+def test_a_video_classify_run_exports_at_its_frame_size(tmp_path):
+    """The clip classifier's graph is traced at the run's frame size (12x12 here; the CNN's
+    pooling to 4x4 becomes a window fixed for that size) and gives the probabilities of
+    ``rnnkit predict`` for a batch of another size than the example's."""
+    from rnnkit.tasks import video
+
+    rng = np.random.default_rng(1)
+    frames = (rng.random((5, 4, 12, 12)) < 0.3).astype(np.uint8) * 255
+    np.savez(tmp_path / "clips.npz", frames=frames, labels=np.array(["a", "b", "a", "b", "a"]))
+    run = tmp_path / "run"
+    result = rnnkit("train", "video", "--mode", "classify", "--data", tmp_path / "clips.npz",
+                    "--out", run, "--hidden", "4", "--features", "8", "--batch-size", "4",
+                    "--max-steps", "2", "--progress", "off", "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    output = tmp_path / "clips.onnx"
+    result = rnnkit("export", run, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    assert manifest["task"] == "video" and manifest["graphs"][0]["outputs"] == ["logits"]
+    assert manifest["graphs"][0]["inputs"][0]["shape"] == ["batch", "time", 1, 12, 12]
+    session = ort.InferenceSession(str(output))
+    (logits,) = session.run(
+        ["logits"],
+        {"frames": frames[..., None, :, :].astype(np.float32) / 255, "lengths": np.full(5, 4)},
+    )
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = video.label_clips(run, tmp_path / "clips.npz")
+    chosen = [manifest["config"]["data"]["classes"].index(label) for _, label, _ in expected]
+    np.testing.assert_allclose(
+        probabilities[np.arange(5), chosen], [p for *_, p in expected], atol=1e-4, rtol=0
+    )

@@ -29,6 +29,7 @@ from rnnkit.models import (
     SequenceClassifier,
     SequenceTagger,
 )
+from rnnkit.models.video import ClipClassifier, FramePredictor
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX tests need the export extra")
 pytest.importorskip("onnxscript", reason="ONNX tests need the export extra")
@@ -351,3 +352,81 @@ def test_piano_roll_logits_whole_and_in_two_chunks(tmp_path):
         session, rolls=rolls[:, 4:], previous=rolls[:, 3], h_in=torch.from_numpy(first["h_out"])
     )
     close(np.concatenate([first["key_logits"], rest["key_logits"]], axis=1), logits)
+
+
+def test_video_predictor_streams_and_clip_classifier_on_a_padded_batch(tmp_path):
+    """A ConvLSTM predictor's encoder and step graphs, a ConvGRU predictor's step graph and a clip
+    classifier's graph, two to an export (a dynamo export takes seconds), at a batch of 4 where
+    the example's is 3. The encoder runs on the context in two chunks, the state carried; the
+    steps feed each predicted frame back, as ``FramePredictor.forward`` does without future
+    frames. (An encoder and its own forecaster's step in one export read wrong states: they go
+    to separate files, as ``rnnkit export`` writes them.)"""
+    size, batch = 8, 4
+    lstm, gru = (
+        FramePredictor(1, (size, size), patch=2, hidden_size=3, num_layers=2, kernel_size=3,
+                       cell=cell).eval()
+        for cell in ("conv_lstm", "conv_gru")
+    )  # fmt: skip
+    classifier = ClipClassifier(3, 1, encoder_channels=(4, 8), features=6, hidden_size=5).eval()
+    lstm_graphs = {g.name: g for g in model_graphs(lstm)}
+    exports = {
+        "first": {"encoder": lstm_graphs["model"],
+                  "clip": model_graphs(classifier, frame_shape=(1, 12, 12))[0]},
+        "second": {"step": lstm_graphs["step"],
+                   "gru_step": {g.name: g for g in model_graphs(gru)}["step"]},
+    }  # fmt: skip
+    sessions = {}
+    for name, graphs in exports.items():
+        together = bundle(graphs)
+        for key, axes in together.axes.items():  # each graph its own time axis, one batch
+            together.axes[key] = {a: f"{key}_{d}" if d == "time" else d for a, d in axes.items()}
+        path = write_onnx(together, tmp_path / f"{name}.onnx")
+        sessions[name] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.shape for s in sessions.values() for i in s.get_inputs()}
+    assert inputs["encoder_context"][:2] == ["batch", "encoder_context_time"], inputs
+    assert inputs["step_previous"][0] == "batch" and inputs["step_h_in"][1] == "batch", inputs
+
+    context = torch.rand(batch, 5, 1, size, size)
+    frames = torch.rand(batch, 6, 1, 12, 12)
+    lengths = torch.tensor([6, 2, 4, 1])
+    with torch.no_grad():
+        expected_lstm = lstm(context, steps=3)
+        expected_gru = gru(context, steps=3)
+        expected_logits = classifier(frames, lengths)
+        _, gru_state = gru.encoder(gru.to_grid(context))
+
+    def outputs(which: str, **named: torch.Tensor) -> dict[str, np.ndarray]:
+        """Run one export on the tensors named; the other graph's inputs get ones of length 1
+        (its outputs are not read)."""
+        session = sessions[which]
+        feeds = {k: v.numpy() for k, v in named.items()}
+        for i in session.get_inputs():
+            if i.name not in feeds:
+                shape = [batch if d == "batch" else 1 if isinstance(d, str) else d for d in i.shape]
+                feeds[i.name] = np.ones(shape, np.int64 if "int64" in i.type else np.float32)
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds), strict=True))
+
+    zeros = lstm.encoder.initial_state(batch)
+    state = {"h": zeros[0], "c": zeros[1]}
+    for chunk in (context[:, :2], context[:, 2:]):
+        out = outputs("first", encoder_context=chunk, encoder_h_in=state["h"],
+                      encoder_c_in=state["c"])  # fmt: skip
+        state = {k: torch.from_numpy(out[f"encoder_{k}_out"]) for k in ("h", "c")}
+    previous, gru_previous, gru_h = context[:, -1], context[:, -1], gru_state
+    predicted, predicted_gru = [], []
+    for _ in range(3):
+        out = outputs("second", step_previous=previous, step_h_in=state["h"],
+                      step_c_in=state["c"], gru_step_previous=gru_previous,
+                      gru_step_h_in=gru_h)  # fmt: skip
+        predicted.append(out["step_frame"])
+        predicted_gru.append(out["gru_step_frame"])
+        previous, gru_previous = (
+            torch.from_numpy(out[k]) for k in ("step_frame", "gru_step_frame")
+        )
+        state = {k: torch.from_numpy(out[f"step_{k}_out"]) for k in ("h", "c")}
+        gru_h = torch.from_numpy(out["gru_step_h_out"])
+    close(np.stack(predicted, 1), expected_lstm, "conv_lstm predictor")
+    close(np.stack(predicted_gru, 1), expected_gru, "conv_gru predictor")
+    clip = outputs("first", clip_frames=frames, clip_lengths=lengths)["clip_logits"]
+    close(clip, expected_logits, "clip classifier")

@@ -178,6 +178,45 @@ def test_generated_music_is_drawn_as_a_piano_roll_with_its_midi_file(page, reque
     page.screenshot(path=str(SCREENSHOTS / "music.png"), full_page=True)
 
 
+def test_a_video_clip_is_drawn_as_input_predicted_and_true_frames(page, request, tmp_path):
+    import numpy as np
+
+    from rnnkit.tasks import video
+
+    run = request.getfixturevalue("served_runs")["video"]
+    clips = run.parent / "clips.npz"
+    page.click("nav .run[data-run=video-run]")
+    page.fill("#video-index", "1")
+    page.click("#video-go")
+    page.wait_for_selector("#video-output canvas.frame[data-row=truth]", timeout=15_000)
+    rows = {
+        row: page.locator(f"#video-output canvas.frame[data-row={row}]").count()
+        for row in ("input", "predicted", "truth")
+    }
+    assert rows == {"input": 4, "predicted": 2, "truth": 2}  # --input-frames 4, --output-frames 2
+    # each canvas holds its frame's pixels: the clip's own, and rnnkit predict's
+    read = """c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)
+                   .filter((_, i) => i % 4 === 0)"""
+    with np.load(clips) as saved:
+        frames = saved["frames"]
+    video.predict_clips(run, clips, tmp_path / "future.npz")
+    with np.load(tmp_path / "future.npz") as written:
+        predicted = written["frames"]
+    for row, index, expected in [("input", 0, frames[1, 0]), ("truth", 1, frames[1, 5]),
+                                 ("predicted", 1, predicted[1, 1])]:  # fmt: skip
+        canvas = page.locator(f"#video-output canvas.frame[data-row={row}][data-index='{index}']")
+        assert canvas.evaluate(read) == expected.reshape(-1).tolist(), row
+    page.screenshot(path=str(SCREENSHOTS / "video.png"), full_page=True)
+    # a clips file of one's own, uploaded
+    page.set_input_files("#video-file", str(clips))
+    page.fill("#video-index", "2")
+    page.click("#video-go")
+    page.wait_for_function("document.querySelector('#video-caption').textContent.includes('npz')")
+    assert page.inner_text("#video-caption") == "clip 2 of 8 in clips.npz"
+    first = page.locator("#video-output canvas.frame[data-row=input][data-index='0']")
+    assert first.evaluate(read) == frames[2, 0].reshape(-1).tolist()
+
+
 def test_the_docs_page_lists_the_endpoints_without_fetching_anything(page, request):
     url, _ = request.getfixturevalue("live_server")
     page.goto(f"{url}/docs")

@@ -48,6 +48,27 @@ def classify_run(tmp_path_factory) -> Path:
     return out
 
 
+def test_a_clip_of_the_run_shows_its_input_prediction_and_truth(client, served_runs, tmp_path):
+    clips = served_runs["video"].parent / "clips.npz"
+    with np.load(clips) as saved:
+        frames = saved["frames"]  # (8, 6, 12, 12): 4 frames in, 2 out
+    video.predict_clips(served_runs["video"], clips, tmp_path / "future.npz")
+    with np.load(tmp_path / "future.npz") as written:
+        predicted = written["frames"]
+    for answer in (
+        client.get("/v1/video-run/clip?index=3"),
+        client.post("/v1/video-run/clip?index=3", content=clips.read_bytes()),
+    ):
+        assert answer.status_code == 200, answer.text
+        shown = answer.json()
+        assert shown["clip"] == "3" and shown["clips"] == 8
+        np.testing.assert_array_equal(np.array(shown["context"])[..., 0], frames[3, :4])
+        np.testing.assert_array_equal(np.array(shown["truth"])[..., 0], frames[3, 4:])
+        np.testing.assert_array_equal(np.array(shown["predicted"])[..., 0], predicted[3])
+    too_far = client.get("/v1/video-run/clip?index=8")
+    assert too_far.status_code == 422 and "has 8 clips" in too_far.json()["detail"]
+
+
 def test_a_classify_run_gives_the_labels_of_rnnkit_predict(classify_run):
     from fastapi.testclient import TestClient
 
@@ -62,6 +83,14 @@ def test_a_classify_run_gives_the_labels_of_rnnkit_predict(classify_run):
     assert [(r["clip"], r["label"]) for r in labels] == [(n, lab) for n, lab, _ in expected]
     assert [r["probability"] for r in labels] == pytest.approx([p for *_, p in expected])
     assert all(0.5 <= r["probability"] <= 1 for r in labels)  # the likelier of two classes
+    with TestClient(create_app([classify_run])) as client:
+        shown = client.post("/v1/clips-run/clip?index=2", content=clips.read_bytes()).json()
+    name, label, probability = expected[2]
+    assert shown["clip"] == name and shown["label"] == label
+    assert shown["probabilities"][label] == pytest.approx(probability)
+    assert sum(shown["probabilities"].values()) == pytest.approx(1.0)
+    with np.load(clips) as saved:
+        np.testing.assert_array_equal(np.array(shown["context"])[..., 0], saved["frames"][2])
 
 
 @pytest.mark.parametrize(

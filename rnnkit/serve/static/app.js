@@ -242,18 +242,21 @@ async function searchUnits(signal) {
 
 async function classify() {
   const answer = await api(`/v1/${state.run.name}/classify`, { texts: [$("classify-text").value] });
-  const box = $("classify-output");
-  box.textContent = "";
   const prediction = answer.predictions[0];
+  showProbabilities($("classify-output"), prediction.label, prediction.probabilities);
+}
+
+function showProbabilities(box, label, probabilities) {
+  box.textContent = "";
   const title = document.createElement("p");
   title.className = "translation";
-  title.textContent = prediction.label;
+  title.textContent = label;
   box.appendChild(title);
-  for (const [label, p] of Object.entries(prediction.probabilities)) {
+  for (const [name, p] of Object.entries(probabilities)) {
     const bar = document.createElement("div");
     bar.className = "bar";
     bar.innerHTML = `<span class="label"></span><span class="fill"></span><span class="p"></span>`;
-    bar.querySelector(".label").textContent = label;
+    bar.querySelector(".label").textContent = name;
     bar.querySelector(".fill").style.width = `${Math.round(200 * p)}px`;
     bar.querySelector(".p").textContent = p.toFixed(3);
     box.appendChild(bar);
@@ -408,6 +411,74 @@ async function generateMusic() {
   link.hidden = false;
 }
 
+// ------------------------------------------------------------------------------ video
+
+// One frame, (H, W, C) nested lists of 0-255 with C = 1 (grey), 3 (RGB) or 4 (RGBA), on a canvas.
+function frameCanvas(frame, row, index) {
+  const height = frame.length;
+  const width = frame[0].length;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  canvas.className = "frame";
+  canvas.dataset.row = row;
+  canvas.dataset.index = index;
+  const scale = Math.max(1, Math.floor(96 / Math.max(width, height)));
+  canvas.style.width = `${width * scale}px`;
+  canvas.style.height = `${height * scale}px`;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const pixel = frame[y][x];
+      const at = 4 * (y * width + x);
+      const rgb = pixel.length >= 3 ? pixel : [pixel[0], pixel[0], pixel[0]];
+      image.data.set([rgb[0], rgb[1], rgb[2], pixel.length === 4 ? pixel[3] : 255], at);
+    }
+  }
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function frameStrip(title, frames, row) {
+  const strip = document.createElement("div");
+  strip.className = "frame-strip";
+  strip.dataset.row = row;
+  const name = document.createElement("span");
+  name.className = "strip-title";
+  name.textContent = `${title} (${frames.length})`;
+  strip.appendChild(name);
+  frames.forEach((frame, i) => strip.appendChild(frameCanvas(frame, row, i)));
+  return strip;
+}
+
+async function showClip() {
+  const run = state.run;
+  const index = Number($("video-index").value) || 0;
+  const file = $("video-file").files[0];
+  let answer;
+  if (file) {
+    const suffix = (file.name.split(".").pop() || "npz").toLowerCase();
+    answer = await postFile(`/v1/${run.name}/clip?index=${index}&suffix=${suffix}`, file);
+  } else {
+    answer = await api(`/v1/${run.name}/clip?index=${index}`);
+  }
+  $("video-index").max = answer.clips - 1;
+  $("video-caption").textContent =
+    `clip ${answer.clip} of ${answer.clips} in ${file ? file.name : "the run's own clips"}`;
+  const box = $("video-output");
+  box.textContent = "";
+  $("video-labels").textContent = "";
+  if (answer.predicted) {
+    box.appendChild(frameStrip("input", answer.context, "input"));
+    box.appendChild(frameStrip("predicted", answer.predicted, "predicted"));
+    if (answer.truth.length) box.appendChild(frameStrip("truth", answer.truth, "truth"));
+  } else {
+    box.appendChild(frameStrip("clip", answer.context, "input"));
+    showProbabilities($("video-labels"), answer.label, answer.probabilities);
+  }
+}
+
 // ------------------------------------------------------------------------------ wiring
 
 function wire(id, work) { $(id).addEventListener("click", (e) => busy(e.currentTarget, work)); }
@@ -421,6 +492,7 @@ wire("detect-go", detect);
 wire("speech-go", transcribe);
 wire("caption-go", caption);
 wire("music-go", generateMusic);
+wire("video-go", showClip);
 $("lm-unit").addEventListener("change", () => busy($("lm-generate"), recolour));
 for (const button of document.querySelectorAll(".unit-search")) {
   button.addEventListener("click", () => busy(button, () => searchUnits(button.dataset.signal)));
