@@ -100,6 +100,8 @@ def test_generated_text_streams_in_coloured_by_the_chosen_unit(page, loaded_lm):
 
 def test_a_translation_shows_its_attention_map(page):
     page.click("nav .run[data-run=translate-run]")
+    # the run's example sentence arrives asynchronously: let it land before typing over it
+    page.wait_for_load_state("networkidle")
     page.fill("#translate-text", "abc")
     page.click("#translate-go")
     page.wait_for_selector("#attention svg rect.cell", timeout=15_000)
