@@ -165,11 +165,11 @@ class LanguageModel(KeepsArguments):
         """Yield ``length`` new token ids, one at a time, continuing ``prime_ids``.
 
         The prime (at least one id; a task without one can prime with a newline or bos) runs
-        through ``forward`` in one call, in float32; each new id is drawn by ``sample_next``
-        (temperature 0 is greedy) and fed back one step at a time through a stepper whose weight
-        matrices are ``weights`` (``"float32"``, ``"bf16"`` or ``"int8"``; see
-        ``rnnkit.models.stepping``). Dropout is off throughout. The model's train/eval mode is
-        left as it was.
+        through ``forward`` in one call; each new id is drawn by ``sample_next`` (temperature 0
+        is greedy) and fed back one step at a time through a stepper. With ``weights="bf16"`` or
+        ``"int8"`` the weight matrices are rounded to that precision (``rnnkit.models.stepping``)
+        and the prime too is stepped through them, so the whole generation is that of the
+        rounded model. Dropout is off throughout. The model's train/eval mode is left as it was.
         """
         prime = [int(i) for i in prime_ids]
         if not prime:
@@ -196,11 +196,16 @@ class LanguageModel(KeepsArguments):
         # Grad mode is set per block, never across a ``yield``: the caller's code between two
         # tokens must not run under inference mode.
         with torch.inference_mode(), _eval_mode(self):
-            tokens = torch.tensor([prime], device=self.embedding.weight.device)
-            features, state = self.features(tokens)
-            logits = self.decoder(features[:, -1])
             stepper = make_stepper(self, weights)
-            stepper.start(state)
+            if weights == "float32":
+                tokens = torch.tensor([prime], device=self.embedding.weight.device)
+                features, state = self.features(tokens)
+                logits = self.decoder(features[:, -1])
+                stepper.start(state)
+            else:  # the prime too through the rounded weights: one model throughout
+                stepper.start(self.initial_state(1))
+                for token_id in prime:
+                    logits = stepper.step(token_id)
         for produced in range(length):
             with torch.inference_mode():
                 token = int(sample_next(logits, temperature, top_k, top_p, generator))

@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from rnnkit.decoding import sample_next
-from rnnkit.models import LanguageModel
-from rnnkit.models import stepping
+from rnnkit.models import LanguageModel, stepping
 from rnnkit.native import stepping as native_stepping
 
 
@@ -167,7 +166,9 @@ def test_fast_step_logits_equal_forward(
     with torch.inference_mode():
         expected, _ = model(torch.tensor([tokens]))
         _, state = model(torch.tensor([tokens[:1]]))
-        stepper = stepping.NativeStepper(model) if kind == "native" else stepping.TorchStepper(model)
+        stepper = (
+            stepping.NativeStepper(model) if kind == "native" else stepping.TorchStepper(model)
+        )
         stepper.start(state)
         for t, token in enumerate(tokens[1:], start=1):
             logits = stepper.step(token)
