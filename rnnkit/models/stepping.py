@@ -170,7 +170,7 @@ def with_rounded_weights(model: Any, weights: str) -> Any:
 
 
 def _split_state(state: State) -> list[tuple[Tensor, ...]]:
-    """torch's layout ``(L, 1, H)`` per component -> one tuple of ``(1, H)`` tensors per layer."""
+    """torch's layout ``(L, B, H)`` per component -> one tuple of ``(B, H)`` tensors per layer."""
     parts = as_tuple(state)
     return [tuple(p[layer] for p in parts) for layer in range(parts[0].shape[0])]
 
@@ -356,6 +356,57 @@ def _recurrent_bias(cell: Cell) -> Tensor:
         hsz = cell.hidden_size
         return torch.cat([torch.zeros(2 * hsz), cell.bias_hh.detach()[2 * hsz :]]).contiguous()
     return torch.empty(0)
+
+
+# --- many streams at once ------------------------------------------------------------------------
+
+
+class BatchStepper:
+    """Steps ``B`` independent streams together: one token per stream per step, ``(B,)`` ids ->
+    logits ``(B, V)``, through each cell's own ``project`` and ``step`` (every cell kind).
+
+    The first layer's input projection comes from the token table, as at batch 1. ``keep(rows)``
+    drops the other streams (one that has all its tokens), so later steps compute only the rest.
+    The model must stay in eval mode while stepping.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.cells: list[Cell] = list(model.rnn.cells)
+        self.embedding = model.embedding.weight
+        first = self.cells[0]
+        self.table = None
+        if self.embedding.shape[0] * first.gate_size <= _MAX_TABLE_ELEMENTS:
+            self.table = first.project(self.embedding.unsqueeze(0)).squeeze(0)  # (V, G)
+        self.projection, self.decoder = model.projection, model.decoder
+        self.states: list[State] = []
+
+    def start(self, state: State) -> None:
+        """Continue from ``state`` in the model's layout (``(L, B, H)`` per component)."""
+        self.states = [from_tuple(parts) for parts in _split_state(state)]
+
+    def step(self, token_ids: Tensor) -> Tensor:
+        """``token_ids (B,)`` -> the next tokens' logits ``(B, V)``."""
+        if self.table is not None:
+            u = self.table[token_ids]
+        else:
+            u = self.cells[0].project(self.embedding[token_ids].unsqueeze(1)).squeeze(1)
+        states, x = [], u
+        for index, (cell, state) in enumerate(zip(self.cells, self.states, strict=True)):
+            if index:  # u: this layer's input projection of the layer below's output
+                u = cell.project(x.unsqueeze(1)).squeeze(1)
+            x, state = cell.step(u, state)
+            states.append(state)
+        self.states = states
+        features = self.projection(x) if self.projection is not None else x
+        return self.decoder(features)
+
+    def hidden(self) -> Tensor:
+        """Every layer's ``h``, layer-major: ``(B, L * H)``."""
+        return torch.cat([as_tuple(state)[0] for state in self.states], dim=1)
+
+    def keep(self, rows: Tensor) -> None:
+        """Keep only the streams ``rows`` (int64 indices), in that order."""
+        self.states = [from_tuple(tuple(p[rows] for p in as_tuple(s))) for s in self.states]
 
 
 # --- the torch stepper ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.decoding import sample_next
+from rnnkit.layers.recurrent import as_tuple
 from rnnkit.models import LanguageModel, stepping
 from rnnkit.native import stepping as native_stepping
 
@@ -167,3 +168,22 @@ def test_reduced_precision_keeps_a_trained_models_loss_within_one_percent() -> N
 def test_unknown_weights_are_refused() -> None:
     with pytest.raises(ValueError, match="weights must be one of float32, bf16, int8"):
         small_model().generate([1], 3, weights="fp8")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "ln_gru", "minlstm"])
+def test_batch_stepper_equals_forward_and_keeps_the_chosen_streams(cell) -> None:
+    model = small_model(cell)
+    tokens = torch.randint(0, 23, (3, 10), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        expected, _ = model(tokens)  # (3, 10, V)
+        stepper = stepping.BatchStepper(model)
+        stepper.start(model.initial_state(3))
+        for t in range(6):
+            logits = stepper.step(tokens[:, t])
+            torch.testing.assert_close(logits, expected[:, t], rtol=1e-5, atol=1e-5)
+        stepper.keep(torch.tensor([2, 0]))  # stream 1 is done; the others go on, reordered
+        for t in range(6, 10):
+            logits = stepper.step(tokens[[2, 0], t])
+            torch.testing.assert_close(logits, expected[[2, 0], t], rtol=1e-5, atol=1e-5)
+        _, state = model(tokens[[2, 0]])
+        torch.testing.assert_close(stepper.hidden()[:, :24], as_tuple(state)[0][0])
