@@ -367,10 +367,12 @@ class BatchStepper:
 
     The first layer's input projection comes from the token table, as at batch 1. ``keep(rows)``
     drops the other streams (one that has all its tokens), so later steps compute only the rest.
-    The model must stay in eval mode while stepping.
+    While a single stream is left, it steps through ``NativeStepper`` where the model has one
+    (batch-1 speed). The model must stay in eval mode while stepping.
     """
 
     def __init__(self, model: Any) -> None:
+        self.model = model
         self.cells: list[Cell] = list(model.rnn.cells)
         self.embedding = model.embedding.weight
         first = self.cells[0]
@@ -379,13 +381,21 @@ class BatchStepper:
             self.table = first.project(self.embedding.unsqueeze(0)).squeeze(0)  # (V, G)
         self.projection, self.decoder = model.projection, model.decoder
         self.states: list[State] = []
+        self.native: NativeStepper | None = None
 
     def start(self, state: State) -> None:
         """Continue from ``state`` in the model's layout (``(L, B, H)`` per component)."""
-        self.states = [from_tuple(parts) for parts in _split_state(state)]
+        self.native = None
+        if as_tuple(state)[0].shape[1] == 1 and NativeStepper.supports(self.model):
+            self.native = NativeStepper(self.model)
+            self.native.start(state)
+        else:
+            self.states = [from_tuple(parts) for parts in _split_state(state)]
 
     def step(self, token_ids: Tensor) -> Tensor:
         """``token_ids (B,)`` -> the next tokens' logits ``(B, V)``."""
+        if self.native is not None:
+            return self.native.step(int(token_ids[0])).clone()
         if self.table is not None:
             u = self.table[token_ids]
         else:
@@ -402,11 +412,20 @@ class BatchStepper:
 
     def hidden(self) -> Tensor:
         """Every layer's ``h``, layer-major: ``(B, L * H)``."""
+        if self.native is not None:
+            return torch.cat(self.native.hidden)[None]
         return torch.cat([as_tuple(state)[0] for state in self.states], dim=1)
 
     def keep(self, rows: Tensor) -> None:
         """Keep only the streams ``rows`` (int64 indices), in that order."""
+        if self.native is not None:  # one stream already: nothing to drop but itself
+            if len(rows) == 0:
+                self.native, self.states = None, []
+            return
         self.states = [from_tuple(tuple(p[rows] for p in as_tuple(s))) for s in self.states]
+        if len(rows) == 1:
+            parts = zip(*(as_tuple(s) for s in self.states), strict=True)
+            self.start(from_tuple(tuple(torch.stack(p) for p in parts)))
 
 
 # --- the torch stepper ----------------------------------------------------------------------------
