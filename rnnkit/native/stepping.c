@@ -128,11 +128,93 @@ FOUR_ROWS(four_int8, int8_t, widen_int8, 16)
 #define HAVE_FOUR_ROWS 1
 #endif
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+/* int8 rows with integer dot products (VNNI): x is written as s_hi * hi + s_lo * lo with hi and
+ * lo int16 vectors (lo quantises what hi leaves over, 2^-16 of hi's step), so that
+ * W_r . x = s_hi (W_r . hi) + s_lo (W_r . lo) with both sums exact in int32; x is then
+ * represented to about 2^-31 of its largest entry, finer than float32 itself. A lane adds two
+ * products of at most 127 * 32767 per 32 columns, so int32 holds up to INT8_VNNI_MAX_COLS. */
+#define INT8_VNNI_MAX_COLS 8192
+
+static void split_int16(const float *x, int64_t n, int16_t *hi, int16_t *lo, float *s_hi,
+                        float *s_lo) {
+    float largest = 0.0f;
+    for (int64_t k = 0; k < n; ++k) largest = fmaxf(largest, fabsf(x[k]));
+    if (largest == 0.0f) {
+        memset(hi, 0, n * sizeof *hi);
+        memset(lo, 0, n * sizeof *lo);
+        *s_hi = *s_lo = 0.0f;
+        return;
+    }
+    float step = largest / 32767.0f, fine = step / 65534.0f;
+    for (int64_t k = 0; k < n; ++k) {
+        float q = nearbyintf(x[k] / step);
+        q = fminf(fmaxf(q, -32767.0f), 32767.0f);
+        hi[k] = (int16_t)q;
+        float r = nearbyintf((x[k] - q * step) / fine);
+        lo[k] = (int16_t)fminf(fmaxf(r, -32767.0f), 32767.0f);
+    }
+    *s_hi = step;
+    *s_lo = fine;
+}
+
+/* s_hi * sum(hi lanes) + s_lo * sum(lo lanes), one horizontal sum */
+static inline float lanes_to_float(__m512i hi, __m512i lo, __m512 s_hi, __m512 s_lo) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(lo), s_lo);
+    return _mm512_reduce_add_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), s_hi, v));
+}
+
+/* y[r] = scale[r] * (W_r . x) for int8 rows, cols a multiple of 32 and at most
+ * INT8_VNNI_MAX_COLS. */
+static void matvec_int8_vnni(int64_t rows, int64_t cols, const int8_t *weight,
+                             const float *scale, const float *x, float *y) {
+    int16_t hi[INT8_VNNI_MAX_COLS], lo[INT8_VNNI_MAX_COLS];
+    float s_hi, s_lo;
+    split_int16(x, cols, hi, lo, &s_hi, &s_lo);
+    __m512 vs_hi = _mm512_set1_ps(s_hi), vs_lo = _mm512_set1_ps(s_lo);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m512i h[4], l[4];
+        for (int j = 0; j < 4; ++j) h[j] = l[j] = _mm512_setzero_si512();
+        for (int64_t k = 0; k < cols; k += 32) {
+            __m512i xh = _mm512_loadu_si512(hi + k), xl = _mm512_loadu_si512(lo + k);
+            for (int j = 0; j < 4; ++j) {
+                const int8_t *row = weight + (r + j) * cols + k;
+                __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)row));
+                h[j] = _mm512_dpwssd_epi32(h[j], w, xh);
+                l[j] = _mm512_dpwssd_epi32(l[j], w, xl);
+            }
+        }
+        for (int j = 0; j < 4; ++j)
+            y[r + j] = scale[r + j] * lanes_to_float(h[j], l[j], vs_hi, vs_lo);
+    }
+    for (; r < rows; ++r) {
+        __m512i h = _mm512_setzero_si512(), l = _mm512_setzero_si512();
+        for (int64_t k = 0; k < cols; k += 32) {
+            const int8_t *row = weight + r * cols + k;
+            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)row));
+            h = _mm512_dpwssd_epi32(h, w, _mm512_loadu_si512(hi + k));
+            l = _mm512_dpwssd_epi32(l, w, _mm512_loadu_si512(lo + k));
+        }
+        y[r] = scale[r] * lanes_to_float(h, l, vs_hi, vs_lo);
+    }
+}
+#define HAVE_INT8_VNNI 1
+#endif
+
 /* y = W x (+ bias): W is (rows, cols) row-major in the given weight kind; for int8 each row r is
  * scale[r] times its int8 entries. bias may be NULL. */
 void matvec(int64_t kind, int64_t rows, int64_t cols, const void *weight, const float *scale,
             const float *x, const float *bias, float *y) {
     int64_t r = 0;
+#if defined(HAVE_INT8_VNNI)
+    if (kind == WEIGHTS_INT8 && cols % 32 == 0 && cols <= INT8_VNNI_MAX_COLS) {
+        matvec_int8_vnni(rows, cols, (const int8_t *)weight, scale, x, y);
+        if (bias)
+            for (r = 0; r < rows; ++r) y[r] += bias[r];
+        return;
+    }
+#endif
 #if defined(HAVE_FOUR_ROWS)
     if (cols % 16 == 0) {
         for (; r + 4 <= rows; r += 4) {
