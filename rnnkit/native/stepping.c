@@ -3,8 +3,9 @@
  *
  * At batch 1 a step reads every weight once and does two flops with it, so its speed is the
  * speed at which the weights stream from cache or memory. Storing them in fewer bytes (bfloat16:
- * 2, int8 with a scale per row: 1) is what makes a step faster; the products still accumulate in
- * float32. rnnkit/native/stepping.py binds these functions and rnnkit/models/stepping.py drives
+ * 2, int8 with a scale per row: 1) is what makes a step faster; the vector x stays float32 (the
+ * products accumulate in float32, or, for int8 rows on CPUs with AVX512-VNNI, exactly in int32
+ * against x written as two int16 vectors, finer than float32 itself). rnnkit/native/stepping.py binds these functions and rnnkit/models/stepping.py drives
  * them. Gate orders follow torch (LSTM i, f, g, o; GRU r, z, n with the reset after the
  * recurrent product). With u a step's input projection (biases included, for the GRU only the r
  * and z parts of b_hh) and p = W_hh h_{t-1}:
