@@ -14,8 +14,10 @@ does:
 
 At batch 1 a step reads every weight it uses once, so its speed is bounded by how fast the weights
 stream from cache: the ``MB/step`` column is what one step reads (the first layer's input product
-is a table lookup) and ``GB/s`` that times the steps per CPU-second, to set against the
-machine's cache bandwidth for one core. ``--cells`` repeats the comparison for every cell kind.
+is a table lookup), ``GB/s`` that times the steps per CPU-second, and ``bound`` the chars/s a
+step would reach if it took only the time to read its bytes at the bandwidth one thread gets here
+(``torch.sum`` over a buffer of the float32 step's size, measured in the same run). ``--cells``
+repeats the comparison for every cell kind.
 
 The rows take turns for ``--repeats`` rounds and each reports its median; ratios are against the
 torch stepper measured in the same run. Rates are given per wall second and per CPU second of
@@ -154,18 +156,32 @@ def measure(rows: list[Row], length: int, repeats: int) -> None:
             row.time(length)
 
 
+def read_bandwidth(size: int, repeats: int = 30) -> float:
+    """Bytes per second at which one thread reads ``size`` bytes it read just before (from cache
+    where they fit): ``torch.sum`` over a float32 buffer of that size, the best of ``repeats``."""
+    buffer = torch.ones(max(size // 4, 1))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        buffer.sum()
+        times.append(time.perf_counter() - start)
+    return buffer.numel() * 4 / min(times)
+
+
 def report(title: str, rows: list[Row]) -> None:
-    print(title)
+    """The table; ``bound``: chars/s if a step took only the time to read its bytes at the
+    bandwidth ``read_bandwidth`` measures for the float32 step's size."""
+    bandwidth = read_bandwidth(max(r.bytes_per_step for r in rows))
+    print(f"{title} (one thread reads {bandwidth / 1e9:.1f} GB/s from a buffer that size)")
     baseline = statistics.median(next(r for r in rows if r.name == "torch stepper").cpu)
-    print(
-        f"{'':<2}{'path':<24}{'chars/s':>9}{'chars/CPU-s':>13}{'ratio':>7}{'MB/step':>9}{'GB/s':>7}"
-    )
+    header = f"{'path':<24}{'chars/s':>9}{'chars/CPU-s':>13}{'ratio':>7}{'MB/step':>9}{'GB/s':>7}"
+    print(f"  {header}{'bound':>8}{'of bound':>10}")
     for row in rows:
         wall, cpu = statistics.median(row.wall), statistics.median(row.cpu)
-        megabytes = row.bytes_per_step / 1e6
+        megabytes, bound = row.bytes_per_step / 1e6, bandwidth / row.bytes_per_step
         print(
-            f"{'':<2}{row.name:<24}{wall:>9.0f}{cpu:>13.0f}{cpu / baseline:>7.2f}"
-            f"{megabytes:>9.2f}{megabytes * cpu / 1e3:>7.1f}"
+            f"  {row.name:<24}{wall:>9.0f}{cpu:>13.0f}{cpu / baseline:>7.2f}"
+            f"{megabytes:>9.2f}{megabytes * cpu / 1e3:>7.1f}{bound:>8.0f}{cpu / bound:>10.0%}"
         )
 
 
