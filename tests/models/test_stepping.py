@@ -195,3 +195,17 @@ def test_batch_stepper_equals_forward_and_keeps_the_chosen_streams(cell) -> None
         _, state = model(tokens[[0]])
         hidden = torch.cat(list(as_tuple(state)[0]), dim=1)
         torch.testing.assert_close(stepper.hidden(), hidden, rtol=1e-5, atol=1e-6)
+
+
+def test_step_bytes_counts_what_one_step_reads() -> None:
+    model = small_model("lstm")  # vocab 23, embedding 12, 2 x 24: G = 96
+    vectors = 4 * (96 + 96) * 2 + 4 * 23  # both layers' two biases, the output bias
+    table_row = 4 * 96  # the first layer's input product, looked up
+    matrices = [(96, 24), (96, 24), (96, 24), (23, 24)]  # W_hh first, W_ih and W_hh second, out
+    float32 = table_row + vectors + sum(4 * r * c for r, c in matrices)
+    int8 = table_row + vectors + sum(r * c + 4 * r for r, c in matrices)
+    assert stepping.step_bytes(model) == float32
+    assert stepping.step_bytes(model, "bf16") == table_row + vectors + sum(
+        2 * r * c for r, c in matrices
+    )
+    assert stepping.step_bytes(model, "int8") == int8
