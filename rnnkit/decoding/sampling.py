@@ -87,6 +87,8 @@ def sample_rows(
     batch, vocab = logits.shape
     if not len(temperatures) == len(top_ks) == len(top_ps) == len(generators) == batch:
         raise ValueError(f"need one setting of each kind per row ({batch} rows)")
+    if batch == 1:  # one row: sample_next itself, with fewer operations than the batched form
+        return sample_next(logits, temperatures[0], top_ks[0], top_ps[0], generators[0])
     temperature = torch.tensor(temperatures, dtype=torch.float32, device=logits.device)
     if (temperature < 0).any():
         raise ValueError(f"temperatures must be >= 0, got {list(temperatures)}")

@@ -124,6 +124,7 @@ def sample_steps(
         logits, state = _prime(model, primes)
         stepper = BatchStepper(model)
         stepper.start(state)
+    reports_units = any(len(u) for u in units)
     live = list(range(len(requests)))  # the requests still sampling: the batch's rows, in order
     for step in range(longest):
         with torch.inference_mode():
@@ -133,13 +134,14 @@ def sample_steps(
                 [r.top_p for r in rows], [generators[i] for i in live],
             )  # fmt: skip
             logits = stepper.step(tokens)
-            hidden = stepper.hidden()  # (B, L * H)
+            hidden = stepper.hidden() if reports_units else None  # (B, L * H)
         pieces: list[Piece | None] = [None] * len(requests)
         for row, (index, token) in enumerate(zip(live, tokens.tolist(), strict=True)):
             text = streams[index].feed(token)
             if step + 1 == requests[index].length:
                 text += streams[index].flush()
-            pieces[index] = Piece(text, hidden[row, units[index]].tolist())
+            activations = hidden[row, units[index]].tolist() if hidden is not None else []
+            pieces[index] = Piece(text, activations)
         yield pieces
         # a request that has all its tokens leaves the batch: later steps compute only the rest
         keep = [row for row, index in enumerate(live) if requests[index].length > step + 1]
