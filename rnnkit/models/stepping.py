@@ -3,7 +3,7 @@
 At batch 1 a step reads every weight once and does two flops with each, so it is bound by how
 fast the weights stream from cache (and, with small models, by the per-call overhead of the
 framework). Two steppers share one interface (``start(state)``, then ``step(token_id) -> logits
-(1, V)``):
+(1, V)``), and a third steps many streams at once:
 
 - ``NativeStepper`` for the classic cells (LSTM without ``proj_size``, GRU with
   ``reset_after``, Elman): every layer is one or two calls of the C kernel
@@ -13,6 +13,9 @@ framework). Two steppers share one interface (``start(state)``, then ``step(toke
 - ``TorchStepper`` for every other cell (LayerNorm, minimal cells, a user's own) and wherever the
   kernel cannot be built: the cells' own ``project``/``step``, or torch's fused cell function
   (``torch.lstm_cell``...) where that computes the cell exactly.
+- ``BatchStepper``: ``B`` independent streams, ``step(token_ids (B,)) -> logits (B, V)``, through
+  each cell's ``project``/``step``; streams leave with ``keep(rows)`` (what ``rnnkit serve``'s
+  batched sampling runs).
 
 Reduced-precision weights (``weights="bf16"`` or ``"int8"``) round every weight matrix (the
 cells' ``weight_ih``/``weight_hh``, the projection and the output layer; not the embedding,
@@ -151,6 +154,7 @@ def _weight_names(module: nn.Module) -> list[str]:
 def with_rounded_weights(model: Any, weights: str) -> Any:
     """A copy of ``model`` whose weight matrices hold their ``weights``-rounded values."""
     model = copy.deepcopy(model)
+    model.__dict__.pop("_stepping_cache", None)  # the original's prepared weights
     with torch.no_grad():
         for cell in model.rnn.cells:
             for name in _weight_names(cell):
