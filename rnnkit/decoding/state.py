@@ -7,7 +7,10 @@ an attention decoder's encoder memory ``(N, S, D)`` keeps them in dim 0. ``dims`
 
 - an int applies to every tensor below that point (``dims=1`` for a plain LSTM state);
 - otherwise ``dims`` mirrors the state's structure, e.g. for
-  ``{"rnn": (h, c), "memory": m, "mask": k}`` use ``{"rnn": 1, "memory": 0, "mask": 0}``.
+  ``{"rnn": (h, c), "memory": m, "mask": k}`` use ``{"rnn": 1, "memory": 0, "mask": 0}``;
+- ``None`` (``SHARED``) marks a part that has one row per *input*, shared by all of that input's
+  hypotheses (an encoder's memory, which no step changes): a beam search neither repeats nor
+  reorders it, and the step function broadcasts it over the ``N / B`` hypotheses of each input.
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-StateDims = Any  # an int, or a tuple/list/dict of StateDims mirroring the state
+StateDims = Any  # an int, None (SHARED), or a tuple/list/dict of StateDims mirroring the state
+
+#: The dims of a state part kept once per input row, not once per hypothesis.
+SHARED = None
 
 
 def map_rows(state: Any, dims: StateDims, fn: Callable[[Tensor, int], Tensor]) -> Any:
-    """Apply ``fn(tensor, row_dim)`` to every tensor of ``state``, keeping its structure."""
-    if state is None:
-        return None
+    """Apply ``fn(tensor, row_dim)`` to every tensor of ``state``, keeping its structure; parts
+    whose dims are ``SHARED`` are returned as they are."""
+    if state is None or dims is SHARED:
+        return state
     if isinstance(state, Tensor):
         if not isinstance(dims, int):
             raise TypeError(f"a tensor's row dim must be an int, got {type(dims).__name__}")
