@@ -1,6 +1,7 @@
-"""The attention decoder's batched beam search (memory shared by each input's hypotheses) against
-a plain reference: one input at a time, every hypothesis stepped on its own one-row state (the
-memory not shared, nothing batched), candidates ranked by a stable sort in Python."""
+"""The attention decoder's batched greedy and beam search (memory shared by each input's
+hypotheses, finished rows leaving the batch) against a plain reference: one input at a time,
+every hypothesis stepped on its own one-row state (the memory not shared, nothing batched),
+candidates ranked by a stable sort in Python."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def reference_beam(
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong-general", "none"])
-def test_batched_beam_search_matches_a_one_hypothesis_at_a_time_reference(attention: str) -> None:
+def test_batched_search_matches_a_one_hypothesis_at_a_time_reference(attention: str) -> None:
     torch.manual_seed(0)
     model = Seq2Seq(
         20,
@@ -81,7 +82,7 @@ def test_batched_beam_search_matches_a_one_hypothesis_at_a_time_reference(attent
     sources[torch.arange(7) >= lengths.unsqueeze(1)] = 0
     max_len = torch.tensor([6, 4, 9, 1])
     forbidden = (1,)
-    for beam, alpha in [(3, 1.0), (4, 0.0)]:
+    for beam, alpha in [(1, 0.0), (3, 1.0), (4, 0.0)]:  # beam 1: greedy search
         result = model.generate(
             sources, lengths, max_len, beam_size=beam, length_penalty=alpha, forbidden_ids=forbidden
         )
