@@ -44,6 +44,7 @@ bench: setup
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/streams.py --quick
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/layers.py --quick --threads 1
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/serve.py --quick
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/decoding.py --quick
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
