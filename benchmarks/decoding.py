@@ -7,7 +7,7 @@ trained model's), 1 thread:
 
 - ``translate``: ``Seq2Seq`` (GRU, 2 x 256 bidirectional encoder, 512 decoder, Bahdanau attention,
   tied embeddings; 8,000 source and 6,000 target words; eos's output bias raised to 3 so that
-  outputs end after ~16 tokens, as translations of Multi30k's sources would), ``--sentences``
+  outputs end after 14-23 tokens, as translations of Multi30k's sources would), ``--sentences``
   random sources of 6-24 tokens, decoded as ``rnnkit translate`` does (``decode_ids``: 64
   sentences a batch, length penalty 1, outputs up to twice the source) greedily (beam 1) and with
   beam 5: sentences/s;
