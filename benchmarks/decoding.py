@@ -1,9 +1,8 @@
 """Inference speed of the conditioned decoders: translation, transcription, music and captions.
 
 Rates per CPU second of this process (the median of ``--repeats``). Untrained models of each
-task's default sizes, fixed seed (speed does not depend on training, but
-an untrained model rarely emits eos, so its outputs run to their length limits: longer than a
-trained model's), 1 thread:
+task's default sizes, fixed seed (speed does not depend on training; an untrained model rarely
+emits eos, hence the translation model's eos bias), 1 thread:
 
 - ``translate``: ``Seq2Seq`` (GRU, 2 x 256 bidirectional encoder, 512 decoder, Bahdanau attention,
   tied embeddings; 8,000 source and 6,000 target words; eos's output bias raised to 3 so that
@@ -67,7 +66,7 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, object]
 def translation(sentences: int, repeats: int) -> tuple[list[tuple[str, float, str]], dict]:
     torch.manual_seed(0)
     model = Seq2Seq(8000, 6000, tie_embeddings=True).eval()
-    with torch.no_grad():  # untrained, eos would be rare: this bias ends outputs after ~16 tokens
+    with torch.no_grad():  # untrained, eos would be rare: with this bias outputs end
         model.output_bias[model.eos_id] = 3.0
     rng = random.Random(0)
     sources = [
