@@ -36,8 +36,15 @@ lint: setup
 	$(BIN)/ruff check rnnkit tests benchmarks examples
 	$(BIN)/ruff format --check rnnkit tests benchmarks examples
 
+# The speed benchmarks' quick modes on one thread (a few minutes); README "Benchmarks" has the full
+# runs and the figures.
 bench: setup
-	$(BIN)/python benchmarks/layers.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/generation.py --quick
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/generation.py --cells --quick
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/streams.py --quick
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/layers.py --quick --threads 1
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/serve.py --quick
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/decoding.py --quick
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

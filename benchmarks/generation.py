@@ -1,70 +1,92 @@
 """Generation speed at batch 1: ``LanguageModel.generate`` against per-step loops around torch.
 
-All three generate from the same weights (a character-level LSTM, by default 2 x 512 over 65
-symbols) with temperature-1 sampling and one ``.item()`` per character, as a streaming CLI does.
-The torch loops sample with ``torch.multinomial``; rnnkit with ``sample_next`` (part of its fast
-path: an inverse-CDF draw, about 3x cheaper than ``torch.multinomial`` at batch 1).
+Every row generates from the same weights (by default a 2 x 512 character model over 65 symbols,
+embedding 512) with temperature-1 sampling and one ``int(...)`` per character, as a streaming CLI
+does:
 
-- ``nn.LSTM`` per step: ``nn.Embedding``, ``nn.LSTM`` on a (1, 1, E) input, ``nn.Linear``;
-- ``nn.LSTMCell`` per step: the same with one ``nn.LSTMCell`` per layer;
-- ``LanguageModel.generate``: rnnkit's fast path.
+- ``nn.LSTMCell per step``: ``nn.Embedding``, one ``nn.LSTMCell`` per layer, ``nn.Linear``,
+  ``torch.multinomial`` (``nn.LSTM`` called once per step, about 10x slower still, with
+  ``--nn-lstm``);
+- ``torch stepper``: ``generate`` with the native kernel off (``RNNKIT_NATIVE=0``), the path
+  every cell has, and what ``generate`` ran before the kernel;
+- ``generate float32 | bf16 | int8``: ``generate(weights=...)`` through the C kernel
+  (``rnnkit/native/stepping.c``).
 
-Each is timed ``--repeats`` times, interleaved, and the median is reported with its ratio to the
-``nn.LSTM`` loop measured in the same run. Run: ``python benchmarks/generation.py``.
+At batch 1 a step reads every weight it uses once, so its speed is bounded by how fast the weights
+stream from cache: the ``MB/step`` column is what one step reads (the first layer's input product
+is a table lookup), ``GB/s`` that times the steps per CPU-second, and ``bound`` the chars/s a
+step would reach if it took only the time to read its bytes at the bandwidth one thread gets here
+(``torch.sum`` over a buffer of the float32 step's size, measured in the same run). ``--cells``
+repeats the comparison for every cell kind.
+
+The rows take turns for ``--repeats`` rounds and each reports its median; ratios are against the
+torch stepper measured in the same run. Rates are given per wall second and per CPU second of
+this process (on a shared machine the second is steadier). Run with one thread:
+``OMP_NUM_THREADS=1 python benchmarks/generation.py [--cells] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from rnnkit.cpu import cpu_flags
 from rnnkit.models import LanguageModel
+from rnnkit.models.stepping import NativeStepper, step_bytes
+
+CELLS = ("lstm", "gru", "rnn", "ln_lstm", "ln_gru", "mingru", "minlstm")
 
 
-def lstm_loop(embedding: nn.Embedding, lstm: nn.LSTM, decoder: nn.Linear, length: int) -> None:
-    """The baseline: the full ``nn.LSTM`` layer called once per generated character."""
+@dataclass
+class Row:
+    name: str
+    run: Callable[[], None]
+    bytes_per_step: int
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def time(self, length: int) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.run()
+        self.wall.append(length / (time.perf_counter() - wall))
+        self.cpu.append(length / max(time.process_time() - cpu, 1e-9))
+
+
+@contextmanager
+def native_kernel(on: bool):
+    """Run the block with rnnkit's native kernels on or off (``RNNKIT_NATIVE``)."""
+    before = os.environ.get("RNNKIT_NATIVE")
+    os.environ["RNNKIT_NATIVE"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["RNNKIT_NATIVE"]
+        else:
+            os.environ["RNNKIT_NATIVE"] = before
+
+
+def generate(model: LanguageModel, length: int, weights: str, native: bool) -> None:
     generator = torch.Generator().manual_seed(0)
-    token = torch.zeros(1, 1, dtype=torch.long)
-    state = None
-    with torch.inference_mode():
-        for _ in range(length):
-            output, state = lstm(embedding(token), state)
-            probs = torch.softmax(decoder(output[:, -1]), dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator)
-            token.item()
+    with native_kernel(native):
+        for _ in model.generate([0], length, generator=generator, weights=weights):
+            pass
 
 
-def lstm_cell_loop(
-    embedding: nn.Embedding, cells: list[nn.LSTMCell], decoder: nn.Linear, length: int
-) -> None:
-    """A stronger baseline: one ``nn.LSTMCell`` call per layer per character."""
-    generator = torch.Generator().manual_seed(0)
-    token = torch.zeros(1, dtype=torch.long)
-    states = [None] * len(cells)
-    with torch.inference_mode():
-        for _ in range(length):
-            x = embedding(token)
-            for layer, cell in enumerate(cells):
-                h, c = cell(x, states[layer])
-                states[layer] = (h, c)
-                x = h
-            probs = torch.softmax(decoder(x), dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).view(1)
-            token.item()
-
-
-def rnnkit_generate(model: LanguageModel, length: int) -> None:
-    generator = torch.Generator().manual_seed(0)
-    for _ in model.generate([0], length, temperature=1.0, generator=generator):
-        pass
-
-
-def cells_from_lstm(lstm: nn.LSTM) -> list[nn.LSTMCell]:
+def lstm_cell_loop(model: LanguageModel, length: int, use_layer: bool) -> Callable[[], None]:
+    """Baselines around torch's modules: ``nn.LSTMCell`` per layer, or ``nn.LSTM`` per step."""
+    lstm = model.rnn.to_torch().eval()
+    embedding = nn.Embedding.from_pretrained(model.embedding.weight.detach().clone())
+    decoder = nn.Linear(model.decoder.in_features, model.vocab_size)
+    decoder.load_state_dict(model.decoder.state_dict())
     cells = []
     for layer in range(lstm.num_layers):
         cell = nn.LSTMCell(lstm.input_size if layer == 0 else lstm.hidden_size, lstm.hidden_size)
@@ -72,13 +94,95 @@ def cells_from_lstm(lstm: nn.LSTM) -> list[nn.LSTMCell]:
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(cell, name).copy_(getattr(lstm, f"{name}_l{layer}"))
         cells.append(cell)
-    return cells
+
+    def run() -> None:
+        generator = torch.Generator().manual_seed(0)
+        token = torch.zeros(1, dtype=torch.long)
+        states: list = [None] * len(cells)
+        layer_state = None
+        with torch.inference_mode():
+            for _ in range(length):
+                x = embedding(token)
+                if use_layer:
+                    output, layer_state = lstm(x.unsqueeze(1), layer_state)
+                    x = output[:, -1]
+                else:
+                    for layer, cell in enumerate(cells):
+                        states[layer] = cell(x, states[layer])
+                        x = states[layer][0]
+                probs = torch.softmax(decoder(x), dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator).view(1)
+                int(token)
+
+    return run
 
 
-def median_rate(run: Callable[[], None], length: int, repeats: list[float]) -> None:
-    start = time.perf_counter()
-    run()
-    repeats.append(length / (time.perf_counter() - start))
+def rows_for(model: LanguageModel, length: int, baselines: bool, nn_lstm: bool) -> list[Row]:
+    rows = []
+    if baselines and model.rnn.cells[0].__class__.__name__ == "LSTMCell":
+        rows.append(
+            Row("nn.LSTMCell per step", lstm_cell_loop(model, length, False), step_bytes(model))
+        )
+        if nn_lstm:
+            rows.append(
+                Row("nn.LSTM per step", lstm_cell_loop(model, length, True), step_bytes(model))
+            )
+    rows.append(
+        Row(
+            "torch stepper",
+            lambda: generate(model, length, "float32", native=False),
+            step_bytes(model),
+        )
+    )
+    if NativeStepper.supports(model):
+        for weights in ("float32", "bf16", "int8"):
+            rows.append(
+                Row(
+                    f"generate {weights}",
+                    lambda w=weights: generate(model, length, w, native=True),
+                    step_bytes(model, weights),
+                )
+            )
+    return rows
+
+
+def measure(rows: list[Row], length: int, repeats: int) -> None:
+    for row in rows:  # warm-up
+        row.time(length // 4 or 1)
+        row.wall.clear()
+        row.cpu.clear()
+    for _ in range(repeats):
+        for row in rows:
+            row.time(length)
+
+
+def read_bandwidth(size: int, repeats: int = 30) -> float:
+    """Bytes per second at which one thread reads ``size`` bytes it read just before (from cache
+    where they fit): ``torch.sum`` over a float32 buffer of that size, the best of ``repeats``."""
+    buffer = torch.ones(max(size // 4, 1))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        buffer.sum()
+        times.append(time.perf_counter() - start)
+    return buffer.numel() * 4 / min(times)
+
+
+def report(title: str, rows: list[Row]) -> None:
+    """The table; ``bound``: chars/s if a step took only the time to read its bytes at the
+    bandwidth ``read_bandwidth`` measures for the float32 step's size."""
+    bandwidth = read_bandwidth(max(r.bytes_per_step for r in rows))
+    print(f"{title} (one thread reads {bandwidth / 1e9:.1f} GB/s from a buffer that size)")
+    baseline = statistics.median(next(r for r in rows if r.name == "torch stepper").cpu)
+    header = f"{'path':<24}{'chars/s':>9}{'chars/CPU-s':>13}{'ratio':>7}{'MB/step':>9}{'GB/s':>7}"
+    print(f"  {header}{'bound':>8}{'of bound':>10}")
+    for row in rows:
+        wall, cpu = statistics.median(row.wall), statistics.median(row.cpu)
+        megabytes, bound = row.bytes_per_step / 1e6, bandwidth / row.bytes_per_step
+        print(
+            f"  {row.name:<24}{wall:>9.0f}{cpu:>13.0f}{cpu / baseline:>7.2f}"
+            f"{megabytes:>9.2f}{megabytes * cpu / 1e3:>7.1f}{bound:>8.0f}{cpu / bound:>10.0%}"
+        )
 
 
 def main() -> None:
@@ -87,45 +191,30 @@ def main() -> None:
     parser.add_argument("--embedding-size", type=int, default=512)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--length", type=int, default=500, help="characters per timing")
+    parser.add_argument("--length", type=int, default=1000, help="characters per timing")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
+    parser.add_argument("--cells", action="store_true", help="every cell kind, not only lstm")
+    parser.add_argument("--nn-lstm", action="store_true", help="add the nn.LSTM-per-step row")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer characters")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    torch.manual_seed(0)
-    model = LanguageModel(
-        args.vocab, args.embedding_size, args.hidden, args.layers, cell="lstm"
-    ).eval()
-    lstm = model.rnn.to_torch().eval()
-    embedding = nn.Embedding.from_pretrained(model.embedding.weight.detach().clone())
-    decoder = nn.Linear(model.decoder.in_features, args.vocab)
-    decoder.load_state_dict(model.decoder.state_dict())
-    cells = cells_from_lstm(lstm)
-
-    runs: dict[str, Callable[[], None]] = {
-        "nn.LSTM per step": lambda: lstm_loop(embedding, lstm, decoder, args.length),
-        "nn.LSTMCell per step": lambda: lstm_cell_loop(embedding, cells, decoder, args.length),
-        "LanguageModel.generate": lambda: rnnkit_generate(model, args.length),
-    }
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():  # warm-up
-        run()
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            median_rate(run, args.length, rates[name])
-
+    length, repeats = (200, 2) if args.quick else (args.length, args.repeats)
+    flags = sorted(f for f in cpu_flags() if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
     print(
-        f"char LSTM {args.layers}x{args.hidden}, embedding {args.embedding_size}, "
-        f"vocab {args.vocab}, batch 1, {torch.get_num_threads()} threads, "
-        f"median of {args.repeats} x {args.length} characters"
+        f"{args.layers} x {args.hidden} character models, embedding {args.embedding_size}, "
+        f"vocab {args.vocab}, batch 1, {torch.get_num_threads()} thread(s), median of {repeats} "
+        f"x {length} characters; CPU flags: {' '.join(flags) or 'none'}"
     )
-    baseline = statistics.median(rates["nn.LSTM per step"])
-    print(f"{'method':<26}{'chars/s':>10}{'ratio':>8}")
-    for name, values in rates.items():
-        rate = statistics.median(values)
-        print(f"{name:<26}{rate:>10.0f}{rate / baseline:>8.2f}")
+    for cell in CELLS if args.cells else ("lstm",):
+        torch.manual_seed(0)
+        model = LanguageModel(
+            args.vocab, args.embedding_size, args.hidden, args.layers, cell=cell
+        ).eval()
+        rows = rows_for(model, length, baselines=not args.cells, nn_lstm=args.nn_lstm)
+        measure(rows, length, repeats)
+        report(f"cell {cell}", rows)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ ALLOWED = {
     "data": {"errors"},
     "metrics": {"errors"},
     "reference": {"errors"},
-    "models": {"cells", "layers", "decoding", "errors"},
+    "models": {"cells", "layers", "decoding", "native", "errors"},
     "viz": {"data", "errors"},
     "training": {"layers", "viz", "cpu", "errors"},
     "tasks": {

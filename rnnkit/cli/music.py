@@ -23,7 +23,12 @@ register_train_command(music.TASK_SPEC)
 def _generate_music(request: GenerateRequest) -> None:
     """``rnnkit generate`` on a music run: a MIDI file, its piano-roll PNG, optionally a WAV."""
     request.refuse(
-        {"--length": request.length, "--top-k": request.top_k, "--top-p": request.top_p},
+        {
+            "--length": request.length,
+            "--top-k": request.top_k,
+            "--top-p": request.top_p,
+            "--weights": request.weights,
+        },
         "music generation (use --steps for its length)",
     )
     if request.output is None:

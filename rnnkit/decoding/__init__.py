@@ -7,6 +7,7 @@ from rnnkit.decoding.sampling import (
     inverse_cdf_draw,
     sample_bernoulli,
     sample_next,
+    sample_rows,
     top_k_filter,
     top_p_filter,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "repeat_rows",
     "sample_bernoulli",
     "sample_next",
+    "sample_rows",
     "select_rows",
     "top_k_filter",
     "top_p_filter",

@@ -9,7 +9,9 @@ together (hypothesis ``k`` of row ``b`` is row ``b * K + k`` of the decoder's st
    ``log_prob / gnmt_length_penalty(length, length_penalty)`` and the best one is kept;
 3. the ``K`` best extensions that do not end in eos become the next live hypotheses.
 
-A row stops once it has finished ``K`` hypotheses or reached its ``max_len``. Taking the best ``K``
+A row stops once it has finished ``K`` hypotheses or reached its ``max_len``; its hypotheses then
+leave the decoder's state, so later steps run only the rows still searching (the bookkeeping
+tensors keep all ``B`` rows). Taking the best ``K``
 of all extensions before setting finished ones aside is what makes ``beam_size=1`` pick exactly the
 tokens of greedy search. The length penalty is GNMT's (Wu et al. 2016):
 ``((5 + length) / 6) ** alpha`` with ``alpha = length_penalty`` and ``length`` counting the eos;
@@ -49,7 +51,9 @@ def beam_search(
 ) -> SearchResult:
     """The best hypothesis of each of ``batch_size`` rows, found by beam search.
 
-    ``step(tokens (B*K,), state) -> (log_probs (B*K, V), state)``; ``initial_state`` has B rows in
+    ``step(tokens (N,), state) -> (log_probs (N, V), state)`` with ``N = A * K`` for the ``A <= B``
+    rows still searching (each row's hypotheses in turn, rows stepped independently);
+    ``initial_state`` has B rows in
     the dims declared by ``state_dims`` (see ``rnnkit.decoding.state``) and is repeated K times per
     row. ``max_len``: an int or a ``(B,)`` tensor, the most tokens a row may emit, eos included.
     ``no_repeat_ngram = n > 0`` forbids any n-gram from occurring twice in a hypothesis.
@@ -77,21 +81,29 @@ def beam_search(
     live_score[:, 0] = 0.0
     last = torch.full((batch_size * k,), bos_id, dtype=torch.long, device=device)
     state = repeat_rows(initial_state, k, state_dims)
+    active = rows  # the rows the decoder's state holds (A of them), ascending
 
     for t in range(total_steps):
         if done.all():
             break
-        log_probs, state = step(last, state)
+        log_probs, state = step(last, state)  # (A * K, V)
         vocab_size = log_probs.shape[-1]
-        log_probs = ban_repeated_ngrams(
-            log_probs.float(), history[:, :, :t].reshape(batch_size * k, t), no_repeat_ngram
-        )
+        searching = len(active)
+        if no_repeat_ngram > 0:
+            log_probs = ban_repeated_ngrams(
+                log_probs.float(), history[active, :, :t].reshape(searching * k, t), no_repeat_ngram
+            )
         # Only a hypothesis's own best 2K tokens can be among its row's best 2K extensions, so
         # rank within each hypothesis first: this never builds a (B, K, V) tensor of sums.
         per_hypothesis = min(2 * k, vocab_size)
-        top_log_probs, top_tokens = log_probs.view(batch_size, k, vocab_size).topk(
-            per_hypothesis, dim=-1
+        top_log_probs, top_tokens = (
+            log_probs.float().view(searching, k, vocab_size).topk(per_hypothesis, dim=-1)
         )
+        if searching < batch_size:  # finished rows have no live hypotheses: -inf
+            all_log_probs = top_log_probs.new_full((batch_size, k, per_hypothesis), -torch.inf)
+            all_tokens = top_tokens.new_full((batch_size, k, per_hypothesis), pad_id)
+            all_log_probs[active], all_tokens[active] = top_log_probs, top_tokens
+            top_log_probs, top_tokens = all_log_probs, all_tokens
         extended = (live_score.unsqueeze(-1) + top_log_probs).view(batch_size, -1)
         num_candidates = min(2 * k, k * per_hypothesis)
         cand_score, cand_index = extended.topk(num_candidates, dim=1)  # (B, 2K)
@@ -130,8 +142,14 @@ def beam_search(
         token = cand_token.gather(1, keep)
         history = history.gather(1, parent.unsqueeze(-1).expand(-1, -1, total_steps))
         history[:, :, t] = token
-        flat_parent = (rows.unsqueeze(1) * k + parent).view(-1)
-        state = select_rows(state, flat_parent, state_dims)
-        last = token.reshape(-1)
+
+        # The next state: each live hypothesis's parent row, of the rows still searching.
+        still = (~done)[active]  # (A,)
+        shrinks = not bool(still.all())
+        kept = still.nonzero().squeeze(1) if shrinks else torch.arange(searching, device=device)
+        active = active[kept]
+        flat_parent = (kept.unsqueeze(1) * k + parent[active]).view(-1)
+        state = select_rows(state, flat_parent, state_dims, kept if shrinks else None)
+        last = token[active].reshape(-1)
 
     return SearchResult(best_tokens, best_length, best_log_prob, best_score)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.decoding.common import SearchResult, StepFn, ban_repeated_ngrams, max_lengths
-from rnnkit.decoding.state import StateDims, device_of
+from rnnkit.decoding.state import StateDims, device_of, select_rows
 
 
 @torch.no_grad()
@@ -26,32 +26,37 @@ def greedy_search(
 ) -> SearchResult:
     """Decode ``batch_size`` rows greedily from ``bos_id`` until ``eos_id`` or ``max_len`` tokens.
 
-    ``step(tokens (B,), state) -> (log_probs (B, V), state)`` runs the decoder one step;
-    ``initial_state`` has B rows (``state_dims`` is accepted for symmetry with ``beam_search``,
-    greedy search never reorders rows). ``max_len`` is an int or a ``(B,)`` tensor counting eos.
-    A row keeps being fed to ``step`` after it finishes; its extra outputs are ignored.
+    ``step(tokens (A,), state) -> (log_probs (A, V), state)`` runs the decoder one step for the
+    ``A <= B`` rows still decoding (rows stepped independently): a row that finishes leaves the
+    state (``select_rows`` with ``state_dims``). ``initial_state`` has B rows; ``max_len`` is an
+    int or a ``(B,)`` tensor counting eos.
     """
-    del state_dims  # rows are never reordered
     device = device_of(initial_state)
     limits = max_lengths(max_len, batch_size, device)
     total_steps = int(limits.max()) if batch_size else 0
     tokens = torch.full((batch_size, total_steps), pad_id, dtype=torch.long, device=device)
     lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
     log_probs_sum = torch.zeros(batch_size, device=device)
-    finished = limits == 0
-    last = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
+    active = (limits > 0).nonzero().squeeze(1)  # the rows the state holds, ascending
     state = initial_state
+    if len(active) < batch_size:
+        state = select_rows(state, active, state_dims, active)
+    last = torch.full((len(active),), bos_id, dtype=torch.long, device=device)
     for t in range(total_steps):
-        if finished.all():
+        if len(active) == 0:
             break
         log_probs, state = step(last, state)
-        log_probs = ban_repeated_ngrams(log_probs, tokens[:, :t], no_repeat_ngram)
-        best_log_prob, best = log_probs.max(dim=-1)
-        running = ~finished
-        log_probs_sum += torch.where(running, best_log_prob.float(), 0.0)
-        emits_content = running & (best != eos_id)
-        tokens[:, t] = torch.where(emits_content, best, pad_id)
-        lengths += emits_content.long()
-        finished = finished | (best == eos_id) | (t + 1 >= limits)
+        if no_repeat_ngram > 0:
+            log_probs = ban_repeated_ngrams(log_probs, tokens[active, :t], no_repeat_ngram)
+        best_log_prob, best = log_probs.max(dim=-1)  # (A,)
+        log_probs_sum[active] += best_log_prob.float()
+        ends = best == eos_id
+        tokens[active, t] = torch.where(ends, pad_id, best)
+        lengths[active] += (~ends).long()
+        still = ~ends & (t + 1 < limits[active])
+        if not bool(still.all()):
+            kept = still.nonzero().squeeze(1)
+            active, best = active[kept], best[kept]
+            state = select_rows(state, kept, state_dims, kept)
         last = best
     return SearchResult(tokens, lengths, log_probs_sum, log_probs_sum.clone())

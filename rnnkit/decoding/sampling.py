@@ -6,6 +6,8 @@ Filters mask the logits they remove with ``-inf`` and leave the others unchanged
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -66,6 +68,56 @@ def sample_next(
         probs.shape[0], 1, generator=generator, device=probs.device, dtype=probs.dtype
     )
     return inverse_cdf_draw(probs, uniforms)
+
+
+def sample_rows(
+    logits: Tensor,
+    temperatures: Sequence[float],
+    top_ks: Sequence[int],
+    top_ps: Sequence[float],
+    generators: Sequence[torch.Generator | None],
+) -> Tensor:
+    """One token id per row of ``logits (B, V)``, row ``b`` drawn with its own settings.
+
+    Each row gets what ``sample_next(logits[b:b+1], temperatures[b], top_ks[b], top_ps[b],
+    generators[b])`` gives it (the same filters, the same uniform drawn from the row's generator;
+    a greedy row draws none), computed for all rows at once: the filters, softmax and draw run as
+    a handful of batched operations instead of a handful per row. Returns ``(B,)`` int64.
+    """
+    batch, vocab = logits.shape
+    if not len(temperatures) == len(top_ks) == len(top_ps) == len(generators) == batch:
+        raise ValueError(f"need one setting of each kind per row ({batch} rows)")
+    if batch == 1:  # one row: sample_next itself, with fewer operations than the batched form
+        return sample_next(logits, temperatures[0], top_ks[0], top_ps[0], generators[0])
+    temperature = torch.tensor(temperatures, dtype=torch.float32, device=logits.device)
+    if (temperature < 0).any():
+        raise ValueError(f"temperatures must be >= 0, got {list(temperatures)}")
+    greedy = temperature == 0
+    scaled = logits.float() / torch.where(greedy, 1.0, temperature)[:, None]
+    k = torch.tensor(top_ks, device=logits.device)
+    p = torch.tensor(top_ps, dtype=torch.float32, device=logits.device)
+    if not ((p > 0) & (p <= 1)).all():
+        raise ValueError(f"top_p must be in (0, 1], got {list(top_ps)}")
+    filter_k, filter_p = (k > 0) & (k < vocab), p < 1.0
+    if filter_k.any() or filter_p.any():
+        sorted_logits, order = torch.sort(scaled, dim=-1, descending=True)
+        if filter_k.any():  # the k-th largest of each row, as top_k_filter finds it
+            kth = sorted_logits.gather(1, (k.clamp(1, vocab) - 1)[:, None])
+            kth = torch.where(filter_k[:, None], kth, float("-inf"))
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+            sorted_logits, order = torch.sort(scaled, dim=-1, descending=True)
+        if filter_p.any():  # as top_p_filter, with each row's p
+            probs = torch.softmax(sorted_logits, dim=-1)
+            drop_sorted = (torch.cumsum(probs, dim=-1) - probs >= p[:, None]) & filter_p[:, None]
+            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+            scaled = scaled.masked_fill(drop, float("-inf"))
+    probs = torch.softmax(scaled, dim=-1)
+    uniforms = torch.zeros(batch, 1, device=logits.device)
+    for row, generator in enumerate(generators):
+        if not greedy[row]:
+            uniforms[row] = torch.rand(1, generator=generator, device=logits.device)
+    drawn = inverse_cdf_draw(probs, uniforms)
+    return torch.where(greedy, logits.argmax(dim=-1), drawn)
 
 
 def inverse_cdf_draw(probs: Tensor, uniforms: Tensor) -> Tensor:

@@ -7,7 +7,10 @@ an attention decoder's encoder memory ``(N, S, D)`` keeps them in dim 0. ``dims`
 
 - an int applies to every tensor below that point (``dims=1`` for a plain LSTM state);
 - otherwise ``dims`` mirrors the state's structure, e.g. for
-  ``{"rnn": (h, c), "memory": m, "mask": k}`` use ``{"rnn": 1, "memory": 0, "mask": 0}``.
+  ``{"rnn": (h, c), "memory": m, "mask": k}`` use ``{"rnn": 1, "memory": 0, "mask": 0}``;
+- ``None`` (``SHARED``) marks a part that has one row per *input*, shared by all of that input's
+  hypotheses (an encoder's memory, which no step changes): a beam search neither repeats nor
+  reorders it, and the step function broadcasts it over the ``N / B`` hypotheses of each input.
 """
 
 from __future__ import annotations
@@ -18,27 +21,39 @@ from typing import Any
 import torch
 from torch import Tensor
 
-StateDims = Any  # an int, or a tuple/list/dict of StateDims mirroring the state
+StateDims = Any  # an int, None (SHARED), or a tuple/list/dict of StateDims mirroring the state
+
+#: The dims of a state part kept once per input row, not once per hypothesis.
+SHARED = None
 
 
-def map_rows(state: Any, dims: StateDims, fn: Callable[[Tensor, int], Tensor]) -> Any:
-    """Apply ``fn(tensor, row_dim)`` to every tensor of ``state``, keeping its structure."""
+def map_rows(
+    state: Any,
+    dims: StateDims,
+    fn: Callable[[Tensor, int], Tensor],
+    shared: Callable[[Tensor], Tensor] | None = None,
+) -> Any:
+    """Apply ``fn(tensor, row_dim)`` to every tensor of ``state``, keeping its structure; parts
+    whose dims are ``SHARED`` go through ``shared(tensor)`` (rows in dim 0), or are returned as
+    they are without it."""
     if state is None:
         return None
+    if dims is SHARED:
+        return state if shared is None else map_rows(state, 0, lambda tensor, _: shared(tensor))
     if isinstance(state, Tensor):
         if not isinstance(dims, int):
             raise TypeError(f"a tensor's row dim must be an int, got {type(dims).__name__}")
         return fn(state, dims)
     if isinstance(state, dict):
         return {
-            key: map_rows(value, dims if isinstance(dims, int) else dims[key], fn)
+            key: map_rows(value, dims if isinstance(dims, int) else dims[key], fn, shared)
             for key, value in state.items()
         }
     if isinstance(state, (tuple, list)):
         if not isinstance(dims, int) and len(dims) != len(state):
             raise ValueError(f"state has {len(state)} parts but dims has {len(dims)}")
         parts = [
-            map_rows(value, dims if isinstance(dims, int) else dims[i], fn)
+            map_rows(value, dims if isinstance(dims, int) else dims[i], fn, shared)
             for i, value in enumerate(state)
         ]
         if hasattr(state, "_fields"):  # a namedtuple
@@ -49,9 +64,13 @@ def map_rows(state: Any, dims: StateDims, fn: Callable[[Tensor, int], Tensor]) -
     )
 
 
-def select_rows(state: Any, index: Tensor, dims: StateDims) -> Any:
-    """The rows ``index (M,)`` of every tensor in ``state`` (reorders hypotheses)."""
-    return map_rows(state, dims, lambda tensor, dim: tensor.index_select(dim, index))
+def select_rows(
+    state: Any, index: Tensor, dims: StateDims, shared_index: Tensor | None = None
+) -> Any:
+    """The rows ``index (M,)`` of every tensor in ``state`` (reorders hypotheses); the ``SHARED``
+    parts keep their rows, or take the rows ``shared_index`` (drops finished inputs)."""
+    shared = None if shared_index is None else (lambda tensor: tensor.index_select(0, shared_index))
+    return map_rows(state, dims, lambda tensor, dim: tensor.index_select(dim, index), shared)
 
 
 def repeat_rows(state: Any, times: int, dims: StateDims) -> Any:

@@ -37,7 +37,8 @@ class Attention(nn.Module):
         raise NotImplementedError
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """Unnormalised scores of each position: ``query (B, Q)``, ``keys (B, S, K) -> (B, S)``."""
+        """Unnormalised scores of each position for ``R`` queries per memory row:
+        ``query (B, R, Q)``, ``keys (B, S, K) -> (B, R, S)``."""
         raise NotImplementedError
 
     def forward(
@@ -47,18 +48,29 @@ class Attention(nn.Module):
         mask: Tensor | None = None,
         keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """``query (B, Q)``, ``memory (B, S, M)``, ``mask (B, S)`` True at real positions ->
-        ``(context (B, M), weights (B, S))``. ``keys`` is ``prepare(memory)`` when precomputed."""
+        """``query (N, Q)``, ``memory (B, S, M)``, ``mask (B, S)`` True at real positions ->
+        ``(context (N, M), weights (N, S))``. ``keys`` is ``prepare(memory)`` when precomputed.
+
+        ``N`` is ``B`` or a multiple ``B * R``: queries ``b * R .. b * R + R - 1`` attend to
+        memory row ``b`` (a beam search's hypotheses of one input share its memory, once).
+        """
+        batch = memory.shape[0]
+        if query.shape[0] % max(batch, 1):
+            raise ValueError(
+                f"query rows ({query.shape[0]}) must be a multiple of memory rows ({batch})"
+            )
         if keys is None:
             keys = self.prepare(memory)
-        scores = self.score(query, keys)
-        weights = masked_softmax(scores, mask)
-        context = torch.bmm(weights.unsqueeze(1).to(memory.dtype), memory).squeeze(1)
-        return context, weights
+        queries = query.view(batch, -1, query.shape[-1])  # (B, R, Q)
+        scores = self.score(queries, keys)  # (B, R, S)
+        weights = masked_softmax(scores, None if mask is None else mask.unsqueeze(1))
+        context = torch.bmm(weights.to(memory.dtype), memory)  # (B, R, M)
+        return context.flatten(0, 1), weights.flatten(0, 1)
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
-    """Softmax over the last dim of ``scores (B, S)`` counting only positions where ``mask``.
+    """Softmax over the last dim of ``scores (..., S)`` counting only positions where ``mask``
+    (broadcast against ``scores``).
 
     Masked positions get exactly zero weight. Computed in float32 for stability under autocast.
     """
@@ -89,7 +101,8 @@ class BahdanauAttention(Attention):
         return self.memory_projection(memory)  # (B, S, A)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        hidden = torch.tanh(keys + self.query_projection(query).unsqueeze(1))  # (B, S, A)
+        projected = self.query_projection(query).unsqueeze(2)  # (B, R, 1, A)
+        hidden = torch.tanh(keys.unsqueeze(1) + projected)  # (B, R, S, A)
         return self.v(hidden).squeeze(-1)
 
 
@@ -109,7 +122,7 @@ class LuongDotAttention(Attention):
         return memory
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1).to(keys.dtype)).squeeze(-1)
+        return torch.bmm(query.to(keys.dtype), keys.transpose(1, 2))
 
 
 class LuongGeneralAttention(Attention):
@@ -124,7 +137,7 @@ class LuongGeneralAttention(Attention):
         return self.memory_projection(memory)  # (B, S, Q)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1).to(keys.dtype)).squeeze(-1)
+        return torch.bmm(query.to(keys.dtype), keys.transpose(1, 2))
 
 
 def make_attention(

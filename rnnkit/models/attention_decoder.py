@@ -25,7 +25,9 @@ time loop cannot be handed to a fused kernel.
 ``decode`` runs the decoder over a target under teacher forcing with a ratio (scheduled sampling,
 Bengio et al. 2015, when the ratio decays over training); ``search`` drives
 ``rnnkit.decoding.greedy_search`` or ``beam_search`` with ``step``; every tensor of the state keeps
-its rows in dim 0 (``state_dims=0``).
+its rows in dim 0. The memory, its keys and mask are ``SHARED``: a beam search keeps them once per
+input (``B`` rows) while the layers and feed have a row per hypothesis (``B * K``), and the
+attention broadcasts each input's memory over its hypotheses, so no step copies the memory.
 
 The modules keep the attribute names ``target_embedding``, ``decoder``, ``bridge``,
 ``attention``, ``combine`` and ``output`` (or ``output_projection`` and ``output_bias`` when
@@ -44,6 +46,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import State
 from rnnkit.decoding import SearchResult, beam_search, greedy_search
+from rnnkit.decoding.state import SHARED
 from rnnkit.layers import RNN
 from rnnkit.layers.attention import ATTENTION_KINDS, make_attention
 from rnnkit.layers.dropout import dropout
@@ -57,7 +60,9 @@ BRIDGES = ("linear", "zero")
 # The decoder's state as the search functions carry it: a dict whose tensors all have rows in
 # dim 0: "layers" (one cell state per decoder layer), "feed" (the previous attentional vector, or
 # None), "memory" (B, S, M), "keys" (the attention's prepared memory, or None), "mask" (B, S).
+# "layers" and "feed" have N rows, a multiple of the memory's B (N = B * K in a beam search).
 DecoderState = dict[str, Any]
+_PER_INPUT = ("memory", "keys", "mask")
 
 
 class AttentionDecoder(KeepsArguments):
@@ -172,10 +177,11 @@ class AttentionDecoder(KeepsArguments):
     def decode_step(
         self, embedded: Tensor, state: DecoderState
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        """One decoder step from the embedded previous token ``(B, E)``.
+        """One decoder step from the embedded previous token ``(N, E)``.
 
-        Returns ``(features (B, H), new_state, attention weights (B, S) or None)``; the output
-        layer turns ``features`` into logits.
+        Returns ``(features (N, H), new_state, attention weights (N, S) or None)``; the output
+        layer turns ``features`` into logits. ``N`` is the memory's ``B`` rows or a multiple
+        (hypotheses ``b * N/B ..`` of input ``b`` share its memory row).
         """
         x = torch.cat([embedded, state["feed"]], dim=-1) if self.input_feeding else embedded
         new_layers = []
@@ -336,7 +342,7 @@ class AttentionDecoder(KeepsArguments):
             eos_id=self.eos_id,
             max_len=max_len,
             no_repeat_ngram=no_repeat_ngram,
-            state_dims=0,
+            state_dims={key: SHARED if key in _PER_INPUT else 0 for key in state},
             pad_id=self.pad_id,
         )
         if beam_size == 1:

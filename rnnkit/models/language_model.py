@@ -1,13 +1,10 @@
 """A recurrent language model: embedding -> ``rnnkit.RNN`` -> output layer, and fast generation.
 
 Training reads whole chunks ``(B, T)`` through ``forward``. Generation at batch 1 would spend most
-of its time in per-call overhead if it called the full layer once per token, so ``generate`` steps
-the cells directly with weights read once (``_FastStepper``): the first layer's input projection
-of every vocabulary entry is precomputed into a table (so a step of that layer reads only its
-recurrent matrix), and every layer runs as one call of torch's fused cell function
-(``torch.lstm_cell``, ``torch.gru_cell``, ``torch.rnn_tanh_cell``) where that computes the cell
-exactly, ``cell.project`` + ``cell.step`` otherwise. For a 2 x 512 character LSTM this reads
-3 of the 4 weight matrices per step and makes about a dozen tensor calls.
+of its time in per-call overhead if it called the full layer once per token, so ``generate`` runs
+the prime through ``forward`` and then steps the model one token at a time with a stepper
+(``rnnkit.models.stepping``): for the classic cells a C kernel on preallocated buffers, with
+float32, bfloat16 or int8 weights (``weights=``); torch's cell functions otherwise.
 
 Regularisers (AWD-LSTM, Merity et al. 2018): ``embedding_dropout`` drops whole words from the
 embedding matrix; ``dropout`` applies to the embeddings, between RNN layers and to the RNN output,
@@ -22,24 +19,19 @@ LSTM, ``proj_size=embedding_size`` (a cell option) gives the same widths inside 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, State
+from rnnkit.cells.base import State
 from rnnkit.decoding.sampling import sample_next
 from rnnkit.layers import RNN, embedding_dropout, locked_dropout
 from rnnkit.layers.dropout import dropout
-from rnnkit.layers.recurrent import as_tuple, from_tuple
-from rnnkit.layers.torch_kernels import torch_kernel_name
 from rnnkit.models.config import KeepsArguments, check_fraction, constructor_arguments
-
-# Largest first-layer lookup table (vocabulary x gate width) that generation precomputes.
-_MAX_TABLE_ELEMENTS = 1 << 23
+from rnnkit.models.stepping import check_weights, make_stepper
 
 
 class LanguageModel(KeepsArguments):
@@ -168,13 +160,16 @@ class LanguageModel(KeepsArguments):
         top_k: int = 0,
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
+        weights: str = "float32",
     ) -> Iterator[int]:
         """Yield ``length`` new token ids, one at a time, continuing ``prime_ids``.
 
         The prime (at least one id; a task without one can prime with a newline or bos) runs
-        through ``forward`` in one call; each new id is drawn by ``sample_next`` (temperature 0 is
-        greedy) and fed back one step at a time through the fast path. Dropout is off throughout.
-        The model's train/eval mode is left as it was.
+        through ``forward`` in one call; each new id is drawn by ``sample_next`` (temperature 0
+        is greedy) and fed back one step at a time through a stepper. With ``weights="bf16"`` or
+        ``"int8"`` the weight matrices are rounded to that precision (``rnnkit.models.stepping``)
+        and the prime too is stepped through them, so the whole generation is that of the
+        rounded model. Dropout is off throughout. The model's train/eval mode is left as it was.
         """
         prime = [int(i) for i in prime_ids]
         if not prime:
@@ -185,7 +180,8 @@ class LanguageModel(KeepsArguments):
             raise ValueError(f"length must be >= 0, got {length}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        return self._generate(prime, length, temperature, top_k, top_p, generator)
+        check_weights(weights)
+        return self._generate(prime, length, temperature, top_k, top_p, generator, weights)
 
     def _generate(
         self,
@@ -195,15 +191,21 @@ class LanguageModel(KeepsArguments):
         top_k: int,
         top_p: float,
         generator: torch.Generator | None,
+        weights: str,
     ) -> Iterator[int]:
         # Grad mode is set per block, never across a ``yield``: the caller's code between two
         # tokens must not run under inference mode.
         with torch.inference_mode(), _eval_mode(self):
-            tokens = torch.tensor([prime], device=self.embedding.weight.device)
-            features, state = self.features(tokens)
-            logits = self.decoder(features[:, -1])
-            stepper = _FastStepper(self)
-            layer_states = stepper.split_state(state)
+            stepper = make_stepper(self, weights)
+            if weights == "float32":
+                tokens = torch.tensor([prime], device=self.embedding.weight.device)
+                features, state = self.features(tokens)
+                logits = self.decoder(features[:, -1])
+                stepper.start(state)
+            else:  # the prime too through the rounded weights: one model throughout
+                stepper.start(self.initial_state(1))
+                for token_id in prime:
+                    logits = stepper.step(token_id)
         for produced in range(length):
             with torch.inference_mode():
                 token = int(sample_next(logits, temperature, top_k, top_p, generator))
@@ -212,7 +214,7 @@ class LanguageModel(KeepsArguments):
                 # eval mode again: the caller may have switched modes, and a cell's step reads
                 # its weights through weight drop, which is only off in eval mode
                 with torch.inference_mode(), _eval_mode(self):
-                    logits, layer_states = stepper.step(token, layer_states)
+                    logits = stepper.step(token)
 
 
 @contextmanager
@@ -226,132 +228,3 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train()
-
-
-LayerStep = Callable[[Any, State], tuple[Tensor, State]]  # (input, state) -> (h (1, H), state)
-
-
-class _FastStepper:
-    """One generation step at batch 1 with every weight read once (the model in eval mode).
-
-    ``step(token_id, states) -> (logits (1, V), states)`` with one state per layer in the cell's
-    own layout (``(1, H)`` tensors).
-    """
-
-    def __init__(self, model: LanguageModel) -> None:
-        cells: list[Cell] = list(model.rnn.cells)
-        embedding = model.embedding.weight
-        first = cells[0]
-        if embedding.shape[0] * first.gate_size <= _MAX_TABLE_ELEMENTS:
-            table = first.project(embedding.unsqueeze(0)).squeeze(0)  # (V, G)
-            self.layers: list[LayerStep] = [_table_step(first, table)]
-        else:
-            self.layers = [_embedding_step(first, embedding)]
-        self.layers += [_cell_step(cell) for cell in cells[1:]]
-        self.projection = model.projection
-        self.decoder_weight, self.decoder_bias = model.decoder.weight, model.decoder.bias
-
-    @staticmethod
-    def split_state(state: State) -> list[State]:
-        """torch's layout ``(L, 1, H)`` per component -> one ``(1, H)`` state per layer."""
-        parts = as_tuple(state)
-        return [from_tuple(tuple(p[layer] for p in parts)) for layer in range(parts[0].shape[0])]
-
-    def step(self, token_id: int, states: list[State]) -> tuple[Tensor, list[State]]:
-        x: Any = token_id
-        new_states = []
-        for layer, state in zip(self.layers, states, strict=True):
-            x, state = layer(x, state)
-            new_states.append(state)
-        if self.projection is not None:
-            x = self.projection(x)
-        return F.linear(x, self.decoder_weight, self.decoder_bias), new_states
-
-
-def _table_step(cell: Cell, table: Tensor) -> LayerStep:
-    """First layer from the token's precomputed input projection ``table[token_id] (G,)``.
-
-    For the classic cells, torch's fused cell function does the rest in one call: the projection
-    goes in as its input bias, and its input product is made empty (a ``(1, 1)`` zero input times
-    a ``(G, 1)`` zero weight), so only the recurrent product is computed.
-    """
-    kernel = torch_kernel_name(cell)
-    if kernel is None or (kernel == "lstm" and cell.proj_size):
-
-        def generic_step(token_id: int, state: State) -> tuple[Tensor, State]:
-            return cell.step(table[token_id].unsqueeze(0), state)
-
-        return generic_step
-
-    no_input, no_weight = table.new_zeros(1, 1), table.new_zeros(table.shape[1], 1)
-    weight_hh = cell.weight_hh
-    if kernel == "lstm":
-
-        def lstm_step(token_id: int, state: State) -> tuple[Tensor, State]:
-            h, c = torch.lstm_cell(no_input, state, no_weight, weight_hh, table[token_id], None)
-            return h, (h, c)
-
-        return lstm_step
-
-    # GRU: project() folded the r and z parts of b_hh into the table; b_hn stays recurrent.
-    recurrent_bias = None
-    if kernel == "gru" and cell.bias:
-        hsz = cell.hidden_size
-        recurrent_bias = torch.cat(
-            [torch.zeros_like(cell.bias_hh[: 2 * hsz]), cell.bias_hh[2 * hsz :]]
-        )
-    function = {"gru": torch.gru_cell, "rnn_tanh": torch.rnn_tanh_cell}.get(
-        kernel, torch.rnn_relu_cell
-    )
-
-    def fused_step(token_id: int, state: State) -> tuple[Tensor, State]:
-        h = function(no_input, state, no_weight, weight_hh, table[token_id], recurrent_bias)
-        return h, h
-
-    return fused_step
-
-
-def _embedding_step(cell: Cell, embedding: Tensor) -> LayerStep:
-    """First layer for large vocabularies: look up the embedding, then a full cell step."""
-    inner = _cell_step(cell)
-
-    def step(token_id: int, state: State) -> tuple[Tensor, State]:
-        return inner(embedding[token_id].unsqueeze(0), state)
-
-    return step
-
-
-def _cell_step(cell: Cell) -> LayerStep:
-    """``x (1, I), state -> (h (1, H_out), state)`` with torch's fused cell function if exact."""
-    kernel = torch_kernel_name(cell)
-    if kernel == "lstm" and not cell.proj_size:
-        weights = _cell_weights(cell)
-
-        def lstm_step(x: Tensor, state: State) -> tuple[Tensor, State]:
-            h, c = torch.lstm_cell(x, state, *weights)
-            return h, (h, c)
-
-        return lstm_step
-    if kernel in ("gru", "rnn_tanh", "rnn_relu"):
-        function = {"gru": torch.gru_cell, "rnn_tanh": torch.rnn_tanh_cell}.get(
-            kernel, torch.rnn_relu_cell
-        )
-        weights = _cell_weights(cell)
-
-        def fused_step(x: Tensor, state: State) -> tuple[Tensor, State]:
-            h = function(x, state, *weights)
-            return h, h
-
-        return fused_step
-
-    def generic_step(x: Tensor, state: State) -> tuple[Tensor, State]:
-        return cell.step(cell.project(x.unsqueeze(1)).squeeze(1), state)
-
-    return generic_step
-
-
-def _cell_weights(cell: Cell) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-    """``(weight_ih, weight_hh, bias_ih, bias_hh)`` in torch's layout, read once (eval mode)."""
-    if cell.bias:
-        return cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh
-    return cell.weight_ih, cell.weight_hh, None, None

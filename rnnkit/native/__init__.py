@@ -50,7 +50,9 @@ def _compiler() -> str | None:
 
 
 def _build(name: str, compiler: str) -> Path:
-    source = (_SOURCES / f"{name}.c").read_bytes()
+    # the C file and the headers beside it (which it may include)
+    files = [_SOURCES / f"{name}.c", *sorted(_SOURCES.glob("*.h"))]
+    source = b"".join(path.read_bytes() for path in files)
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, text=True, check=True
     ).stdout

@@ -39,6 +39,7 @@ from rnnkit.data.streams import StreamBatches, check_stream_size
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.models import LanguageModel
+from rnnkit.models.stepping import WEIGHTS
 from rnnkit.tasks import lifecycle
 from rnnkit.tasks.lifecycle import RNN_DESCRIPTION, Prepared, Run, Task
 from rnnkit.tasks.options import TaskOptions, model_option, option
@@ -495,6 +496,7 @@ def generate(
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int | None = None,
+    weights: str = "float32",
 ) -> Iterator[str]:
     """Yield the text of ``length`` sampled tokens continuing ``prime``, piece by piece.
 
@@ -502,13 +504,17 @@ def generate(
     saw map to its unknown token; tokens that never occur in training text (padding, begin and
     end markers) are never generated. ``seed`` makes the sample reproducible; None draws a fresh
     one each time. ``temperature`` 0 is greedy; ``top_k`` 0 and ``top_p`` 1 switch those filters
-    off.
+    off. ``weights`` ``"bf16"`` or ``"int8"`` samples from the model with its weight matrices
+    rounded to that precision (faster; ``LanguageModel.generate``).
     """
     check_sampling(length, temperature, top_k, top_p)
+    if weights not in WEIGHTS:
+        raise UserError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}.")
     model, tokenizer, config = load_run(run_dir)
     prepare_for_sampling(model, tokenizer)
     prime_ids = encode_prime(tokenizer, config, prime)
-    ids = model.generate(prime_ids, length, temperature, top_k, top_p, seeded_generator(seed))
+    generator = seeded_generator(seed)
+    ids = model.generate(prime_ids, length, temperature, top_k, top_p, generator, weights)
     return stream_text(ids, TextStream(tokenizer, context=prime_ids))
 
 

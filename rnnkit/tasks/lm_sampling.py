@@ -2,13 +2,15 @@
 
 ``rnnkit generate`` samples one text through ``rnnkit.tasks.lm.generate`` (the batch-1 fast path
 of ``LanguageModel.generate``). A server answering many clients samples their texts together:
-``sample_steps`` primes each request on its own, then steps all of them as one batch ``(B, 1)``
-through the model, drawing each row's token with its own settings and seeded generator, so a
-request gives the same text alone or in a batch (greedy sampling gives exactly the text of
-``lm.generate``; a seeded one the same draws from the same probabilities). Every sampled token is
-fed back, and the hidden state after reading it (every layer's ``h``, layer-major, ``L * H``
-values) is that token's activation, as in Karpathy et al. (2015), "Visualizing and understanding
-recurrent networks".
+``sample_steps`` primes each request on its own, then steps all of them as one batch through the
+model's cells (``rnnkit.models.stepping.BatchStepper``), drawing each row's token with its own
+settings and seeded generator (``sample_rows``, one batched draw), so a request gives the same
+text alone or in a batch (greedy sampling gives exactly the text of ``lm.generate``; a seeded
+one the same draws from the same probabilities). A request that has all its tokens leaves the
+batch, so streams of different lengths cost only their own steps. Every sampled token is fed
+back, and the hidden state after reading it (every layer's ``h``, layer-major, ``L * H``
+values) is that token's activation, as in Karpathy et al. (2015), "Visualizing and
+understanding recurrent networks".
 
 Settings are checked and prime/unknown-token rules applied exactly as ``lm.generate`` does.
 """
@@ -24,10 +26,11 @@ import torch
 from torch import Tensor
 
 from rnnkit.data.tokenizers import Tokenizer
-from rnnkit.decoding.sampling import sample_next
+from rnnkit.decoding.sampling import sample_rows
 from rnnkit.errors import UserError
 from rnnkit.layers.recurrent import as_tuple, from_tuple
 from rnnkit.models import LanguageModel
+from rnnkit.models.stepping import BatchStepper
 from rnnkit.tasks import lm
 
 
@@ -119,25 +122,34 @@ def sample_steps(
     longest = max((r.length for r in requests), default=0)
     with torch.inference_mode():
         logits, state = _prime(model, primes)
+        stepper = BatchStepper(model)
+        stepper.start(state)
+    reports_units = any(len(u) for u in units)
+    live = list(range(len(requests)))  # the requests still sampling: the batch's rows, in order
     for step in range(longest):
         with torch.inference_mode():
-            tokens = [
-                int(sample_next(row[None], r.temperature, r.top_k, r.top_p, g))
-                for row, r, g in zip(logits, requests, generators, strict=True)
-            ]
-            features, state = model.features(torch.tensor(tokens)[:, None], state)
-            logits = model.decoder(features[:, -1])
-            hidden = hidden_of(state)  # (B, L * H)
-        pieces: list[Piece | None] = []
-        for row, request in enumerate(requests):
-            if step >= request.length:
-                pieces.append(None)
-                continue
-            text = streams[row].feed(tokens[row])
-            if step + 1 == request.length:
-                text += streams[row].flush()
-            pieces.append(Piece(text, hidden[row, units[row]].tolist()))
+            rows = [requests[i] for i in live]
+            tokens = sample_rows(
+                logits, [r.temperature for r in rows], [r.top_k for r in rows],
+                [r.top_p for r in rows], [generators[i] for i in live],
+            )  # fmt: skip
+            logits = stepper.step(tokens)
+            hidden = stepper.hidden() if reports_units else None  # (B, L * H)
+        pieces: list[Piece | None] = [None] * len(requests)
+        for row, (index, token) in enumerate(zip(live, tokens.tolist(), strict=True)):
+            text = streams[index].feed(token)
+            if step + 1 == requests[index].length:
+                text += streams[index].flush()
+            activations = hidden[row, units[index]].tolist() if hidden is not None else []
+            pieces[index] = Piece(text, activations)
         yield pieces
+        # a request that has all its tokens leaves the batch: later steps compute only the rest
+        keep = [row for row, index in enumerate(live) if requests[index].length > step + 1]
+        if len(keep) < len(live):
+            live = [live[row] for row in keep]
+            chosen = torch.tensor(keep, dtype=torch.long)
+            logits = logits[chosen]
+            stepper.keep(chosen)
 
 
 def sample_many(loaded: LoadedLM, requests: Sequence[SampleRequest]) -> list[Sample]:

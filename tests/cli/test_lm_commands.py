@@ -222,3 +222,15 @@ def test_evaluate_refuses_an_output_file_the_task_does_not_write(tiny_run, tiny_
     result = rnnkit("evaluate", tiny_run, "--data", tiny_corpus, "--output", output)
     assert_user_error(result, "--output", "lm run")
     assert not output.exists()
+
+
+def test_generate_with_reduced_precision_weights(tiny_run):
+    from rnnkit.tasks import lm
+
+    for weights in ("bf16", "int8"):
+        flags = ["--prime", "ab", "--length", "30", "--seed", "5", "--weights", weights]
+        result = rnnkit("generate", tiny_run, *flags)
+        assert result.exit_code == 0, result.output
+        expected = "".join(lm.generate(tiny_run, "ab", 30, seed=5, weights=weights))
+        assert result.stdout == "ab" + expected + "\n"
+    assert_user_error(rnnkit("generate", tiny_run, "--weights", "fp8"), "--weights", "int8")

@@ -82,6 +82,8 @@ def test_generate_flags_of_the_other_task_are_refused(music_run, tiny_run, tmp_p
     assert_user_error(rnnkit("generate", music_run, "--output", tmp_path / "a.mid",
                              "--length", "5"), "--length", "--steps")  # fmt: skip
     assert_user_error(rnnkit("generate", music_run), "--output")
+    assert_user_error(rnnkit("generate", music_run, "--output", tmp_path / "a.mid",
+                             "--weights", "int8"), "--weights")  # fmt: skip
     assert_user_error(rnnkit("generate", tiny_run, "--output", tmp_path / "a.mid"), "--output")
     for steps in ["0", "-3"]:
         result = rnnkit("generate", music_run, "--output", tmp_path / "a.mid", "--steps", steps)

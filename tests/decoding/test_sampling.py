@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.decoding import sample_next, top_k_filter, top_p_filter
+from rnnkit.decoding import sample_next, sample_rows, top_k_filter, top_p_filter
 from rnnkit.decoding.sampling import inverse_cdf_draw
 
 
@@ -126,3 +126,25 @@ def test_inverse_cdf_draw_never_picks_a_zero_probability_token() -> None:
     # u = 1 stands for u * total rounding up to total: the last token has probability 0.
     probs = torch.tensor([[0.3, 0.7, 0.0, 0.0]])
     assert inverse_cdf_draw(probs, torch.ones(1, 1)).tolist() == [1]
+
+
+def test_sample_rows_draws_what_sample_next_draws_for_each_row() -> None:
+    """Rows with mixed settings (greedy, top-k, top-p, both, none), each with its own generator,
+    against ``sample_next`` on each row alone with a generator seeded alike."""
+    settings = [(0.0, 0, 1.0), (1.0, 3, 1.0), (0.7, 0, 0.8), (1.3, 5, 0.9), (1.0, 0, 1.0)] * 3
+    logits = torch.randn(len(settings), 11, generator=torch.Generator().manual_seed(0)) * 2
+    for draw in range(20):
+        generators = [torch.Generator().manual_seed(100 * draw + row) for row in range(15)]
+        temperatures, top_ks, top_ps = (list(column) for column in zip(*settings, strict=True))
+        together = sample_rows(logits, temperatures, top_ks, top_ps, generators)
+        for row, (temperature, top_k, top_p) in enumerate(settings):
+            alone = sample_next(
+                logits[row : row + 1], temperature, top_k, top_p,
+                torch.Generator().manual_seed(100 * draw + row),
+            )  # fmt: skip
+            assert int(together[row]) == int(alone), (draw, row)
+            # the row's generator has moved on exactly as sample_next moves it
+            follow = torch.Generator().manual_seed(100 * draw + row)
+            if temperature > 0:
+                torch.rand(1, generator=follow)
+            assert torch.rand(1, generator=generators[row]) == torch.rand(1, generator=follow)

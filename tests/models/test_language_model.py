@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from rnnkit.decoding import sample_next
-from rnnkit.models import LanguageModel
-from rnnkit.models import language_model as language_model_module
+from rnnkit.models import LanguageModel, stepping
+from rnnkit.native import stepping as native_stepping
 
 
 def torch_reference(model: LanguageModel) -> tuple[nn.Embedding, nn.LSTM, nn.Linear]:
@@ -125,6 +125,8 @@ FAST_PATH_CASES = [
     ("lstm", {}, False),
     ("lstm", {"bias": False}, True),
     ("lstm", {"tie_weights": True, "proj_size": 8}, True),
+    ("lstm", {"tie_weights": True}, True),  # an (H -> E) projection before the output layer
+    ("gru", {"tie_weights": True}, False),
     ("gru", {}, True),
     ("gru", {}, False),
     ("gru", {"bias": False}, True),
@@ -139,7 +141,7 @@ def model_for_fast_path(
     cell: str, options: dict, use_table: bool, monkeypatch: pytest.MonkeyPatch
 ) -> LanguageModel:
     if not use_table:  # force the embedding-lookup first layer used for large vocabularies
-        monkeypatch.setattr(language_model_module, "_MAX_TABLE_ELEMENTS", 0)
+        monkeypatch.setattr(stepping, "_MAX_TABLE_ELEMENTS", 0)
     model = LanguageModel(31, 8, 16, 2, cell=cell, dropout=0.3, **options)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -149,19 +151,27 @@ def model_for_fast_path(
     return model.eval()
 
 
+@pytest.mark.parametrize("kind", ["torch", "native"])
 @pytest.mark.parametrize(("cell", "options", "use_table"), FAST_PATH_CASES)
 def test_fast_step_logits_equal_forward(
-    cell: str, options: dict, use_table: bool, monkeypatch: pytest.MonkeyPatch
+    cell: str, options: dict, use_table: bool, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = model_for_fast_path(cell, options, use_table, monkeypatch)
+    if kind == "native":
+        if native_stepping.kernel() is None:
+            pytest.skip("the native stepping kernel could not be built here")
+        if not stepping.NativeStepper.supports(model):
+            pytest.skip(f"the native stepper does not run {cell} with {options}")
     tokens = torch.randint(0, 31, (12,)).tolist()
     with torch.inference_mode():
         expected, _ = model(torch.tensor([tokens]))
         _, state = model(torch.tensor([tokens[:1]]))
-        stepper = language_model_module._FastStepper(model)
-        states = stepper.split_state(state)
+        stepper = (
+            stepping.NativeStepper(model) if kind == "native" else stepping.TorchStepper(model)
+        )
+        stepper.start(state)
         for t, token in enumerate(tokens[1:], start=1):
-            logits, states = stepper.step(token, states)
+            logits = stepper.step(token)
             torch.testing.assert_close(logits, expected[:, t], rtol=1e-5, atol=1e-5)
 
 

@@ -1,0 +1,46 @@
+"""ctypes bindings of ``stepping.c``: batch-1 matrix-vector products with float32, bfloat16 or
+int8 weights, and one LSTM, GRU or Elman step after them.
+
+Every pointer argument is a tensor's ``data_ptr()`` (an int, or None for an optional one), every
+vector float32 and contiguous; weights are row-major ``(rows, cols)`` in the kind's dtype
+(``WEIGHT_KINDS``), bfloat16 passed as its raw 16 bits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+from rnnkit.native import enabled, load
+
+_INT, _PTR = ctypes.c_int64, ctypes.c_void_p
+
+#: weight dtype name -> the kernel's code for it
+WEIGHT_KINDS = {"float32": 0, "bf16": 1, "int8": 2}
+#: cell kind (``rnnkit.layers.torch_kernels.torch_kernel_name``) -> the kernel's code for it
+CELL_KINDS = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
+
+_SIGNATURES = {
+    # kind, rows, cols, weight, scale, x, bias, y
+    "matvec": [_INT, _INT, _INT, *[_PTR] * 5],
+    # cell, kind, hidden, weight_hh, scale_hh, recurrent_bias, u, h, c, scratch
+    "cell_step": [_INT, _INT, _INT, *[_PTR] * 7],
+}
+
+
+def kernel() -> ctypes.CDLL | None:
+    """The compiled kernel with its functions' signatures set, or None where it is unavailable
+    or ``RNNKIT_NATIVE=0``."""
+    return _kernel() if enabled() else None
+
+
+@functools.cache
+def _kernel() -> ctypes.CDLL | None:
+    library = load("stepping")
+    if library is None:
+        return None
+    for name, argtypes in _SIGNATURES.items():
+        function = getattr(library, name)
+        function.argtypes = argtypes
+        function.restype = None
+    return library

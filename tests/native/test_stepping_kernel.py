@@ -1,0 +1,85 @@
+"""The batch-1 stepping kernel (rnnkit/native/stepping.c) against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.native import stepping
+
+kernel = stepping.kernel()
+pytestmark = pytest.mark.skipif(kernel is None, reason="the stepping kernel could not be built")
+
+
+def bf16_values(weight: torch.Tensor) -> np.ndarray:
+    """bfloat16 rounding by hand: round-to-nearest-even on the top 16 bits of the float32."""
+    bits = weight.numpy().view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("weights", ["float32", "bf16", "int8"])
+@pytest.mark.parametrize(("rows", "cols"), [(13, 37), (64, 512), (7, 16), (4, 33)])
+def test_matvec_equals_numpy(weights: str, rows: int, cols: int) -> None:
+    generator = torch.Generator().manual_seed(rows * cols)
+    weight = torch.randn(rows, cols, generator=generator)
+    x, bias = torch.randn(cols, generator=generator), torch.randn(rows, generator=generator)
+    scale = None
+    if weights == "float32":
+        stored, expected_weight = weight, weight.numpy().astype(np.float64)
+    elif weights == "bf16":
+        stored = weight.to(torch.bfloat16)
+        expected_weight = bf16_values(weight).astype(np.float64)
+    else:
+        stored = torch.randint(-127, 128, (rows, cols), generator=generator, dtype=torch.int8)
+        scale = torch.rand(rows, generator=generator) + 0.01
+        expected_weight = stored.numpy().astype(np.float64) * scale.numpy()[:, None]
+    y = torch.empty(rows)
+    kernel.matvec(
+        stepping.WEIGHT_KINDS[weights], rows, cols, stored.data_ptr(),
+        scale.data_ptr() if scale is not None else None, x.data_ptr(), bias.data_ptr(),
+        y.data_ptr(),
+    )  # fmt: skip
+    expected = expected_weight @ x.numpy().astype(np.float64) + bias.numpy()
+    # float32 sums: the error scales with the sum of the terms' sizes, not with the result
+    terms = np.abs(expected_weight) @ np.abs(x.numpy().astype(np.float64)) + np.abs(bias.numpy())
+    assert (np.abs(y.numpy() - expected) <= 1e-5 * terms).all()
+
+
+def numpy_cell(cell: str, u, p, h, c):
+    """The updates stepping.c documents, in float64."""
+    sig = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
+    H = h.shape[0]
+    if cell == "lstm":
+        a = u + p
+        i, f, g, o = sig(a[:H]), sig(a[H : 2 * H]), np.tanh(a[2 * H : 3 * H]), sig(a[3 * H :])
+        c = f * c + i * g
+        return o * np.tanh(c), c
+    if cell == "gru":
+        r, z = sig(u[:H] + p[:H]), sig(u[H : 2 * H] + p[H : 2 * H])
+        n = np.tanh(u[2 * H :] + r * p[2 * H :])
+        return n + z * (h - n), c
+    a = u + p
+    return (np.tanh(a) if cell == "rnn_tanh" else np.maximum(a, 0.0)), c
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+def test_cell_step_equals_numpy(cell: str) -> None:
+    generator = torch.Generator().manual_seed(7)
+    H = 21
+    G = {"lstm": 4, "gru": 3}.get(cell, 1) * H
+    weight = torch.randn(G, H, generator=generator) * 0.5
+    u, bias = torch.randn(G, generator=generator), torch.randn(G, generator=generator)
+    h, c = torch.randn(H, generator=generator), torch.randn(H, generator=generator)
+    p = weight.double().numpy() @ h.double().numpy() + bias.double().numpy()
+    expected_h, expected_c = numpy_cell(cell, u.double().numpy(), p, h.double().numpy(),
+                                        c.double().numpy())  # fmt: skip
+    scratch = torch.empty(G)
+    kernel.cell_step(
+        stepping.CELL_KINDS[cell], stepping.WEIGHT_KINDS["float32"], H, weight.data_ptr(), None,
+        bias.data_ptr(), u.data_ptr(), h.data_ptr(), c.data_ptr(), scratch.data_ptr(),
+    )  # fmt: skip
+    np.testing.assert_allclose(h.numpy(), expected_h, rtol=1e-5, atol=1e-5)
+    if cell == "lstm":
+        np.testing.assert_allclose(c.numpy(), expected_c, rtol=1e-5, atol=1e-5)
