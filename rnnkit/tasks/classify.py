@@ -165,7 +165,7 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         0.2, help="Probability of dropping a word's embedding (its n-grams stay) while training."
     )
     ensemble: int = model_option(
-        3,
+        1,
         help="Classifiers trained side by side from different random weights; their "
         "probabilities are averaged (1: a single classifier).",
     )

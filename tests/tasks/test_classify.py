@@ -459,3 +459,18 @@ def test_ensemble_of_one_is_a_single_classifier_and_options_are_checked(tmp_path
         dataclasses.replace(options, label_smoothing=1.0).validate()
     with pytest.raises(UserError, match="char-ngrams"):
         dataclasses.replace(options, char_ngrams=1).validate()
+
+
+def test_an_ensemble_run_loads_as_one_and_predicts_the_mean_of_its_members(tmp_path):
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(80, seed=5))
+    options = classify.ClassifyOptions(
+        data=train, out=tmp_path / "run", epochs=1, ensemble=2, seed=0, **FAST
+    )
+    run = classify.load_run(classify.train(options))
+    assert isinstance(run.model, classify.ClassifierEnsemble) and len(run.model.members) == 2
+    x = run.encoder.encode_text("a good phone")
+    with torch.no_grad():
+        alone = [torch.softmax(m(x.unsqueeze(0)), -1)[0] for m in run.model.members]
+    predicted = classify.predict_texts(run, ["a good phone"])[0].probabilities
+    expected = torch.stack(alone).mean(0)
+    assert [predicted[name] for name in run.class_names] == pytest.approx(expected.tolist())
