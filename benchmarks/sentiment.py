@@ -62,7 +62,10 @@ def load(name: str, data_dir: Path) -> Rows:
     names = list(FILES) if name == "all" else [name]
     rows: Rows = []
     for part in names:
-        rows.extend(read_sentences(data_dir / FILES[part]))
+        for line in (data_dir / FILES[part]).read_text(encoding="utf-8").splitlines():
+            text, _, label = line.rpartition("\t")  # a few imdb lines hold a tab in the text
+            if text.strip() and label.strip() in ("0", "1"):
+                rows.append((text.strip(), label.strip()))
     return rows
 
 

@@ -85,9 +85,7 @@ class LMOptions(TaskOptions):
     embedding_size: int | None = model_option(None, help="Embedding width (default: --hidden).")
     hidden: int = model_option(512, help="Hidden units per layer.")
     layers: int = model_option(2, help="Stacked recurrent layers.")
-    # no dropout by default: a CPU run of minutes sees the text two or three times and is not yet
-    # overfitting (dropout slows it down); a longer run keeps its best validated weights
-    dropout: float = model_option(0.0, help="Dropout on embeddings, between layers, on outputs.")
+    dropout: float = model_option(0.1, help="Dropout on embeddings, between layers, on outputs.")
     embedding_dropout: float = model_option(
         0.0, help="Probability of dropping a whole token's embedding."
     )
@@ -112,10 +110,6 @@ class LMOptions(TaskOptions):
     min_lr: float = 3e-5
     weight_decay: float | None = 0.01
     eval_every: int | None = 500
-    # the validated weights are a moving average of the last few hundred steps' (smoother than
-    # the last step's at the same cost)
-    weight_average: str = "ema"
-    ema_decay: float = 0.998
     precision: str = field(default_factory=preferred_precision)
 
     def validate(self) -> LMOptions:
