@@ -1,36 +1,49 @@
-"""Sentiment classification: rnnkit's classifier against TF-IDF + logistic regression.
+"""Text classification: ``rnnkit train classify`` defaults against TF-IDF + logistic regression.
 
-On the UCI sentiment sentences (Kotzias et al. 2015: amazon, imdb and yelp, 1000 sentences each,
-balanced) and on the three together ("all", 3000 sentences), each data set is split once into
-training and test parts (stratified, ``--test-fraction``, fixed seed). Both models are trained on
-the same training part and scored on the same test part in the same run:
+Data sets: the UCI sentiment sentences (Kotzias et al. 2015: amazon, imdb and yelp, 1000 sentences
+each, balanced; "all" is the three together) and any file passed with ``--file``, one example a
+line, either ``label sentence`` (the label is the first word, as in TREC's ``DESC:manner How
+...`` or SST's ``1 a gripping ...``) or ``sentence<TAB>label`` (as the UCI files).
+
+Each data set is split into ``--folds`` stratified folds (seeded); for each fold both models are
+trained on the other folds and scored on it, in the same run, and the table shows the mean and
+standard deviation over the folds (with ``--folds 1``: one stratified split, ``--test-fraction``
+held out). On 1000 sentences one 200-sentence test part has a standard error of about 1.4 points,
+so the folds matter.
 
 - baseline: scikit-learn's ``TfidfVectorizer`` (word 1-2-grams, sublinear tf) and
-  ``LogisticRegression`` (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
-- rnnkit: ``rnnkit.tasks.classify`` (word tokens, bidirectional LSTM, attention pooling), which
-  holds out 10% of its training part for early stopping / best-weight keeping;
+  ``LogisticRegression`` (C=10) (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
+- rnnkit: ``rnnkit.tasks.classify`` with every option at its default (it holds out 10% of its
+  training part for keeping the best weights), with ``--time-limit`` if given;
 - optionally (``--pretrain-steps N``), rnnkit with transfer: a word-level LSTM language model
   trained for N steps on the training part's texts, then ``--init-from`` it with gradual
   unfreezing (ULMFiT-style; no outside data).
 
-Smoke run (about a minute)::
+Each rnnkit figure comes with the CPU seconds it took (this process's user + system time, all
+threads), which on a shared machine says more than wall time.
+
+Smoke run (a minute or two)::
 
     python benchmarks/sentiment.py --smoke
 
-Full run (the figures for the issue note)::
+The figures of the README::
 
-    python benchmarks/sentiment.py --epochs 15 --pretrain-steps 1500
+    OMP_NUM_THREADS=2 python benchmarks/sentiment.py --folds 5
+    python benchmarks/sentiment.py --datasets none --file trec.txt --folds 5
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import resource
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rnnkit.tasks import classify, lm
@@ -41,21 +54,57 @@ FILES = {
     "imdb": "imdb_labelled.txt",
     "yelp": "yelp_labelled.txt",
 }
+Rows = list[tuple[str, str]]
 
 
-def load(name: str, data_dir: Path) -> list[tuple[str, str]]:
-    """(sentence, label) pairs of one set, or of all three for ``"all"``."""
+def load(name: str, data_dir: Path) -> Rows:
+    """(sentence, label) pairs of one UCI set, or of all three for ``"all"``."""
     names = list(FILES) if name == "all" else [name]
-    rows = []
+    rows: Rows = []
     for part in names:
         for line in (data_dir / FILES[part]).read_text(encoding="utf-8").splitlines():
-            text, _, label = line.rpartition("\t")
+            text, _, label = line.rpartition("\t")  # a few imdb lines hold a tab in the text
             if text.strip() and label.strip() in ("0", "1"):
                 rows.append((text.strip(), label.strip()))
     return rows
 
 
-def write_table(path: Path, rows: list[tuple[str, str]]) -> Path:
+def read_sentences(path: Path) -> Rows:
+    """(sentence, label) pairs of a ``sentence<TAB>label`` or ``label sentence`` file."""
+    rows: Rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        if "\t" in line:
+            text, _, label = line.rpartition("\t")
+        else:
+            label, _, text = line.strip().partition(" ")
+        if text.strip() and label.strip():
+            rows.append((text.strip(), label.strip()))
+    if len({label for _, label in rows}) < 2:
+        sys.exit(f"{path}: fewer than two labels; write 'label sentence' or 'text<TAB>label' lines")
+    return rows
+
+
+def folds_of(labels: list[str], folds: int, seed: int, test_fraction: float) -> list[list[int]]:
+    """Test indices of each fold: each class shuffled and dealt round the folds (stratified).
+
+    With ``folds == 1``, one stratified test part of ``test_fraction``.
+    """
+    if folds == 1:
+        return [classify.stratified_split(labels, test_fraction, seed)[1]]
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(folds)]
+    offset = 0
+    for label in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == label]
+        for k, index in enumerate(rng.permutation(members)):
+            parts[(k + offset) % folds].append(int(index))
+        offset += len(members)
+    return [sorted(part) for part in parts]
+
+
+def write_table(path: Path, rows: Rows) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["text", "label"])
@@ -63,66 +112,55 @@ def write_table(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-def tfidf_baseline(
-    train: list[tuple[str, str]], test: list[tuple[str, str]]
-) -> tuple[float, float]:
-    """(test accuracy, seconds) of TF-IDF + logistic regression."""
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tfidf_baseline(train: Rows, test: Rows) -> float:
+    """Test accuracy of TF-IDF + logistic regression."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    started = time.perf_counter()
     model = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         LogisticRegression(C=10.0, max_iter=2000),
     )
     model.fit([t for t, _ in train], [y for _, y in train])
-    seconds = time.perf_counter() - started
-    accuracy = float((model.predict([t for t, _ in test]) == [y for _, y in test]).mean())
-    return accuracy, seconds
+    return float((model.predict([t for t, _ in test]) == np.array([y for _, y in test])).mean())
 
 
 def rnn_classifier(
     train_csv: Path, test_csv: Path, out: Path, args: argparse.Namespace, init_from: Path | None
-) -> tuple[float, float]:
-    """(test accuracy, training seconds) of rnnkit's classifier."""
+) -> float:
+    """Test accuracy of ``rnnkit train classify`` with its defaults (or ``--init-from``)."""
+    extra = {"init_from": init_from, "freeze_epochs": 2} if init_from is not None else {}
+    extra |= args.overrides
     options = classify.ClassifyOptions(
         data=train_csv,
         out=out,
-        tokenizer="word",
-        min_count=1,
-        hidden=args.hidden,
-        embedding_size=args.embedding,
-        dropout=args.dropout,
-        pooling=args.pooling,
-        cell=args.cell,
-        epochs=args.epochs,
         time_limit=args.time_limit,
-        lr=args.lr,
-        batch_size=32,
-        patience=4,
         seed=args.seed,
         progress="off",
         device=args.device,
-        init_from=init_from,
-        freeze_epochs=2 if init_from is not None else 0,
+        **extra,
     )
-    started = time.perf_counter()
     classify.train(options)
-    seconds = time.perf_counter() - started
-    return classify.evaluate(out, test_csv)["accuracy"], seconds
+    return classify.evaluate(out, test_csv)["accuracy"]
 
 
-def pretrain_language_model(texts: list[str], out: Path, args: argparse.Namespace) -> float:
-    """Train a word-level LSTM language model on ``texts``; return the seconds it took."""
+def pretrain_language_model(texts: list[str], out: Path, args: argparse.Namespace) -> None:
+    """Train a word-level LSTM language model on ``texts``."""
     corpus = out.with_suffix(".txt")
     corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
     options = lm.LMOptions(
         data=corpus,
         out=out,
         tokenizer="word",
-        hidden=args.hidden,
-        embedding_size=args.embedding,
+        hidden=128,
+        embedding_size=128,
         layers=1,
         dropout=0.3,
         bptt=32,
@@ -135,72 +173,110 @@ def pretrain_language_model(texts: list[str], out: Path, args: argparse.Namespac
         device=args.device,
         seed=args.seed,
     )
-    started = time.perf_counter()
     lm.train(options)
-    return time.perf_counter() - started
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``"dropout=0.5"`` -> ``("dropout", 0.5)``: a ``ClassifyOptions`` field and its value."""
+    name, _, value = text.partition("=")
+    for kind in (int, float):
+        try:
+            return name.replace("-", "_"), kind(value)
+        except ValueError:
+            pass
+    return name.replace("-", "_"), {"true": True, "false": False}.get(value.lower(), value)
+
+
+def mean_sd(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f}±{statistics.stdev(values):.3f}"
+
+
+def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) -> None:
+    """Train and score every model on every fold of one data set; print its row."""
+    results: dict[str, list[float]] = {"tfidf": [], "rnn": [], "rnn_lm": []}
+    cpu: dict[str, float] = {"rnn": 0.0, "rnn_lm": 0.0}
+    labels = [y for _, y in rows]
+    folds = folds_of(labels, args.folds, args.seed, args.test_fraction)
+    for k, test_rows in enumerate(folds):
+        held = set(test_rows)
+        train = [row for i, row in enumerate(rows) if i not in held]
+        test = [rows[i] for i in test_rows]
+        folder = scratch / f"{name}-{k}"
+        folder.mkdir()
+        train_csv = write_table(folder / "train.csv", train)
+        test_csv = write_table(folder / "test.csv", test)
+        results["tfidf"].append(tfidf_baseline(train, test))
+        began = cpu_seconds()
+        results["rnn"].append(rnn_classifier(train_csv, test_csv, folder / "rnn", args, None))
+        cpu["rnn"] += cpu_seconds() - began
+        if args.pretrain_steps:
+            began = cpu_seconds()
+            pretrain_language_model([t for t, _ in train], folder / "lm", args)
+            tuned = rnn_classifier(train_csv, test_csv, folder / "rnn_lm", args, folder / "lm")
+            results["rnn_lm"].append(tuned)
+            cpu["rnn_lm"] += cpu_seconds() - began
+        print(
+            f"  {name} fold {k + 1}/{len(folds)}: tfidf {results['tfidf'][-1]:.3f}  "
+            f"rnnkit {results['rnn'][-1]:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    gap = 100 * (statistics.mean(results["rnn"]) - statistics.mean(results["tfidf"]))
+    line = (
+        f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}  "
+        f"{mean_sd(results['rnn']):>12} {cpu['rnn'] / len(folds):>7.0f} {gap:>+6.1f}"
+    )
+    if args.pretrain_steps:
+        line += f"  {mean_sd(results['rnn_lm']):>12} {cpu['rnn_lm'] / len(folds):>7.0f}"
+    print(line, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default=None, help="default: amazon,imdb,yelp,all")
+    parser.add_argument("--datasets", default="amazon,imdb,yelp,all", help="UCI sets, or none")
+    parser.add_argument("--file", type=Path, action="append", default=[], help="a sentence file")
     parser.add_argument("--data-dir", type=Path, default=DATA)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--time-limit", default=None, help="per classifier run, e.g. 2m")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--embedding", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--dropout", type=float, default=0.4)
-    parser.add_argument("--pooling", default="attention")
-    parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (1: a split)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="with --folds 1")
+    parser.add_argument("--time-limit", default=None, help="per rnnkit run, e.g. 2m")
     parser.add_argument("--pretrain-steps", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--smoke", action="store_true", help="yelp and amazon, 3 epochs, 20s")
+    parser.add_argument(
+        "--set", action="append", default=[], help="option=value for rnnkit (ablations)"
+    )
+    parser.add_argument("--smoke", action="store_true", help="amazon, 2 folds, 20 s per run")
     args = parser.parse_args()
+    args.overrides = dict(parse_setting(text) for text in args.set)
     if args.smoke:
-        args.datasets = args.datasets or "amazon,yelp"
-        args.epochs, args.time_limit = 3, "20s"
-        args.hidden = args.embedding = 64
-    args.datasets = args.datasets or "amazon,imdb,yelp,all"
+        args.datasets, args.folds, args.time_limit = "amazon", 2, "20s"
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.data_dir.is_dir():
-        sys.exit(f"data not found: {args.data_dir}")
+    sets: list[tuple[str, Rows]] = []
+    for name in [n for n in args.datasets.split(",") if n and n != "none"]:
+        if not args.data_dir.is_dir():
+            sys.exit(f"data not found: {args.data_dir}")
+        sets.append((name, load(name, args.data_dir)))
+    for path in args.file:
+        sets.append((path.stem[:10], read_sentences(path)))
 
+    changed = " ".join(args.set) or "defaults"
+    print(f"rnnkit ({changed}) vs TF-IDF+LR, {torch.get_num_threads()} threads; cpu s per fold")
     header = (
-        f"{'data':<7} {'train':>5} {'test':>4}  {'tfidf+LR':>8} {'s':>5}  {'rnnkit':>6} {'s':>6}"
+        f"{'data':<10} {'size':>6} {'folds':>5}  {'tfidf+LR':>12}  {'rnnkit':>12} "
+        f"{'cpu s':>7} {'gap':>6}"
     )
     if args.pretrain_steps:
-        header += f"  {'rnnkit+LM':>9} {'s':>6}"
+        header += f"  {'rnnkit+LM':>12} {'cpu s':>7}"
     print(header)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        for name in args.datasets.split(","):
-            rows = load(name, args.data_dir)
-            train_rows, test_rows = classify.stratified_split(
-                [y for _, y in rows], args.test_fraction, args.seed
-            )
-            train = [rows[i] for i in train_rows]
-            test = [rows[i] for i in test_rows]
-            folder = Path(scratch) / name
-            folder.mkdir()
-            train_csv = write_table(folder / "train.csv", train)
-            test_csv = write_table(folder / "test.csv", test)
-            baseline, baseline_seconds = tfidf_baseline(train, test)
-            accuracy, seconds = rnn_classifier(train_csv, test_csv, folder / "rnn", args, None)
-            line = (
-                f"{name:<7} {len(train):>5} {len(test):>4}  {baseline:>8.3f} "
-                f"{baseline_seconds:>5.1f}  {accuracy:>6.3f} {seconds:>6.1f}"
-            )
-            if args.pretrain_steps:
-                lm_dir = folder / "lm"
-                lm_seconds = pretrain_language_model([t for t, _ in train], lm_dir, args)
-                tuned, tuned_seconds = rnn_classifier(
-                    train_csv, test_csv, folder / "rnn_lm", args, lm_dir
-                )
-                line += f"  {tuned:>9.3f} {lm_seconds + tuned_seconds:>6.1f}"
-            print(line, flush=True)
+        for name, rows in sets:
+            run_dataset(name, rows, Path(scratch), args)
+    print(f"wall {time.perf_counter() - started:.0f} s, cpu {cpu_seconds():.0f} s")
 
 
 if __name__ == "__main__":

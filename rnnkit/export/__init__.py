@@ -53,6 +53,7 @@ from rnnkit.models import (
     SequenceClassifier,
     SequenceTagger,
 )
+from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.video import ClipClassifier, FramePredictor
 from rnnkit.tasks import open_run
 
@@ -64,6 +65,7 @@ MANIFEST_VERSION = 1
 GRAPHS: dict[type[nn.Module], Callable[[Any], list[Graph]]] = {
     LanguageModel: language_model_graphs,
     SequenceClassifier: classifier_graphs,
+    ClassifierEnsemble: classifier_graphs,
     SequenceTagger: tagger_graphs,
     Seq2Seq: seq2seq_graphs,
     Forecaster: forecaster_graphs,

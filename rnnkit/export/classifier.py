@@ -7,14 +7,16 @@ from torch import Tensor, nn
 
 from rnnkit.export.graph import Graph
 from rnnkit.models import SequenceClassifier
+from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 
 
 class ClassifierForward(nn.Module):
-    """``inputs (B, T)`` token ids or ``(B, T, F)`` features, ``lengths (B,)`` -> ``(logits
-    (B, K), pooling weights (B, T))``: ``SequenceClassifier.forward_with_weights`` (the weights
-    are zeros unless the model pools with attention)."""
+    """``inputs (B, T)`` token ids (``(B, T, 1 + G)`` with n-grams) or ``(B, T, F)`` features,
+    ``lengths (B,)`` -> ``(logits (B, K), pooling weights (B, T))``:
+    ``SequenceClassifier.forward_with_weights`` (the weights are zeros unless the model pools
+    with attention)."""
 
-    def __init__(self, model: SequenceClassifier) -> None:
+    def __init__(self, model: SequenceClassifier | ClassifierEnsemble) -> None:
         super().__init__()
         self.model = model
 
@@ -25,10 +27,20 @@ class ClassifierForward(nn.Module):
         return logits, weights
 
 
-def classifier_graphs(model: SequenceClassifier, batch: int = 2, steps: int = 7) -> list[Graph]:
+def classifier_graphs(
+    model: SequenceClassifier | ClassifierEnsemble, batch: int = 2, steps: int = 7
+) -> list[Graph]:
     """The one graph of a classify run (text, numeric or audio: features after the run's
-    scaler or feature extraction)."""
-    if model.embedding is not None:
+    scaler or feature extraction); an ensemble's graph averages its members' probabilities."""
+    module = model
+    if isinstance(model, ClassifierEnsemble):
+        model = model.members[0]  # the members' common input
+    if model.ngrams is not None:
+        words = torch.randint(0, model.embedding.num_embeddings, (batch, steps, 1))
+        grams = torch.randint(0, model.ngrams.embedding.num_embeddings, (batch, steps, 4))
+        inputs = torch.cat([words, grams], dim=-1)
+        described = "token ids, each followed by its character n-gram ids (B, T, 1 + G)"
+    elif model.embedding is not None:
         inputs = torch.randint(0, model.embedding.num_embeddings, (batch, steps))
         described = "token ids (B, T)"
     else:
@@ -38,11 +50,19 @@ def classifier_graphs(model: SequenceClassifier, batch: int = 2, steps: int = 7)
     return [
         Graph(
             name="model",
-            module=ClassifierForward(model),
+            module=ClassifierForward(module),
             inputs={"inputs": inputs, "lengths": lengths},
             outputs=("logits", "weights"),
-            axes={"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
+            axes={"inputs": _input_axes(model), "lengths": {0: "batch"}},
             summary=f"{described} and lengths (B,) -> class logits (B, K) and pooling weights "
             "(B, T)",
         )
     ]
+
+
+def _input_axes(model: SequenceClassifier) -> dict[int, str]:
+    """The symbolic axes of the input: batch and time, and the n-grams per word where present."""
+    axes = {0: "batch", 1: "time"}
+    if model.ngrams is not None:
+        axes[2] = "ngrams"
+    return axes

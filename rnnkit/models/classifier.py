@@ -11,7 +11,15 @@ Pooling, always over each sequence's real steps only (padding changes nothing):
 - ``mean`` / ``max``: the mean or element-wise maximum over the steps;
 - ``attention``: a learned score per step, softmax-normalised over the real steps, and the
   weighted sum of the outputs (Bahdanau-style additive scoring, as in Yang et al. 2016); the
-  weights ``(B, T)`` are returned for explanation.
+  weights ``(B, T)`` are returned for explanation;
+- ``max_attention``: the maximum and the attention-weighted sum side by side ``(B, 2*D*H)``.
+
+Token input may carry subword features: with ``ngram_buckets`` the input is ``(B, T, 1 + G)``,
+each token's word id followed by its ``G`` hashed character n-gram ids (``rnnkit.data.char_ngrams``,
+0-padded), and a token's vector is its word embedding plus the mean of its n-grams' embeddings, so
+a word unseen in training still has a vector of its own. ``word_dropout`` drops whole rows of the
+word embedding while training (the same word everywhere in a batch; its n-grams stay), so the model
+learns not to lean on the embeddings of words it has seen a few times.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.layers import RNN
-from rnnkit.layers.dropout import dropout
+from rnnkit.layers.dropout import dropout, embedding_dropout
+from rnnkit.layers.ngram_embedding import NgramEmbedding
 from rnnkit.layers.sequences import lengths_to_mask
 from rnnkit.models.config import (
     KeepsArguments,
@@ -31,7 +40,7 @@ from rnnkit.models.config import (
     constructor_arguments,
 )
 
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "max_attention")
 
 
 class AttentionPooling(nn.Module):
@@ -63,14 +72,19 @@ def pool_outputs(
 ) -> tuple[Tensor, Tensor | None]:
     """Pool ``outputs (B, T, D*H)`` over each sequence's ``lengths (B,)`` steps.
 
-    Returns ``(pooled (B, D*H), attention weights (B, T) or None)``.
+    Returns ``(pooled (B, D*H), attention weights (B, T) or None)``; ``max_attention`` pools
+    ``(B, 2*D*H)``: the maximum, then the attention-weighted sum.
     """
     batch, steps, features = outputs.shape
     mask = lengths_to_mask(lengths, steps, device=outputs.device)  # (B, T)
-    if method == "attention":
+    if method in ("attention", "max_attention"):
         if attention is None:
-            raise ValueError("attention pooling needs an AttentionPooling module, got None")
-        return attention(outputs, mask)
+            raise ValueError(f"{method} pooling needs an AttentionPooling module, got None")
+        attended, weights = attention(outputs, mask)
+        if method == "attention":
+            return attended, weights
+        maximum, _ = pool_outputs(outputs, lengths, "max")
+        return torch.cat([maximum, attended], dim=-1), weights
     if method == "mean":
         summed = (outputs * mask.unsqueeze(-1).to(outputs.dtype)).sum(dim=1)
         return summed / lengths.to(outputs.device, outputs.dtype).unsqueeze(1), None
@@ -98,13 +112,16 @@ class SequenceClassifier(KeepsArguments):
         num_layers: stacked recurrent layers.
         cell: any cell name ``rnnkit.RNN`` accepts.
         bidirectional: read each sequence in both directions (``D = 2``).
-        pooling: ``"last"``, ``"mean"``, ``"max"`` or ``"attention"``.
+        pooling: ``"last"``, ``"mean"``, ``"max"``, ``"attention"`` or ``"max_attention"``.
         dropout: on the embeddings, between RNN layers, and before the head.
+        ngram_buckets: with token input, the hash buckets of the character n-gram ids that
+            follow each word id (input ``(B, T, 1 + G)``); 0 for plain ids ``(B, T)``.
+        word_dropout: probability of dropping a word's embedding row while training.
         backend: the ``rnnkit.RNN`` backend.
         **cell_options: passed to each cell.
 
     ``forward(x, lengths=None) -> logits (B, K)``; ``forward_with_weights`` also returns the
-    attention weights ``(B, T)`` (None unless ``pooling="attention"``).
+    attention weights ``(B, T)`` (None unless the pooling uses attention).
     """
 
     def __init__(
@@ -119,6 +136,8 @@ class SequenceClassifier(KeepsArguments):
         bidirectional: bool = True,
         pooling: str = "attention",
         dropout: float = 0.0,
+        ngram_buckets: int = 0,
+        word_dropout: float = 0.0,
         backend: str = "auto",
         **cell_options: Any,
     ) -> None:
@@ -132,8 +151,12 @@ class SequenceClassifier(KeepsArguments):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         check_choice("pooling", pooling, POOLINGS)
         check_fraction("dropout", dropout)
+        check_fraction("word_dropout", word_dropout)
+        if ngram_buckets and vocab_size is None:
+            raise ValueError("ngram_buckets applies to token input; give vocab_size")
         self._config = constructor_arguments(SequenceClassifier.__init__, locals())
-        self.pooling, self.dropout = pooling, dropout
+        self.pooling, self.dropout, self.word_dropout = pooling, dropout, word_dropout
+        self.ngrams = NgramEmbedding(ngram_buckets, embedding_size) if ngram_buckets else None
         if vocab_size is not None:
             self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_size)
             nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
@@ -152,8 +175,10 @@ class SequenceClassifier(KeepsArguments):
             **cell_options,
         )
         features = self.rnn.output_size
-        self.attention = AttentionPooling(features) if pooling == "attention" else None
-        self.head = nn.Linear(features, num_classes)
+        attends = pooling in ("attention", "max_attention")
+        self.attention = AttentionPooling(features) if attends else None
+        pooled = 2 * features if pooling == "max_attention" else features
+        self.head = nn.Linear(pooled, num_classes)
 
     # --- configuration (config() and from_config(): KeepsArguments) -----------------------------
 
@@ -169,11 +194,20 @@ class SequenceClassifier(KeepsArguments):
         return self.encode_embedded(x, lengths)
 
     def embed(self, x: Tensor) -> Tensor:
-        """Tokens ``(B, T)`` -> embeddings ``(B, T, E)``; features ``(B, T, F)`` pass through."""
+        """Tokens ``(B, T)`` (with n-grams ``(B, T, 1 + G)``) -> embeddings ``(B, T, E)``;
+        features ``(B, T, F)`` pass through."""
         if self.embedding is not None:
-            if x.dim() != 2 or x.is_floating_point():
-                raise ValueError(f"token input must be integer ids (B, T), got {tuple(x.shape)}")
-            return self.embedding(x)
+            dims, shape = (3, "(B, T, 1 + G)") if self.ngrams is not None else (2, "(B, T)")
+            if x.dim() != dims or x.is_floating_point():
+                raise ValueError(f"token input must be integer ids {shape}, got {tuple(x.shape)}")
+            words = x[..., 0] if self.ngrams is not None else x
+            if self.training and self.word_dropout > 0:
+                vectors = embedding_dropout(self.embedding, words, self.word_dropout, True)
+            else:
+                vectors = self.embedding(words)
+            if self.ngrams is not None:
+                vectors = vectors + self.ngrams(x[..., 1:])
+            return vectors
         if x.dim() != 3:
             raise ValueError(f"feature input must be (B, T, F), got shape {tuple(x.shape)}")
         return x
@@ -207,11 +241,14 @@ class SequenceClassifier(KeepsArguments):
     # --- transfer -------------------------------------------------------------------------------
 
     def pretrained_groups(self) -> list[list[nn.Parameter]]:
-        """Parameter groups from the bottom up for gradual unfreezing: embedding, then each
-        RNN layer (both directions together). The pooling and head are not in any group."""
+        """Parameter groups from the bottom up for gradual unfreezing: embedding (with the
+        n-gram embedding), then each RNN layer (both directions together). The pooling and head
+        are not in any group."""
         groups: list[list[nn.Parameter]] = []
         if self.embedding is not None:
             groups.append(list(self.embedding.parameters()))
+            if self.ngrams is not None:
+                groups[-1].extend(self.ngrams.parameters())
         d = self.rnn.num_directions
         for layer in range(self.rnn.num_layers):
             cells = self.rnn.cells[layer * d : (layer + 1) * d]

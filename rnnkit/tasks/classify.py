@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.audio_inputs import AudioFeaturizer, most_common_rate
 from rnnkit.data.buckets import bucket_batches, pad_sequences
+from rnnkit.data.char_ngrams import CharNgramHasher
 from rnnkit.data.image_files import ImageSettings, fit_arrays
 from rnnkit.data.images import SCANS, read_labelled_image_arrays, read_labelled_images
 from rnnkit.data.labelled import (
@@ -73,6 +74,7 @@ from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.image_classifier import ImageClassifier
 from rnnkit.tasks import lifecycle, tokenizing
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
@@ -105,6 +107,7 @@ IMAGE_MODES = (*SCANS, "cnn")
 IMAGE_MODEL_KEYS = ("encoder_widths", "image_size")
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
+CHAR_NGRAM_BUCKETS = 32768
 #: the ``--help`` panels of the numeric-sequence and transfer options
 NUMERIC, TRANSFER, IMAGES = "Numeric sequences", "Transfer", "Images"
 #: the options of text or numeric data (default None) that ``--audio`` refuses
@@ -184,10 +187,26 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     hidden: int = model_option(128, help="Hidden units per direction.")
     layers: int = model_option(1, help="Stacked recurrent layers.")
     bidirectional: bool = model_option(True, help="Read sequences in both directions.")
-    pooling: Literal["last", "mean", "max", "attention"] = model_option(
-        "attention", help="How per-token outputs become one vector."
+    pooling: Literal["last", "mean", "max", "attention", "max_attention"] = model_option(
+        "max_attention", help="How per-token outputs become one vector."
     )
     dropout: float = model_option(0.3, help="Dropout on inputs, between layers, before the head.")
+    char_ngrams: int = model_option(
+        CHAR_NGRAM_BUCKETS,
+        help="Hash buckets of character 3-5-grams whose mean embedding is added to each word's "
+        "(--tokenizer word, without --init-from); 0: words only.",
+    )
+    word_dropout: float = model_option(
+        0.2, help="Probability of dropping a word's embedding (its n-grams stay) while training."
+    )
+    ensemble: int = model_option(
+        1,
+        help="Classifiers trained side by side from different random weights; their "
+        "probabilities are averaged (1: a single classifier).",
+    )
+    label_smoothing: float = option(
+        0.1, help="Share of each target spread evenly over all classes.", panel="Training"
+    )
     class_weights: Literal["none", "balanced"] = model_option(
         "none",
         help="balanced: weigh classes inversely to their frequency.",
@@ -233,7 +252,13 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         self.require_whole_numbers("embedding_size", "hidden", "layers", "batch_size")
         self.require_whole_numbers("vocab_size", "min_count", "max_length", optional=True)
         self.require_whole_numbers("freeze_epochs", at_least=0)
-        self.require_rates("dropout")
+        self.require_whole_numbers("char_ngrams", at_least=0)
+        self.require_whole_numbers("ensemble")
+        if self.char_ngrams == 1:
+            raise UserError("--char-ngrams needs at least 2 buckets (0 is padding); or 0 for off.")
+        self.require_rates("dropout", "word_dropout")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         self.require_fractions("val_fraction")
         if self.freeze_epochs and self.init_from is None:
             raise UserError(
@@ -278,6 +303,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if self.images == "cnn":
             self.require_whole_numbers("image_size", optional=True)
             parse_encoder_widths(self.encoder_widths)
+            if self.ensemble != 1:
+                raise UserError("--ensemble applies to sequence classifiers, not --images cnn.")
         if self.audio:
             raise UserError("--images and --audio read different data; give one of them.")
         for name in NOT_AUDIO_OPTIONS:
@@ -293,6 +320,16 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if self.audio:
             return False
         return self.sequence_column is not None or Path(self.data or "").suffix.lower() == ".npz"
+
+    @property
+    def uses_char_ngrams(self) -> bool:
+        """Whether words get character n-gram features: word tokens trained from scratch."""
+        return (
+            self.char_ngrams > 0
+            and self.data_kind == "text"
+            and self.tokenizer == "word"
+            and self.init_from is None
+        )
 
     @property
     def data_kind(self) -> str:
@@ -374,14 +411,16 @@ def read_training_data(options: ClassifyOptions) -> tuple[LabelledData, Labelled
 
 @dataclass
 class Encoder:
-    """Turns raw examples into model inputs: a tokenizer (text), a feature scaler (numeric), an
-    audio featurizer (audio) or image settings (image)."""
+    """Turns raw examples into model inputs: a tokenizer (text; with ``ngrams`` each word also
+    carries its hashed character n-grams), a feature scaler (numeric), an audio featurizer
+    (audio) or image settings (image)."""
 
     tokenizer: Tokenizer | None = None
     scaler: FeatureScaler | None = None
     max_length: int | None = None
     featurizer: AudioFeaturizer | None = None
     image_settings: ImageSettings | None = None
+    ngrams: CharNgramHasher | None = None
 
     @property
     def num_features(self) -> int | None:
@@ -423,12 +462,18 @@ class Encoder:
         return [self.featurizer.read(path)[: self.max_length] for path in paths]
 
     def encode_text(self, text: str) -> Tensor:
+        """Token ids ``(T,)``, or with n-grams ``(T, 1 + G)``: each word id, then its n-gram ids."""
         if self.tokenizer is None:
             kind = "audio files" if self.featurizer is not None else "numeric sequences"
             kind = "images" if self.image_settings is not None else kind
             raise UserError(f"this run classifies {kind}, not text; give --data FILE.")
         ids = self.tokenizer.encode(text)[: self.max_length] or [self.tokenizer.unk_id]
-        return torch.tensor(ids, dtype=torch.long)
+        words = torch.tensor(ids, dtype=torch.long)
+        if self.ngrams is None:
+            return words
+        # the word tokenizer's split yields exactly one piece per id
+        pieces = self.tokenizer._split(text)[: self.max_length] or [""]
+        return torch.cat([words.unsqueeze(1), self.ngrams.encode(pieces)], dim=1)
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of ``text`` as the model sees them (for explanations)."""
@@ -463,6 +508,7 @@ def fit_encoder(
         return Encoder(tokenizer=pretrained, max_length=options.max_length)
     if train_data.images is not None:
         return Encoder(image_settings=fit_image_settings(options, train_data.images))
+    ngrams = CharNgramHasher(options.char_ngrams) if options.uses_char_ngrams else None
     if train_data.audio is not None:
         return Encoder(
             featurizer=fit_featurizer(options, train_data.audio), max_length=options.max_length
@@ -471,7 +517,9 @@ def fit_encoder(
         scaler = FeatureScaler.fit(train_data.numeric.sequences)
         return Encoder(scaler=scaler, max_length=options.max_length)
     return Encoder(
-        tokenizer=fit_tokenizer(options, train_data.texts), max_length=options.max_length
+        tokenizer=fit_tokenizer(options, train_data.texts),
+        max_length=options.max_length,
+        ngrams=ngrams,
     )
 
 
@@ -516,7 +564,12 @@ def load_encoder(run_dir: str | Path, config: dict[str, Any]) -> Encoder:
         return Encoder(
             scaler=FeatureScaler.load(run_dir / SCALER_FILE), max_length=data.get("max_length")
         )
-    return Encoder(tokenizer=load_tokenizer(run_dir), max_length=data.get("max_length"))
+    ngrams = data.get("char_ngrams")
+    return Encoder(
+        tokenizer=load_tokenizer(run_dir),
+        max_length=data.get("max_length"),
+        ngrams=CharNgramHasher.from_dict(ngrams) if ngrams else None,
+    )
 
 
 # ---------------------------------------------------------------------------------- objective
@@ -546,7 +599,9 @@ def unfrozen_groups(epoch: int, freeze_epochs: int, groups: int) -> int:
 
 
 class ClassificationObjective:
-    """Cross-entropy over length-bucketed batches; validation accuracy, macro-F1 and loss."""
+    """Cross-entropy (optionally label-smoothed: the target puts ``1 - s + s / K`` on the true
+    class and ``s / K`` on each other) over length-bucketed batches; validation accuracy,
+    macro-F1 and (unsmoothed) loss."""
 
     monitor = "accuracy"
     mode: Literal["min", "max"] = "max"
@@ -562,6 +617,7 @@ class ClassificationObjective:
         batch_size: int,
         class_weights: Tensor | None = None,
         freeze_epochs: int = 0,
+        label_smoothing: float = 0.0,
     ) -> None:
         self.train_inputs, self.train_labels = train_inputs, train_labels
         self.val_inputs, self.val_labels = val_inputs, val_labels
@@ -569,6 +625,7 @@ class ClassificationObjective:
         self.batch_size = batch_size
         self.class_weights = class_weights
         self.freeze_epochs = freeze_epochs
+        self.label_smoothing = label_smoothing
         self.epoch = 0
         self.lengths = [len(x) for x in train_inputs]
 
@@ -585,9 +642,20 @@ class ClassificationObjective:
             inner = getattr(model, "module", model)
             groups = len(inner.pretrained_groups())
             inner.freeze_bottom(groups - unfrozen_groups(self.epoch, self.freeze_epochs, groups))
-        logits = model(batch["inputs"], batch["lengths"])
+        # an ensemble's members each learn from their own loss (M, B, K); one model is M = 1
+        inner = getattr(model, "module", model)
+        if isinstance(inner, ClassifierEnsemble):
+            logits = inner.member_logits(batch["inputs"], batch["lengths"])
+        else:
+            logits = model(batch["inputs"], batch["lengths"]).unsqueeze(0)
         weight = None if self.class_weights is None else self.class_weights.to(logits.device)
-        loss = F.cross_entropy(logits.float(), batch["labels"], weight=weight)
+        members = logits.shape[0]
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            batch["labels"].repeat(members),
+            weight=weight,
+            label_smoothing=self.label_smoothing,
+        )
         return StepResult(loss=loss, items=batch["labels"].numel())
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -625,8 +693,14 @@ class ClassifyTask(Task[ClassifyOptions]):
         "Train a classifier of texts, numeric sequences, audio or images (one label per input)."
     )
     artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE, IMAGES_FILE)
-    described_model = {**RNN_DESCRIPTION, "bidirectional": "bidirectional", "pooling": "pooling",
-                       **{key: key for key in IMAGE_MODEL_KEYS}}  # fmt: skip
+    described_model = {
+        **RNN_DESCRIPTION,
+        "bidirectional": "bidirectional",
+        "pooling": "pooling",
+        "char_ngrams": "ngram_buckets",
+        "ensemble": "members",
+        **{key: key for key in IMAGE_MODEL_KEYS},
+    }
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
         train_data, val_data, class_names = read_training_data(options)
@@ -655,6 +729,7 @@ class ClassifyTask(Task[ClassifyOptions]):
             batch_size=options.batch_size,
             class_weights=weights,
             freeze_epochs=options.freeze_epochs,
+            label_smoothing=options.label_smoothing,
         )
         data_section = {
             "kind": options.data_kind,
@@ -667,6 +742,7 @@ class ClassifyTask(Task[ClassifyOptions]):
             "max_length": options.max_length,
             "features": _feature_names(train_data, encoder),
             "init_from": str(options.init_from) if options.init_from is not None else None,
+            "char_ngrams": encoder.ngrams.to_dict() if encoder.ngrams is not None else None,
         }
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
@@ -694,9 +770,11 @@ class ClassifyTask(Task[ClassifyOptions]):
 
     def model_from_config(
         self, model_config: dict[str, Any]
-    ) -> SequenceClassifier | ImageClassifier:
+    ) -> SequenceClassifier | ImageClassifier | ClassifierEnsemble:
         if "image_channels" in model_config:  # an --images cnn run
             return ImageClassifier.from_config(model_config)
+        if "members" in model_config:
+            return ClassifierEnsemble.from_config(model_config)
         return SequenceClassifier.from_config(model_config)
 
     def evaluate(self, run: Run, data: Path, *, encoding: str = "utf-8") -> dict[str, Any]:
@@ -781,10 +859,10 @@ def build_model(
     class_names: list[str],
     encoder: Encoder,
     pretrained: tuple[nn.Module, Tokenizer, dict[str, Any]] | None = None,
-) -> SequenceClassifier | ImageClassifier:
-    """The classifier ``options`` describe; with ``pretrained`` (an lm run), its shape and
-    weights; for images read whole, an ``ImageClassifier``."""
-    common = dict(pooling=options.pooling, dropout=options.dropout)
+) -> SequenceClassifier | ImageClassifier | ClassifierEnsemble:
+    """The classifier ``options`` describe (``--ensemble`` of them); with ``pretrained`` (an lm
+    run), its shape and weights, copied into every member; for images read whole, an
+    ``ImageClassifier``."""
     if encoder.image_settings is not None:
         return ImageClassifier(
             len(class_names),
@@ -795,8 +873,29 @@ def build_model(
             num_layers=options.layers,
             cell=options.cell,
             bidirectional=options.bidirectional,
-            **common,
+            pooling=options.pooling,
+            dropout=options.dropout,
         )
+    model = _build_classifier(options, class_names, encoder, pretrained)
+    if options.ensemble == 1:
+        return model
+    ensemble = ClassifierEnsemble(options.ensemble, model.config())
+    if pretrained is not None:
+        for member in ensemble.members:
+            copy_language_model(pretrained[0], member)
+    return ensemble
+
+
+def _build_classifier(
+    options: ClassifyOptions,
+    class_names: list[str],
+    encoder: Encoder,
+    pretrained: tuple[nn.Module, Tokenizer, dict[str, Any]] | None,
+) -> SequenceClassifier:
+    """One classifier as ``options`` describe it."""
+    common = dict(pooling=options.pooling, dropout=options.dropout)
+    if encoder.tokenizer is not None:
+        common["word_dropout"] = options.word_dropout
     if pretrained is not None:
         language_model, tokenizer, config = pretrained
         lm_config = config["model"]
@@ -819,6 +918,7 @@ def build_model(
         inputs = {
             "vocab_size": encoder.tokenizer.vocab_size,
             "embedding_size": options.embedding_size,
+            "ngram_buckets": encoder.ngrams.buckets if encoder.ngrams is not None else 0,
         }
     return SequenceClassifier(
         len(class_names),
@@ -875,7 +975,7 @@ def _plot_confusion(matrix: np.ndarray, names: list[str], path: Path, what: str)
 class ClassifierRun:
     """A trained classify run, ready to predict."""
 
-    model: SequenceClassifier | ImageClassifier
+    model: SequenceClassifier | ImageClassifier | ClassifierEnsemble
     encoder: Encoder
     class_names: list[str]
     config: dict[str, Any]
@@ -957,15 +1057,23 @@ class Prediction:
     method: str | None = None  # "attention" or "saliency"
 
 
-def explain_input(model: SequenceClassifier, x: Tensor) -> tuple[Tensor, Tensor, str]:
+def explain_input(
+    model: SequenceClassifier | ClassifierEnsemble, x: Tensor
+) -> tuple[Tensor, Tensor, str]:
     """(probabilities ``(K,)``, per-step weights ``(T,)`` summing to 1, method) for one input.
 
     Attention pooling gives its own weights; otherwise the gradient saliency: the norm of the
-    gradient of the predicted class's logit with respect to each step's input vector.
+    gradient of the predicted class's logit with respect to each step's input vector. An
+    ensemble's are the means of its members'.
     """
+    if isinstance(model, ClassifierEnsemble):
+        explained = [explain_input(member, x) for member in model.members]
+        probabilities = torch.stack([p for p, _, _ in explained]).mean(dim=0)
+        weights = torch.stack([w for _, w, _ in explained]).mean(dim=0)
+        return probabilities, weights, explained[0][2]
     batch = x.unsqueeze(0)
     lengths = torch.tensor([x.shape[0]])
-    if model.pooling == "attention":
+    if model.attention is not None:
         with torch.no_grad():
             logits, weights = model.forward_with_weights(batch, lengths)
         return torch.softmax(logits[0], dim=0), weights[0], "attention"

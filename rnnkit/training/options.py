@@ -24,6 +24,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 PRECISIONS = ("fp32", "bf16")
 PROGRESS_MODES = ("auto", "bar", "plain", "off")
+CLOCKS = ("wall", "cpu")
 WEIGHT_AVERAGES = ("none", "ema")
 
 #: the ``--help`` panel of the training flags
@@ -121,6 +122,11 @@ class TrainOptions:
     time_limit: float | str | None = _flag(
         None, "Stop after this much time, e.g. 90s, 10m, 1h30m.", cli_type=str | None
     )
+    clock: Literal["wall", "cpu"] = _flag(
+        "wall",
+        "What --time-limit counts: wall-clock time, or this process's CPU time over all its "
+        "threads (fair budgets on a shared machine).",
+    )
     # evaluation, early stopping, checkpoints
     eval_every: int | None = _flag(None, "Steps between validations (default: each epoch end).")
     patience: int | None = _flag(None, "Stop after this many validations without improvement.")
@@ -158,6 +164,7 @@ class TrainOptions:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("progress", self.progress, PROGRESS_MODES)
+        _choice("clock", self.clock, CLOCKS)
         _choice("weight_average", self.weight_average, WEIGHT_AVERAGES)
         if not 0 < self.ema_decay < 1:
             raise UserError(f"--ema-decay must be between 0 and 1, got {self.ema_decay!r}.")

@@ -244,9 +244,9 @@ class Trainer:
         self.tensorboard = TensorBoardLog(
             self.run_dir / "tensorboard", enabled=o.tensorboard and is_main, progress=self.progress
         )
-        self.session_start = time.monotonic()
+        self.session_start = self._clock()
         self.session_first_step = self.state.step
-        self.last_checkpoint_time = self.session_start
+        self.last_checkpoint_time = time.monotonic()
 
         with self.progress, _StopRequests(self.progress) as stop_requests:
             if checkpoint is not None:
@@ -420,8 +420,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ reporting
 
+    def _clock(self) -> float:
+        """Seconds on the clock ``--clock`` names: wall (monotonic) or this process's CPU time."""
+        return time.process_time() if self.options.clock == "cpu" else time.monotonic()
+
     def _elapsed(self) -> float:
-        return self.state.elapsed + (time.monotonic() - self.session_start)
+        """Seconds of training so far (on ``--clock``), sessions before this one included."""
+        return self.state.elapsed + (self._clock() - self.session_start)
 
     def _epoch_progress(self) -> float:
         return self.state.epoch + self.state.position / self.steps_per_epoch
@@ -464,7 +469,7 @@ class Trainer:
 
     def _eta(self) -> float | None:
         session_steps = self.state.step - self.session_first_step
-        seconds = time.monotonic() - self.session_start
+        seconds = self._clock() - self.session_start
         estimates = []
         if self.total_steps is not None and session_steps > 0:
             estimates.append((self.total_steps - self.state.step) * seconds / session_steps)

@@ -29,6 +29,7 @@ from rnnkit.models import (
     SequenceClassifier,
     SequenceTagger,
 )
+from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.video import ClipClassifier, FramePredictor
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX tests need the export extra")
@@ -153,6 +154,22 @@ def test_classifier_on_a_padded_batch(tmp_path):
     # padding never leaks: a row alone and unpadded gives the same logits
     alone = run(session, inputs=inputs[1:2, :3], lengths=lengths[1:2])
     np.testing.assert_allclose(alone["logits"], out["logits"][1:2], atol=1e-5)
+
+
+def test_classifier_ensemble_with_ngram_features_on_a_padded_batch(tmp_path):
+    member = SequenceClassifier(
+        3, vocab_size=20, embedding_size=6, hidden_size=5, pooling="max_attention",
+        ngram_buckets=50,
+    )  # fmt: skip
+    model = ClassifierEnsemble(2, member.config()).eval()
+    session = sessions(model, tmp_path)["model"]
+    inputs = torch.cat([torch.randint(1, 20, (3, 8, 1)), torch.randint(0, 50, (3, 8, 6))], -1)
+    lengths = torch.tensor([8, 3, 5])
+    with torch.no_grad():
+        logits, weights = model.forward_with_weights(inputs, lengths)
+    out = run(session, inputs=inputs, lengths=lengths)
+    close(out["logits"], logits)
+    close(out["weights"], weights)
 
 
 def test_tagger_with_character_features_on_a_padded_batch(tmp_path):

@@ -79,3 +79,56 @@ def test_wrong_input_is_refused():
         SequenceClassifier(2, vocab_size=5, input_size=3)
     with pytest.raises(ValueError, match="pooling must be one of"):
         SequenceClassifier(2, vocab_size=5, pooling="sum")
+
+
+# --- character n-grams, word dropout, max + attention pooling -----------------------------------
+
+
+def _ngram_model(**options):
+    options = {"vocab_size": 10, "embedding_size": 4, "ngram_buckets": 20, **options}
+    return SequenceClassifier(2, hidden_size=3, **options)
+
+
+def test_a_tokens_vector_is_its_word_embedding_plus_the_mean_of_its_ngrams():
+    model = _ngram_model().eval()
+    # two unknown words (id 1) with different n-grams, the second padded with zeros
+    x = torch.tensor([[[1, 3, 5, 7], [1, 2, 0, 0]]])
+    with torch.no_grad():
+        vectors = model.embed(x)
+        word, grams = model.embedding.weight, model.ngrams.embedding.weight
+        torch.testing.assert_close(vectors[0, 0], word[1] + (grams[3] + grams[5] + grams[7]) / 3)
+        torch.testing.assert_close(vectors[0, 1], word[1] + grams[2])
+    assert not torch.allclose(vectors[0, 0], vectors[0, 1])  # the unseen words differ
+    with pytest.raises(ValueError):
+        model.embed(torch.tensor([[1, 2]]))  # plain ids where n-grams are expected
+
+
+def test_word_dropout_drops_whole_word_rows_in_training_only():
+    torch.manual_seed(0)
+    model = _ngram_model(word_dropout=0.5, ngram_buckets=0, vocab_size=200)
+    words = torch.arange(200).repeat(2, 1)  # every word twice: rows 0 and 1
+    model.train()
+    vectors = model.embed(words)
+    reference = model.embedding.weight
+    dropped = vectors.abs().sum(dim=-1).eq(0)  # (2, 200)
+    assert dropped[0].equal(dropped[1])  # the same word is dropped everywhere in the batch
+    assert 60 < int(dropped[0].sum()) < 140  # about half of 200
+    kept = ~dropped[0]
+    torch.testing.assert_close(vectors[0, kept], 2 * reference[kept])  # scaled by 1 / (1 - p)
+    model.eval()
+    torch.testing.assert_close(model.embed(words), reference[words])
+
+
+def test_max_attention_pooling_is_the_maximum_beside_the_attention_sum():
+    model = _model("max_attention").eval()
+    tokens, lengths = torch.randint(1, 30, (3, 6)), torch.tensor([6, 2, 4])
+    with torch.no_grad():
+        outputs, _ = model.rnn(model.embedding(tokens), lengths=lengths)
+        rows = [outputs[b, : int(n)] for b, n in enumerate(lengths)]
+        maximum = torch.stack([r.amax(0) for r in rows])
+        scores = [
+            model.attention.score(torch.tanh(model.attention.project(r))).squeeze(-1) for r in rows
+        ]
+        attended = torch.stack([torch.softmax(s, 0) @ r for s, r in zip(scores, rows, strict=True)])
+        expected = model.head(torch.cat([maximum, attended], dim=-1))
+        torch.testing.assert_close(model(tokens, lengths), expected, atol=1e-5, rtol=1e-5)

@@ -303,7 +303,13 @@ def test_init_from_an_lm_run_copies_it_and_frozen_layers_stay_put(tmp_path):
     )
     train = write_csv(tmp_path / "train.csv", sentiment_rows(60, seed=4))
     options = classify.ClassifyOptions(
-        data=train, out=tmp_path / "run", init_from=lm_dir, freeze_epochs=3, epochs=1, **FAST
+        data=train,
+        out=tmp_path / "run",
+        init_from=lm_dir,
+        freeze_epochs=3,
+        epochs=1,
+        ensemble=1,
+        **FAST,
     )
     run_dir = classify.train(options)
     pretrained = load_file(lm_dir / "model.safetensors")
@@ -372,3 +378,99 @@ def test_cli_init_from_a_run_that_is_not_an_lm_run(tmp_path):
         "--init-from",
         "task 'classify', not 'lm'",
     )
+
+
+# --- label smoothing, ensembles, character n-grams ------------------------------------------------
+
+
+class FixedLogits(torch.nn.Module):
+    """A model whose logits are given: row i of ``logits`` for the batch's i-th input."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits)
+
+    def forward(self, inputs, lengths):
+        return self.logits
+
+
+def _objective(**options):
+    inputs = [torch.tensor([1, 2])] * 3
+    labels = torch.tensor([0, 2, 1])
+    return classify.ClassificationObjective(
+        inputs, labels, None, None, ["a", "b", "c"], batch_size=3, **options
+    )
+
+
+def test_label_smoothed_loss_matches_the_analytic_value():
+    logits = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0], [-2.0, 1.0, 1.0]])
+    labels, s, k = np.array([0, 2, 1]), 0.1, 3
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    # target: 1 - s + s / K on the true class, s / K on every other
+    target = np.full_like(logits, s / k)
+    target[np.arange(3), labels] += 1 - s
+    expected = float(-(target * log_p).sum(axis=1).mean())
+    objective = _objective(label_smoothing=s)
+    batch = classify.make_batch([torch.tensor([1, 2])] * 3, torch.tensor(labels))
+    model = FixedLogits(torch.tensor(logits, dtype=torch.float32))
+    loss = objective.training_step(model, batch, None).loss
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+    plain = _objective().training_step(model, batch, None).loss
+    assert float(plain) == pytest.approx(float(-log_p[np.arange(3), labels].mean()), rel=1e-6)
+
+
+def test_an_ensembles_training_loss_is_the_mean_of_its_members_own_losses():
+    torch.manual_seed(0)
+    member = classify.SequenceClassifier(3, vocab_size=9, embedding_size=4, hidden_size=3)
+    ensemble = classify.ClassifierEnsemble(3, member.config())
+    batch = classify.make_batch([torch.tensor([1, 2, 3]), torch.tensor([4])], torch.tensor([2, 0]))
+    loss = _objective().training_step(ensemble, batch, None).loss
+    torch.manual_seed(1)  # dropout is off (0.0), so the members are deterministic
+    alone = [
+        torch.nn.functional.cross_entropy(m(batch["inputs"], batch["lengths"]), batch["labels"])
+        for m in ensemble.members
+    ]
+    torch.testing.assert_close(loss, torch.stack(alone).mean())
+
+
+def test_word_runs_carry_each_words_ngrams_and_an_unseen_word_gets_its_own(text_run):
+    run_dir, _ = text_run
+    run = classify.load_run(run_dir)
+    hasher = run.encoder.ngrams
+    assert hasher is not None and run.model.config()["ngram_buckets"] == hasher.buckets
+    encoded = run.encoder.encode_text("good zyzzyva qwxq")
+    assert encoded.shape == (3, 1 + hasher.max_per_word)
+    assert encoded[:, 0].tolist() == run.encoder.tokenizer.encode("good zyzzyva qwxq")
+    unk = run.encoder.tokenizer.unk_id
+    assert encoded[1, 0] == encoded[2, 0] == unk  # both unseen, told apart by their n-grams
+    assert encoded[1, 1:].tolist() == hasher.encode(["zyzzyva"])[0].tolist()
+    model = run.model.members[0] if hasattr(run.model, "members") else run.model
+    with torch.no_grad():
+        vectors = model.embed(encoded.unsqueeze(0))[0]
+    assert not torch.allclose(vectors[1], vectors[2])
+
+
+def test_ensemble_of_one_is_a_single_classifier_and_options_are_checked(tmp_path):
+    options = classify.ClassifyOptions(
+        data=tmp_path / "x.csv", out=tmp_path / "run", ensemble=1, label_smoothing=0.2
+    )
+    assert options.validate().ensemble == 1
+    with pytest.raises(UserError, match="label-smoothing"):
+        dataclasses.replace(options, label_smoothing=1.0).validate()
+    with pytest.raises(UserError, match="char-ngrams"):
+        dataclasses.replace(options, char_ngrams=1).validate()
+
+
+def test_an_ensemble_run_loads_as_one_and_predicts_the_mean_of_its_members(tmp_path):
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(80, seed=5))
+    options = classify.ClassifyOptions(
+        data=train, out=tmp_path / "run", epochs=1, ensemble=2, seed=0, **FAST
+    )
+    run = classify.load_run(classify.train(options))
+    assert isinstance(run.model, classify.ClassifierEnsemble) and len(run.model.members) == 2
+    x = run.encoder.encode_text("a good phone")
+    with torch.no_grad():
+        alone = [torch.softmax(m(x.unsqueeze(0)), -1)[0] for m in run.model.members]
+    predicted = classify.predict_texts(run, ["a good phone"])[0].probabilities
+    expected = torch.stack(alone).mean(0)
+    assert [predicted[name] for name in run.class_names] == pytest.approx(expected.tolist())

@@ -231,6 +231,20 @@ def test_time_limit_stops_cleanly_and_evaluates(tmp_path):
     assert len(objective.weights_at_evaluation) >= 1 and result["metrics"]
 
 
+def test_cpu_clock_does_not_count_time_spent_asleep(tmp_path):
+    # 0.05 s of sleep a step: on the wall clock 0.3 s lasts about 6 steps; asleep the process
+    # uses no CPU, so on the CPU clock the same limit lets the whole 16-step budget run
+    wall = Regression(sleep=0.05)
+    options = _options(epochs=None, max_steps=16, time_limit="0.3s")
+    assert Trainer(_linear(), wall, options, tmp_path / "wall").fit()["stop_reason"] == "time_limit"
+    assert wall.calls < 16
+    cpu = Regression(sleep=0.05)
+    options = _options(epochs=None, max_steps=16, time_limit="0.3s", clock="cpu")
+    result = Trainer(_linear(), cpu, options, tmp_path / "cpu").fit()
+    assert result["stop_reason"] == "max_steps" and cpu.calls == 16
+    assert result["train_seconds"] < 0.3  # CPU seconds, far fewer than the 0.8 s slept
+
+
 def test_truncated_bptt_carries_detached_state_and_resets_each_epoch(tmp_path):
     objective = StreamObjective(chunks=4)
     torch.manual_seed(0)
