@@ -86,6 +86,20 @@ def load(name: str) -> ctypes.CDLL | None:
     return _load(name) if enabled() else None
 
 
+def bind(name: str, signatures: dict[str, list[type]]) -> ctypes.CDLL | None:
+    """``load(name)`` with each function's argument types set from ``signatures`` (function
+    name -> ctypes types, every function returning void); None where the library is not to be
+    had."""
+    library = load(name)
+    if library is None:
+        return None
+    for function_name, argtypes in signatures.items():
+        function = getattr(library, function_name)
+        function.argtypes = argtypes
+        function.restype = None
+    return library
+
+
 @functools.cache
 def _load(name: str) -> ctypes.CDLL | None:
     compiler = _compiler()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 
-from rnnkit.native import enabled, load
+from rnnkit.native import bind, enabled
 
 _INT, _PTR, _FLOAT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 
@@ -39,11 +39,4 @@ def kernel() -> ctypes.CDLL | None:
 
 @functools.cache
 def _kernel() -> ctypes.CDLL | None:
-    library = load("layernorm")
-    if library is None:
-        return None
-    for name, argtypes in _SIGNATURES.items():
-        function = getattr(library, name)
-        function.argtypes = argtypes
-        function.restype = None
-    return library
+    return bind("layernorm", _SIGNATURES)

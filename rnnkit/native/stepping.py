@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import functools
 
-from rnnkit.native import enabled, load
+from rnnkit.native import bind, enabled
 
 _INT, _PTR = ctypes.c_int64, ctypes.c_void_p
 
@@ -36,11 +36,4 @@ def kernel() -> ctypes.CDLL | None:
 
 @functools.cache
 def _kernel() -> ctypes.CDLL | None:
-    library = load("stepping")
-    if library is None:
-        return None
-    for name, argtypes in _SIGNATURES.items():
-        function = getattr(library, name)
-        function.argtypes = argtypes
-        function.restype = None
-    return library
+    return bind("stepping", _SIGNATURES)
