@@ -314,6 +314,21 @@ def test_forecast_defaults_window_normalisation_seasonal_residual_and_ensemble(t
         close(out["mean"], expected)
 
 
+def test_forecast_defaults_without_covariates(tmp_path):
+    # a single-column series: the graph takes the history alone (no ``*covariates`` tuple for
+    # torch.export), at the defaults of `rnnkit train forecast`
+    model = Forecaster(1, 0, horizon=6, hidden_size=5, relative=True, normalise="window",
+                       season=4, members=2).eval()  # fmt: skip
+    session = sessions(model, tmp_path)["model"]
+    assert [i.name for i in session.get_inputs()] == ["history"]
+    assert session.get_inputs()[0].shape == ["batch", "time", 1]
+    for length in (9, 20):
+        history = torch.randn(3, length, 1) * 10 + 50
+        with torch.no_grad():
+            expected = model(history).mean
+        close(run(session, history=history)["mean"], expected)
+
+
 def test_autoencoder_reconstruction(tmp_path):
     model = SequenceAutoencoder(3, 2, hidden_size=5, cell="rnn_relu").eval()
     windows = torch.randn(4, 11, 3)
