@@ -243,3 +243,51 @@ def test_a_video_classify_run_exports_at_its_frame_size(tmp_path):
     np.testing.assert_allclose(
         probabilities[np.arange(5), chosen], [p for *_, p in expected], atol=1e-4, rtol=0
     )
+
+
+def test_an_image_classify_run_exports_images_to_the_probabilities_of_predict(tmp_path):
+    """classify ``--images cnn``: the graph takes images normalised as ``images.json`` says
+    (here by NumPy, from the file) and gives the probabilities ``rnnkit predict`` writes, for a
+    batch of another size than the example's."""
+    import csv
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(7, 16, 16)).astype(np.uint8)
+    data = tmp_path / "images.npz"
+    np.savez(data, images=images, labels=np.arange(7) % 2)
+    run = tmp_path / "run"
+    result = rnnkit("train", "classify", "--images", "cnn", "--encoder-widths", "4,4",
+                    "--hidden", "6", "--batch-size", "4", "--data", data, "--val", data,
+                    "--out", run, "--max-steps", "2", "--progress", "off", "--device", "cpu",
+                    "--precision", "fp32")  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    output = tmp_path / "out" / "halves.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "halves.images.json", "halves.json", "halves.onnx",
+    ]  # fmt: skip
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    assert manifest["task"] == "classify"
+    assert manifest["graphs"][0]["inputs"] == [
+        {"name": "images", "dtype": "float32", "shape": ["batch", 1, 16, 16]}
+    ]
+    assert manifest["graphs"][0]["outputs"] == ["logits", "weights"]
+
+    settings = json.loads(output.with_name("halves.images.json").read_text())
+    mean, std = np.array(settings["mean"]), np.array(settings["std"])
+    normalised = ((images[:, None] / 255 - mean[:, None, None]) / std[:, None, None]).astype(
+        np.float32
+    )
+    (logits,) = ort.InferenceSession(str(output)).run(["logits"], {"images": normalised})
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    predictions = tmp_path / "predictions.csv"
+    result = rnnkit("predict", run, "--data", data, "--output", predictions)
+    assert result.exit_code == 0, (result.output, result.exception)
+    with predictions.open() as file:
+        rows = list(csv.DictReader(file))
+    names = manifest["config"]["data"]["labels"]
+    expected = np.array([[float(row[f"p_{name}"]) for name in names] for row in rows])
+    np.testing.assert_allclose(probabilities, expected, atol=1e-4, rtol=0)

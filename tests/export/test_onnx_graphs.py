@@ -22,6 +22,7 @@ from rnnkit.models import (
     Captioner,
     CTCRecognizer,
     Forecaster,
+    ImageClassifier,
     LanguageModel,
     PianoRollModel,
     Seq2Seq,
@@ -170,6 +171,28 @@ def test_classifier_ensemble_with_ngram_features_on_a_padded_batch(tmp_path):
     out = run(session, inputs=inputs, lengths=lengths)
     close(out["logits"], logits)
     close(out["weights"], weights)
+
+
+def test_image_classifier_at_another_batch_size(tmp_path):
+    """classify ``--images cnn``: the CNN (batch norm with running statistics that are not the
+    identity) and the RNN over its rows, at a batch of 5 where the example's is 3."""
+    model = ImageClassifier(3, image_channels=1, image_size=12, encoder_widths=(2, 3),
+                            hidden_size=5, cell="gru", pooling="attention")  # fmt: skip
+    for norm in model.modules():
+        if isinstance(norm, nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    session = sessions(model, tmp_path)["model"]
+    assert session.get_inputs()[0].shape == ["batch", 1, 12, 12]
+    images = torch.randn(5, 1, 12, 12)
+    with torch.no_grad():
+        logits = model(images)
+        _, weights = model.classifier.forward_with_weights(model.rows(images))
+    out = run(session, images=images)
+    close(out["logits"], logits)
+    close(out["weights"], weights)
+    assert out["weights"].shape == (5, 3)  # the 3 rows of the 3 x 3 feature map
 
 
 def test_tagger_with_character_features_on_a_padded_batch(tmp_path):
