@@ -291,3 +291,38 @@ def test_an_image_classify_run_exports_images_to_the_probabilities_of_predict(tm
     names = manifest["config"]["data"]["labels"]
     expected = np.array([[float(row[f"p_{name}"]) for name in names] for row in rows])
     np.testing.assert_allclose(probabilities, expected, atol=1e-4, rtol=0)
+
+
+def test_a_forecast_run_without_covariates_exports_at_its_defaults(tmp_path):
+    """A single-column series trained with the defaults (window normalisation, the residual
+    over seasonal naive, an ensemble for few windows): the graph takes the history alone and
+    gives the forecast of the run's model."""
+    import pandas as pd
+
+    from rnnkit.tasks import open_run
+
+    steps = np.arange(120)
+    data = tmp_path / "series.csv"
+    pd.DataFrame({"y": 5 + 2 * np.sin(2 * np.pi * steps / 12)}).to_csv(data, index=False)
+    run = tmp_path / "run"
+    result = rnnkit("train", "forecast", "--data", data, "--target", "y", "--lookback", "24",
+                    "--horizon", "6", "--hidden", "6", "--max-steps", "2", "--out", run,
+                    "--progress", "off")  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    output = tmp_path / "out" / "series.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    model_config = manifest["config"]["model"]
+    assert model_config["num_covariates"] == 0 and model_config["members"] > 1
+    assert model_config["normalise"] == "window" and model_config["season"] >= 1
+    assert [i["name"] for i in manifest["graphs"][0]["inputs"]] == ["history"]
+
+    task, opened = open_run(run)
+    model = task.load_model(opened).eval()
+    history = torch.randn(3, 24, 1)  # a batch of 3 where the example's is 2
+    with torch.no_grad():
+        expected = model(history).mean
+    (mean,) = ort.InferenceSession(str(output)).run(["mean"], {"history": history.numpy()})
+    np.testing.assert_allclose(mean, expected.numpy(), atol=1e-4, rtol=0)
