@@ -34,6 +34,7 @@ from rnnkit.errors import UserError
 from rnnkit.export.caption import captioner_graphs
 from rnnkit.export.classifier import classifier_graphs
 from rnnkit.export.graph import Graph
+from rnnkit.export.image_classifier import image_classifier_graphs
 from rnnkit.export.language_model import language_model_graphs
 from rnnkit.export.music import piano_roll_graphs
 from rnnkit.export.onnx import write_onnx
@@ -46,6 +47,7 @@ from rnnkit.models import (
     Captioner,
     CTCRecognizer,
     Forecaster,
+    ImageClassifier,
     LanguageModel,
     PianoRollModel,
     Seq2Seq,
@@ -66,6 +68,7 @@ GRAPHS: dict[type[nn.Module], Callable[[Any], list[Graph]]] = {
     LanguageModel: language_model_graphs,
     SequenceClassifier: classifier_graphs,
     ClassifierEnsemble: classifier_graphs,
+    ImageClassifier: image_classifier_graphs,
     SequenceTagger: tagger_graphs,
     Seq2Seq: seq2seq_graphs,
     Forecaster: forecaster_graphs,

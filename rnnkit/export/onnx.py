@@ -67,10 +67,11 @@ def dynamic_shapes(graph: Graph) -> tuple[dict[int, Any] | None, ...]:
         {axis: dim(name) for axis, name in graph.axes[key].items()} if key in graph.axes else None
         for key in graph.inputs
     ]
-    # a ``*state`` parameter takes the trailing inputs as one tuple, and so must their shapes
+    # a ``*state`` parameter takes the trailing inputs as one tuple, and so must their shapes;
+    # where it takes none (a forecaster without covariates) torch.export sees no tuple at all
     parameters = inspect.signature(graph.module.forward).parameters.values()
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        fixed = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+    fixed = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters) and len(shapes) > fixed:
         return (*shapes[:fixed], tuple(shapes[fixed:]))
     return tuple(shapes)
 

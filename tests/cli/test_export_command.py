@@ -243,3 +243,86 @@ def test_a_video_classify_run_exports_at_its_frame_size(tmp_path):
     np.testing.assert_allclose(
         probabilities[np.arange(5), chosen], [p for *_, p in expected], atol=1e-4, rtol=0
     )
+
+
+def test_an_image_classify_run_exports_images_to_the_probabilities_of_predict(tmp_path):
+    """classify ``--images cnn``: the graph takes images normalised as ``images.json`` says
+    (here by NumPy, from the file) and gives the probabilities ``rnnkit predict`` writes, for a
+    batch of another size than the example's."""
+    import csv
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(7, 16, 16)).astype(np.uint8)
+    data = tmp_path / "images.npz"
+    np.savez(data, images=images, labels=np.arange(7) % 2)
+    run = tmp_path / "run"
+    result = rnnkit("train", "classify", "--images", "cnn", "--encoder-widths", "4,4",
+                    "--hidden", "6", "--batch-size", "4", "--data", data, "--val", data,
+                    "--out", run, "--max-steps", "2", "--progress", "off", "--device", "cpu",
+                    "--precision", "fp32")  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    output = tmp_path / "out" / "halves.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "halves.images.json", "halves.json", "halves.onnx",
+    ]  # fmt: skip
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    assert manifest["task"] == "classify"
+    assert manifest["graphs"][0]["inputs"] == [
+        {"name": "images", "dtype": "float32", "shape": ["batch", 1, 16, 16]}
+    ]
+    assert manifest["graphs"][0]["outputs"] == ["logits", "weights"]
+
+    settings = json.loads(output.with_name("halves.images.json").read_text())
+    mean, std = np.array(settings["mean"]), np.array(settings["std"])
+    normalised = ((images[:, None] / 255 - mean[:, None, None]) / std[:, None, None]).astype(
+        np.float32
+    )
+    (logits,) = ort.InferenceSession(str(output)).run(["logits"], {"images": normalised})
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    predictions = tmp_path / "predictions.csv"
+    result = rnnkit("predict", run, "--data", data, "--output", predictions)
+    assert result.exit_code == 0, (result.output, result.exception)
+    with predictions.open() as file:
+        rows = list(csv.DictReader(file))
+    names = manifest["config"]["data"]["labels"]
+    expected = np.array([[float(row[f"p_{name}"]) for name in names] for row in rows])
+    np.testing.assert_allclose(probabilities, expected, atol=1e-4, rtol=0)
+
+
+def test_a_forecast_run_without_covariates_exports_at_its_defaults(tmp_path):
+    """A single-column series trained with the defaults (window normalisation, the residual
+    over seasonal naive, an ensemble for few windows): the graph takes the history alone and
+    gives the forecast of the run's model."""
+    import pandas as pd
+
+    from rnnkit.tasks import open_run
+
+    steps = np.arange(120)
+    data = tmp_path / "series.csv"
+    pd.DataFrame({"y": 5 + 2 * np.sin(2 * np.pi * steps / 12)}).to_csv(data, index=False)
+    run = tmp_path / "run"
+    result = rnnkit("train", "forecast", "--data", data, "--target", "y", "--lookback", "24",
+                    "--horizon", "6", "--hidden", "6", "--max-steps", "2", "--out", run,
+                    "--progress", "off")  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    output = tmp_path / "out" / "series.onnx"
+    output.parent.mkdir()
+    result = rnnkit("export", run, "--output", output)
+    assert result.exit_code == 0, (result.output, result.exception)
+    manifest = json.loads(output.with_suffix(".json").read_text())
+    model_config = manifest["config"]["model"]
+    assert model_config["num_covariates"] == 0 and model_config["members"] > 1
+    assert model_config["normalise"] == "window" and model_config["season"] >= 1
+    assert [i["name"] for i in manifest["graphs"][0]["inputs"]] == ["history"]
+
+    task, opened = open_run(run)
+    model = task.load_model(opened).eval()
+    history = torch.randn(3, 24, 1)  # a batch of 3 where the example's is 2
+    with torch.no_grad():
+        expected = model(history).mean
+    (mean,) = ort.InferenceSession(str(output)).run(["mean"], {"history": history.numpy()})
+    np.testing.assert_allclose(mean, expected.numpy(), atol=1e-4, rtol=0)

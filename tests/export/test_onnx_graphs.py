@@ -22,6 +22,7 @@ from rnnkit.models import (
     Captioner,
     CTCRecognizer,
     Forecaster,
+    ImageClassifier,
     LanguageModel,
     PianoRollModel,
     Seq2Seq,
@@ -172,6 +173,28 @@ def test_classifier_ensemble_with_ngram_features_on_a_padded_batch(tmp_path):
     close(out["weights"], weights)
 
 
+def test_image_classifier_at_another_batch_size(tmp_path):
+    """classify ``--images cnn``: the CNN (batch norm with running statistics that are not the
+    identity) and the RNN over its rows, at a batch of 5 where the example's is 3."""
+    model = ImageClassifier(3, image_channels=1, image_size=12, encoder_widths=(2, 3),
+                            hidden_size=5, cell="gru", pooling="attention")  # fmt: skip
+    for norm in model.modules():
+        if isinstance(norm, nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    session = sessions(model, tmp_path)["model"]
+    assert session.get_inputs()[0].shape == ["batch", 1, 12, 12]
+    images = torch.randn(5, 1, 12, 12)
+    with torch.no_grad():
+        logits = model(images)
+        _, weights = model.classifier.forward_with_weights(model.rows(images))
+    out = run(session, images=images)
+    close(out["logits"], logits)
+    close(out["weights"], weights)
+    assert out["weights"].shape == (5, 3)  # the 3 rows of the 3 x 3 feature map
+
+
 def test_tagger_with_character_features_on_a_padded_batch(tmp_path):
     model = SequenceTagger(
         30, 5, embedding_size=6, hidden_size=7, cell="lstm", char_vocab_size=12,
@@ -312,6 +335,21 @@ def test_forecast_defaults_window_normalisation_seasonal_residual_and_ensemble(t
             expected = model(history, covariates).mean
         out = run(graphs["model"], history=history, covariates=covariates)
         close(out["mean"], expected)
+
+
+def test_forecast_defaults_without_covariates(tmp_path):
+    # a single-column series: the graph takes the history alone (no ``*covariates`` tuple for
+    # torch.export), at the defaults of `rnnkit train forecast`
+    model = Forecaster(1, 0, horizon=6, hidden_size=5, relative=True, normalise="window",
+                       season=4, members=2).eval()  # fmt: skip
+    session = sessions(model, tmp_path)["model"]
+    assert [i.name for i in session.get_inputs()] == ["history"]
+    assert session.get_inputs()[0].shape == ["batch", "time", 1]
+    for length in (9, 20):
+        history = torch.randn(3, length, 1) * 10 + 50
+        with torch.no_grad():
+            expected = model(history).mean
+        close(run(session, history=history)["mean"], expected)
 
 
 def test_autoencoder_reconstruction(tmp_path):
