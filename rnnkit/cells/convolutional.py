@@ -33,7 +33,7 @@ exactly ``nn.LSTM`` / ``nn.GRU``.
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -60,14 +60,16 @@ class ConvGatedCell(Cell):
         hidden_size: channels of the state, ``C``.
         image_size: ``(H, W)`` (or one int for square frames).
         kernel_size: of both convolutions; odd, so "same" padding keeps ``H, W``.
-        num_gates: 4 (LSTM) or 3 (GRU).
         input_conv: ``"per_step"`` or ``"batched"``: where the input convolution runs (module
             docstring). ``gate_size``, the width of ``project``'s output, is ``C_in * H * W``
             per step and ``G_c * H * W`` batched.
 
     Weights: ``weight_ih (G_c, C_in, k, k)``, ``weight_hh (G_c, C, k, k)``, ``bias_ih``,
-    ``bias_hh (G_c,)`` with ``G_c = num_gates * C``.
+    ``bias_hh (G_c,)`` with ``G_c = num_gates * C``; ``num_gates`` is the subclass's (4 for the
+    LSTM, 3 for the GRU).
     """
+
+    num_gates: ClassVar[int]
 
     def __init__(
         self,
@@ -75,11 +77,10 @@ class ConvGatedCell(Cell):
         hidden_size: int,
         *,
         image_size: int | tuple[int, int],
-        kernel_size: int | tuple[int, int],
-        num_gates: int,
-        bias: bool,
-        init: InitScheme,
-        input_conv: InputConv,
+        kernel_size: int | tuple[int, int] = 3,
+        bias: bool = True,
+        init: InitScheme = "xavier_orthogonal",
+        input_conv: InputConv = "per_step",
     ) -> None:
         super().__init__()
         if input_conv not in INPUT_CONVS:
@@ -97,8 +98,8 @@ class ConvGatedCell(Cell):
             )
         self.input_size, self.hidden_size = input_size, hidden_size
         self.in_channels = input_size // pixels
-        self.num_gates, self.bias, self.init = num_gates, bias, init
-        self.gate_channels = num_gates * hidden_size
+        self.bias, self.init = bias, init
+        self.gate_channels = self.num_gates * hidden_size
         self.gate_size = self.gate_channels * pixels if input_conv == "batched" else input_size
         self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
         self.weight_ih = nn.Parameter(
@@ -211,27 +212,7 @@ class ConvLSTMCell(ConvGatedCell):
     State ``(h, c)``, each flattened ``(B, C*H*W)`` (see the module docstring).
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        image_size: int | tuple[int, int],
-        kernel_size: int | tuple[int, int] = 3,
-        bias: bool = True,
-        init: InitScheme = "xavier_orthogonal",
-        input_conv: InputConv = "per_step",
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            image_size=image_size,
-            kernel_size=kernel_size,
-            num_gates=4,
-            bias=bias,
-            init=init,
-            input_conv=input_conv,
-        )
+    num_gates = 4
 
     def step(
         self, u_t: Tensor, state: tuple[Tensor, Tensor]
@@ -253,27 +234,7 @@ class ConvGRUCell(ConvGatedCell):
     State ``h`` flattened ``(B, C*H*W)``.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        image_size: int | tuple[int, int],
-        kernel_size: int | tuple[int, int] = 3,
-        bias: bool = True,
-        init: InitScheme = "xavier_orthogonal",
-        input_conv: InputConv = "per_step",
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            image_size=image_size,
-            kernel_size=kernel_size,
-            num_gates=3,
-            bias=bias,
-            init=init,
-            input_conv=input_conv,
-        )
+    num_gates = 3
 
     def input_bias(self) -> Tensor | None:
         """``b_ih`` plus the r, z parts of ``b_hh``; ``b_hn`` stays inside the reset product."""
