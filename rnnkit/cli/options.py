@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from rnnkit.data.readers import read_toml_file
 from rnnkit.errors import UserError
 from rnnkit.tasks.lifecycle import Run
 from rnnkit.training.rundir import CONFIG_FILE
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 Options = TypeVar("Options")
 
@@ -42,15 +37,7 @@ _CHOSEN_BY_USER = {"COMMANDLINE", "ENVIRONMENT", "DEFAULT_MAP"}
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The key/value pairs of a flat TOML config file, keys spelled with ``_`` instead of ``-``."""
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist; check the path given to --config.")
-    try:
-        with path.open("rb") as file:
-            table = tomllib.load(file)
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"config file {path} is not valid TOML ({error}); fix that line.") from None
-    except UnicodeDecodeError:
-        raise UserError(f"config file {path} is not UTF-8 text; save it as UTF-8.") from None
+    table = read_toml_file(path, "config file", "--config")
     for key, value in table.items():
         if isinstance(value, dict):
             raise UserError(

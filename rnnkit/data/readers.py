@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from rnnkit.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 Built = TypeVar("Built")
 
@@ -71,6 +77,20 @@ def decode_bytes(data: bytes, path: Path, encoding: str) -> str:
             f"{error.start} cannot be decoded; pass the file's encoding with --encoding "
             f"(for example --encoding latin-1)."
         ) from None
+
+
+def read_toml_file(path: Path, what: str, flag: str) -> dict[str, Any]:
+    """The table of the TOML file ``path``; ``UserError`` naming it (as ``what``, e.g. "config
+    file") when it is missing, not TOML or not UTF-8, and the flag ``flag`` that gave it."""
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist; check the path given to {flag}.")
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{what} {path} is not valid TOML ({error}); fix that line.") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {path} is not UTF-8 text; save it as UTF-8.") from None
 
 
 def read_json_file(

@@ -29,19 +29,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import sys
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rnnkit.data.readers import read_toml_file
 from rnnkit.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 #: options a search never changes: where the data and the runs are, and resuming
 NOT_SEARCHABLE = frozenset({"data", "val", "out", "resume", "device", "progress"})
@@ -224,15 +219,7 @@ def check_space(space: SearchSpace, base: Any, source: str) -> None:
 def read_space_file(path: Path, options_class: type) -> dict[str, Dimension]:
     """The dimensions a TOML space file declares (see the module doc), each read as the type of
     its option in ``options_class``; ``UserError`` naming the file and the entry otherwise."""
-    if not path.is_file():
-        raise UserError(f"space file {path} does not exist; check the path given to --space.")
-    try:
-        with path.open("rb") as file:
-            table = tomllib.load(file)
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"space file {path} is not valid TOML ({error}); fix that line.") from None
-    except UnicodeDecodeError:
-        raise UserError(f"space file {path} is not UTF-8 text; save it as UTF-8.") from None
+    table = read_toml_file(path, "space file", "--space")
     hints = typing.get_type_hints(options_class)
     known = {f.name for f in dataclasses.fields(options_class)}
     space: dict[str, Dimension] = {}
