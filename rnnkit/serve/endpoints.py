@@ -125,6 +125,17 @@ async def read_body(request: Request, model: type[BaseModel]) -> Any:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
+async def clips_body(request: Request, suffix: str) -> bytes:
+    """The clips file sent as the body of ``request`` (an ``.npz`` or ``.npy``, as ``suffix``
+    says); 422 when the body is empty or ``suffix`` is another kind."""
+    data = await request.body()
+    if not data:
+        raise HTTPException(422, "the request body is empty; send the clips file as the body.")
+    if suffix not in ("npz", "npy"):
+        raise HTTPException(422, f"suffix {suffix!r} is not a clips file kind: npz or npy.")
+    return data
+
+
 def json_bodies(*models: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI of a route whose JSON body is one of ``models`` (``openapi_extra``)."""
     schemas = [model.model_json_schema() for model in models]
@@ -386,11 +397,7 @@ def build_router(state: ServerState) -> APIRouter:
         from rnnkit.tasks import video
 
         served = state.run(run, "predict")
-        data = await request.body()
-        if not data:
-            raise HTTPException(422, "the request body is empty; send the clips file as the body.")
-        if suffix not in ("npz", "npy"):
-            raise HTTPException(422, f"suffix {suffix!r} is not a clips file kind: npz or npy.")
+        data = await clips_body(request, suffix)
         mode = served.run.options(video.VideoOptions).mode
 
         def predict_file() -> dict[str, Any]:
@@ -438,11 +445,7 @@ def build_router(state: ServerState) -> APIRouter:
         from rnnkit.tasks import video
 
         served = state.run(run, "clip")
-        data = await request.body()
-        if not data:
-            raise HTTPException(422, "the request body is empty; send the clips file as the body.")
-        if suffix not in ("npz", "npy"):
-            raise HTTPException(422, f"suffix {suffix!r} is not a clips file kind: npz or npy.")
+        data = await clips_body(request, suffix)
 
         def view() -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as folder:
