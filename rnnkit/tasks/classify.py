@@ -235,7 +235,7 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         "hidden": IntRange(32, 256, log=True),
         "layers": IntRange(1, 2),
         "dropout": FloatRange(0.0, 0.6),
-        "pooling": Choice(("last", "mean", "max", "attention")),
+        "pooling": Choice(("last", "mean", "max", "attention", "max_attention")),
         "batch_size": Choice((16, 32, 64)),
     }
 

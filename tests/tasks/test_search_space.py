@@ -133,3 +133,17 @@ def test_the_starting_point_is_the_options_own_values_that_the_space_holds():
     }
     assert options.weight_decay is None and options.optimizer == "adamw"
     assert starting_point(space, options) == {"hidden": 100, "cell": "gru", "weight_decay": 0.01}
+
+
+@pytest.mark.parametrize("task", list(TASK_MODULES))
+def test_each_task_space_holds_its_defaults_so_a_search_can_return_to_them(task):
+    # the first trial trains the defaults; a default the space lacks is one later trials never try.
+    # Two defaults are allowed outside: None (the task sizes it from the data) and a weight decay
+    # of 0, which a log range cannot hold but whose low end (1e-6) is as good as 0.
+    options = base(task)
+    space = searched(type(options).search_space)
+    outside = set(space) - set(starting_point(space, options))
+    allowed = {name for name in outside if getattr(options, name) is None}
+    if options.effective_weight_decay() == 0 and space["weight_decay"].low <= 1e-6:
+        allowed.add("weight_decay")
+    assert outside == allowed, f"{task}: defaults outside the space: {sorted(outside - allowed)}"

@@ -226,7 +226,9 @@ def test_time_limit_stops_cleanly_and_evaluates(tmp_path):
     result = Trainer(_linear(), objective, options, tmp_path).fit()
     assert result["stop_reason"] == "time_limit"
     assert result["train_seconds"] >= 0.5
-    assert 0.5 <= time.monotonic() - started < 5
+    # with no epoch or step budget only the limit ends the run; the wide upper bound leaves
+    # room for a loaded machine's slow first step and evaluation
+    assert 0.5 <= time.monotonic() - started < 30
     assert 3 <= objective.calls <= 11  # 0.05 s a step: about 10 steps
     assert len(objective.weights_at_evaluation) >= 1 and result["metrics"]
 
