@@ -54,6 +54,10 @@ from rnnkit.tasks.lm_sampling import SampleRequest
 #: the most units one request may ask activations of
 MAX_UNITS = 64
 
+#: the data files ``/classify-file`` takes; the single-item kinds are read as a folder of one
+CLASSIFY_FILE_KINDS = ("csv", "tsv", "txt", "npz", "idx", "gz", "png", "wav", "flac", "ogg")
+SINGLE_ITEM_KINDS = ("png", "wav", "flac", "ogg")
+
 
 @dataclass
 class ServerState:
@@ -240,6 +244,13 @@ def build_router(state: ServerState) -> APIRouter:
         served = state.run(run, "classify")
         check_texts("texts", body.texts, limits)
         loaded = served.loaded
+        if loaded.numeric or loaded.audio or loaded.images:
+            kind = "audio" if loaded.audio else "images" if loaded.images else "numeric sequences"
+            raise HTTPException(
+                422,
+                f"{run} classifies {kind}, not texts; send a data file to "
+                f"/v1/{run}/classify-file instead.",
+            )
 
         def run_batch(groups: Sequence[list[str]]) -> list[list[Any]]:
             flat = task.predict_texts(loaded, [t for group in groups for t in group])
@@ -251,6 +262,50 @@ def build_router(state: ServerState) -> APIRouter:
                 {"label": p.label, "probabilities": p.probabilities} for p in predictions
             ]
         }
+
+    @router.post(
+        "/{run}/classify-file",
+        tags=["classify"],
+        openapi_extra=binary_body("application/octet-stream"),
+    )
+    async def classify_file(
+        run: str,
+        request: Request,
+        suffix: str = Query(..., description=f"The file's kind: {', '.join(CLASSIFY_FILE_KINDS)}."),
+    ) -> dict[str, Any]:
+        """The label and class probabilities of every input of a data file sent as the body,
+        of the kind the run was trained on, as ``rnnkit predict --data`` reads it: a CSV of
+        texts or numeric sequences, an ``.npz`` or IDX file (``gz``: gzipped) of images, or one
+        PNG or one audio file. Each prediction carries ``id``: the input's row, sequence or
+        file name."""
+        from rnnkit.tasks import classify as task
+
+        served = state.run(run, "classify-file")
+        data = await request.body()
+        if not data:
+            raise HTTPException(422, "the request body is empty; send the data file as the body.")
+        kind = suffix.lower()
+        if kind not in CLASSIFY_FILE_KINDS:
+            kinds = ", ".join(CLASSIFY_FILE_KINDS)
+            raise HTTPException(422, f"suffix {suffix!r} is not a data file kind: {kinds}.")
+
+        def predict() -> dict[str, Any]:
+            single = kind in SINGLE_ITEM_KINDS  # read as a folder holding the one item
+            with uploaded(data, f"inputs/upload.{kind}" if single else f"upload.{kind}") as path:
+                id_column, rows = task.predict_data(served.loaded, path.parent if single else path)
+            return {
+                "id_column": id_column,
+                "predictions": [
+                    {
+                        "id": Path(name).name if single else name,  # not the temporary path
+                        "label": p.label,
+                        "probabilities": p.probabilities,
+                    }
+                    for name, p in rows
+                ],
+            }
+
+        return await asyncio.to_thread(predict)
 
     @router.post("/{run}/tag", tags=["tag"])
     async def tag(run: str, body: TextsBody) -> dict[str, Any]:
@@ -375,9 +430,7 @@ def build_router(state: ServerState) -> APIRouter:
                     raise UserError("the keywords are not UTF-8 text.") from None
                 check("the keywords", len(keywords), limits.max_text_chars, "characters")
                 return answer(keywords)
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / f"image.{suffix}"
-                path.write_bytes(data)
+            with uploaded(data, f"image.{suffix}") as path:
                 return answer(path)
 
         return await asyncio.to_thread(caption_body)
@@ -401,16 +454,14 @@ def build_router(state: ServerState) -> APIRouter:
         mode = served.run.options(video.VideoOptions).mode
 
         def predict_file() -> dict[str, Any]:
-            with tempfile.TemporaryDirectory() as folder:
-                clips = Path(folder) / f"clips.{suffix}"
-                clips.write_bytes(data)
+            with uploaded(data, f"clips.{suffix}") as clips:
                 if mode == "classify":
                     rows = video.label_clips(served.path, clips)
                     return {"labels": [
                         {"clip": name, "label": label, "probability": probability}
                         for name, label, probability in rows
                     ]}  # fmt: skip
-                output = Path(folder) / "future.npz"
+                output = clips.parent / "future.npz"
                 video.predict_clips(served.path, clips, output)
                 with np.load(output, allow_pickle=False) as written:
                     return {"frames": written["frames"].tolist()}
@@ -448,9 +499,7 @@ def build_router(state: ServerState) -> APIRouter:
         data = await clips_body(request, suffix)
 
         def view() -> dict[str, Any]:
-            with tempfile.TemporaryDirectory() as folder:
-                clips = Path(folder) / f"clips.{suffix}"
-                clips.write_bytes(data)
+            with uploaded(data, f"clips.{suffix}") as clips:
                 return clip_answer(video.view_clip(served.path, clips, index))
 
         return await asyncio.to_thread(view)
@@ -468,7 +517,7 @@ def build_router(state: ServerState) -> APIRouter:
         if body.steps is not None:
             check("steps", body.steps, limits.max_steps, "steps")
         columns = stored_columns(served.run)
-        with _csv_file(body.csv) as path:
+        with uploaded(body.csv, "series.csv", "the CSV of the request") as path:
             frame = task.forecast(served.path, path, steps=body.steps)
             history = _history(path, columns.time, columns.targets)
         return {
@@ -486,7 +535,7 @@ def build_router(state: ServerState) -> APIRouter:
 
         served = state.run(run, "detect")
         loaded = served.loaded
-        with _csv_file(body.csv) as path:
+        with uploaded(body.csv, "series.csv", "the CSV of the request") as path:
             frame, metrics = task.score_file(loaded, path)
             history = _history(path, loaded.data["time_column"], list(loaded.data["targets"]))
         return {
@@ -514,9 +563,7 @@ def build_router(state: ServerState) -> APIRouter:
             raise HTTPException(422, f"suffix {suffix!r} is not a file kind such as wav or flac.")
 
         def transcribe_bytes() -> str:
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / f"audio.{suffix}"
-                path.write_bytes(audio)
+            with uploaded(audio, f"audio.{suffix}") as path:
                 return speech.transcribe_files(served.path, [path])[0]
 
         return {"text": await asyncio.to_thread(transcribe_bytes)}
@@ -539,12 +586,22 @@ def _validation_text(served: ServedRun) -> str:
 
 
 @contextmanager
-def _csv_file(text: str) -> Iterator[Path]:
-    """A temporary CSV file holding ``text`` (the tasks read files), removed afterwards."""
+def uploaded(data: bytes | str, name: str, called: str = "the uploaded file") -> Iterator[Path]:
+    """``data`` (bytes, or text written as UTF-8) as a temporary file called ``name`` (the tasks
+    read files), removed afterwards. A task's ``UserError`` about it says ``called`` instead of
+    the temporary path, which means nothing to the client."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "series.csv"
-        path.write_text(text, encoding="utf-8")
-        yield path
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+        try:
+            yield path
+        except UserError as error:
+            sentence = str(error).replace(str(path), called)
+            raise UserError(sentence.replace(folder, "the upload")) from None
 
 
 def _history(path: Path, time_column: str | None, targets: list[str]) -> dict[str, Any]:

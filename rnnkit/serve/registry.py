@@ -21,7 +21,7 @@ from rnnkit.tasks.lifecycle import Run, Task
 #: the endpoints each task serves (under ``/v1/{run}/``)
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "lm": ("generate", "generate/stream", "activations", "units"),
-    "classify": ("classify",),
+    "classify": ("classify", "classify-file"),
     "tag": ("tag",),
     "translate": ("translate",),
     "forecast": ("forecast",),

@@ -1130,23 +1130,37 @@ def _prediction(probabilities: Tensor, names: list[str]) -> Prediction:
     )
 
 
+def predict_data(
+    run_dir: str | Path | ClassifierRun, data: str | Path, *, encoding: str = "utf-8"
+) -> tuple[str, list[tuple[str, Prediction]]]:
+    """``(id column, [(row or sequence id, prediction), ...])`` for every input of ``data``, a
+    file (or folder) of the kind the run was trained on, read the way training read it."""
+    run = run_dir if isinstance(run_dir, ClassifierRun) else load_run(run_dir)
+    options = dataclasses.replace(run.data_options(), encoding=encoding)
+    labelled = options.read(Path(data), need_labels=False)
+    probabilities = predict_probabilities(run.model, run.encoder.encode(labelled))
+    id_column = options.path_column if options.audio else options.sequence_column or "row"
+    rows = [
+        (str(name), _prediction(row, run.class_names))
+        for name, row in zip(labelled.names, probabilities, strict=True)
+    ]
+    return id_column, rows
+
+
 def predict_file(
     run_dir: str | Path, data: str | Path, output: str | Path | None, *, encoding: str = "utf-8"
 ) -> int:
     """Write ``output`` (CSV; stdout when None): one row per input of ``data`` with its row (or
     sequence) id, the predicted label and ``p_<label>`` for every class; return the row count."""
     run = load_run(run_dir)
-    options = dataclasses.replace(run.data_options(), encoding=encoding)
-    labelled = options.read(Path(data), need_labels=False)
-    probabilities = predict_probabilities(run.model, run.encoder.encode(labelled))
-    id_column = options.path_column if options.audio else options.sequence_column or "row"
+    id_column, rows = predict_data(run, data, encoding=encoding)
     with _open_output(output) as file:
         writer = csv.writer(file)
         writer.writerow([id_column, "predicted", *(f"p_{name}" for name in run.class_names)])
-        for name, row in zip(labelled.names, probabilities, strict=True):
-            label = run.class_names[int(row.argmax())]
-            writer.writerow([name, label, *(f"{float(p):.6f}" for p in row)])
-    return len(labelled)
+        for name, prediction in rows:
+            probabilities = (prediction.probabilities[label] for label in run.class_names)
+            writer.writerow([name, prediction.label, *(f"{p:.6f}" for p in probabilities)])
+    return len(rows)
 
 
 @contextlib.contextmanager

@@ -173,7 +173,7 @@ def test_transcribe_gives_the_transcript_of_rnnkit_transcribe(client, served_run
         ("/v1/classify-run/classify", {"texts": []}, 422, "texts is empty"),
         ("/v1/classify-run/classify", {"texts": ["a"] * 65}, 422, "at most 64"),
         ("/v1/classify-run/classify", {"texts": ["   "]}, 422, "--text is empty"),
-        ("/v1/forecast-run/forecast", {"csv": "a,b\n1,2\n"}, 422, "series.csv"),
+        ("/v1/forecast-run/forecast", {"csv": "a,b\n1,2\n"}, 422, "the CSV of the request has"),
         ("/v1/forecast-run/forecast", {"csv": "x", "steps": 5000}, 422, "at most 1000"),
         ("/v1/nothing/generate", {}, 404, "no run is named 'nothing'"),
         ("/v1/lm-run/classify", {"texts": ["a"]}, 404, "run of task lm"),
