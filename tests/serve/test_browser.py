@@ -130,6 +130,26 @@ def test_a_forecast_and_anomaly_scores_are_drawn(page):
     page.screenshot(path=str(SCREENSHOTS / "forecast.png"), full_page=True)
 
 
+def test_a_data_file_is_classified_row_by_row(page, request):
+    from rnnkit.tasks import classify
+
+    run = request.getfixturevalue("served_runs")["classify"]
+    reviews = run.parent / "reviews.csv"
+    page.click("nav .run[data-run=classify-run]")
+    page.set_input_files("#classify-file", str(reviews))
+    page.click("#classify-file-go")
+    page.wait_for_selector("#classify-table tr >> nth=1", timeout=15_000)
+    _, expected = classify.predict_data(run, reviews)
+    shown = page.locator("#classify-table tr").all_inner_texts()
+    assert shown[0].split() == ["row", "label", "probability"]
+    assert len(shown) == len(expected) + 1
+    for line, (name, prediction) in zip(shown[1:], expected, strict=True):
+        row, label, probability = line.split()
+        assert (row, label) == (name, prediction.label)
+        assert float(probability) == pytest.approx(prediction.probabilities[label], abs=5e-4)
+    assert page.inner_text("#classify-output .translation") == expected[0][1].label
+
+
 def test_a_caption_shows_where_each_word_looked_over_the_image(page, request):
     from rnnkit.tasks import caption
 

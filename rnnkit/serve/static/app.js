@@ -102,6 +102,9 @@ async function selectRun(name) {
   const keywords = (d.model || {}).input_kind === "keywords";
   $("caption-image").hidden = keywords;
   $("caption-keywords").hidden = !keywords;
+  const texts = (d.data || {}).kind === "text";
+  $("classify-text-input").hidden = !texts;
+  $("classify-go").hidden = !texts;
   const panel = $(`panel-${state.run.task}`);
   if (panel) panel.hidden = false;
   await drawCurves(name);
@@ -244,6 +247,29 @@ async function classify() {
   const answer = await api(`/v1/${state.run.name}/classify`, { texts: [$("classify-text").value] });
   const prediction = answer.predictions[0];
   showProbabilities($("classify-output"), prediction.label, prediction.probabilities);
+}
+
+async function classifyFile() {
+  const file = $("classify-file").files[0];
+  if (!file) throw new Error("choose a data file first.");
+  const suffix = (file.name.split(".").pop() || "csv").toLowerCase();
+  const answer = await postFile(
+    `/v1/${state.run.name}/classify-file?suffix=${encodeURIComponent(suffix)}`, file, file.type);
+  const [first] = answer.predictions;
+  showProbabilities($("classify-output"), first.label, first.probabilities);
+  const table = $("classify-table");
+  table.textContent = "";
+  table.hidden = answer.predictions.length < 2;
+  const header = table.insertRow();
+  for (const name of [answer.id_column, "label", "probability"]) {
+    header.insertCell().textContent = name;
+  }
+  for (const p of answer.predictions) {
+    const row = table.insertRow();
+    row.insertCell().textContent = p.id;
+    row.insertCell().textContent = p.label;
+    row.insertCell().textContent = p.probabilities[p.label].toFixed(3);
+  }
 }
 
 function showProbabilities(box, label, probabilities) {
@@ -485,6 +511,7 @@ function wire(id, work) { $(id).addEventListener("click", (e) => busy(e.currentT
 
 wire("lm-generate", generate);
 wire("classify-go", classify);
+wire("classify-file-go", classifyFile);
 wire("tag-go", tag);
 wire("translate-go", translate);
 wire("forecast-go", forecast);
