@@ -78,6 +78,21 @@ def test_rounded_steps_equal_forward_of_the_rounded_model(cell, options, weights
     assert not torch.allclose(stepping.step_logits(model, tokens), logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("weights", ["float32", "bf16", "int8"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_wide_models_steps_equal_forward_of_the_rounded_model(cell, weights) -> None:
+    """Hidden 64: every matrix goes through the kernel's blocks of four rows (where the CPU has
+    AVX-512), the output layer's 23 rows with three left over for the one-row loop."""
+    torch.manual_seed(3)
+    model = LanguageModel(23, 64, 64, 2, cell=cell).eval()
+    tokens = torch.randint(0, 23, (12,), generator=torch.Generator().manual_seed(5)).tolist()
+    with torch.inference_mode():
+        oracle = model if weights == "float32" else stepping.with_rounded_weights(model, weights)
+        expected, _ = oracle(torch.tensor([tokens]))
+    logits = stepping.step_logits(model, tokens, weights)
+    torch.testing.assert_close(logits, expected[0], rtol=1e-5, atol=1e-5)
+
+
 @needs_kernel
 def test_the_torch_fall_back_computes_what_the_kernel_does(monkeypatch) -> None:
     model, tokens = small_model("gru"), [3, 1, 4, 1, 5, 9, 2, 6]
