@@ -103,6 +103,18 @@ def test_the_torch_fall_back_computes_what_the_kernel_does(monkeypatch) -> None:
 
 
 @needs_kernel
+@pytest.mark.parametrize("token_id", [-1, 23])
+def test_the_native_stepper_refuses_a_token_outside_the_vocabulary(token_id) -> None:
+    """The kernel reads the token's table row by address: an id out of range must not get there."""
+    model = small_model("lstm")  # vocabulary 23
+    with torch.inference_mode():
+        stepper = stepping.NativeStepper(model)
+        stepper.start(model.initial_state(1))
+        with pytest.raises(IndexError, match=f"token id {token_id} is not in 0..22"):
+            stepper.step(token_id)
+
+
+@needs_kernel
 def test_prepared_weights_follow_changes_to_the_parameters() -> None:
     model, tokens = small_model("lstm"), [2, 7, 1, 8]
     before = stepping.step_logits(model, tokens, "bf16")

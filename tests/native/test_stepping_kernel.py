@@ -81,6 +81,48 @@ def test_matvec_equals_numpy(kernel, weights: str, rows: int, cols: int) -> None
     assert (np.abs(y.numpy() - expected) <= 1e-5 * terms).all()
 
 
+def run_matvec(kernel, weights: str, stored, scale, x, bias=None) -> np.ndarray:
+    y = torch.empty(stored.shape[0])
+    kernel.matvec(
+        stepping.WEIGHT_KINDS[weights], stored.shape[0], stored.shape[1], stored.data_ptr(),
+        scale.data_ptr() if scale is not None else None, x.data_ptr(),
+        bias.data_ptr() if bias is not None else None, y.data_ptr(),
+    )  # fmt: skip
+    return y.numpy()
+
+
+def test_int8_matvec_over_many_vectors(kernel) -> None:
+    """Vectors of every scale, including the largest entry's own rounding (where the int8 path
+    writes x in fixed point relative to it): each row within float32's error of NumPy's."""
+    generator = torch.Generator().manual_seed(11)
+    stored = torch.randint(-127, 128, (8, 64), generator=generator, dtype=torch.int8)
+    scale = torch.rand(8, generator=generator) + 0.01
+    weight = stored.numpy().astype(np.float64) * scale.numpy()[:, None]
+    for trial in range(300):
+        x = torch.randn(64, generator=generator) * 10.0 ** (trial % 7 - 3)
+        y = run_matvec(kernel, "int8", stored, scale, x)
+        terms = np.abs(weight) @ np.abs(x.numpy().astype(np.float64))
+        assert (np.abs(y - weight @ x.numpy().astype(np.float64)) <= 1e-5 * terms).all(), trial
+
+
+@pytest.mark.parametrize("weights", ["float32", "bf16", "int8"])
+def test_matvec_of_zeros_is_the_bias_and_nan_spreads(kernel, weights: str) -> None:
+    generator = torch.Generator().manual_seed(12)
+    stored = torch.randint(-127, 128, (8, 128), generator=generator, dtype=torch.int8)
+    scale = torch.rand(8, generator=generator) + 0.01
+    if weights != "int8":
+        stored, scale = (
+            stored.float().to(torch.bfloat16 if weights == "bf16" else torch.float32),
+            None,
+        )
+    bias = torch.randn(8, generator=generator)
+    zeros = run_matvec(kernel, weights, stored, scale, torch.zeros(128), bias)
+    np.testing.assert_array_equal(zeros, bias.numpy())
+    x = torch.randn(128, generator=generator)
+    x[77] = float("nan")
+    assert np.isnan(run_matvec(kernel, weights, stored, scale, x, bias)).all()
+
+
 def numpy_cell(cell: str, u, p, h, c):
     """The updates stepping.c documents, in float64."""
     sig = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
