@@ -183,9 +183,9 @@ static inline void four_int8(const int8_t *w, int64_t cols, const float *x, floa
  *     W_r . x ~ step (S0 + 2^8 S1 + 2^16 S2 - 2^23 S1s),   S_i = W_r . b_i,  S1s = W_r . 1,
  * summed exactly in int64 and rounded once. Each x_k is off by at most step / 2 = max|x| 2^-24 (as
  * if float32 held x in the scale of its largest entry), so the row's sum by at most
- * max|x| 2^-24 sum_k |w_rk|. A row's products sum to at most 255 * 127 * cols in int32, hence
- * VNNI_MAX_COLS. */
-#define VNNI_MAX_COLS 65536
+ * max|x| 2^-24 sum_k |w_rk|. A row's products sum to at most 255 * 127 * cols, so int32 would
+ * hold 65536 columns; VNNI_MAX_COLS keeps the bytes' buffers small on the stack. */
+#define VNNI_MAX_COLS 4096
 
 /* x's three bytes per column as above; returns 0 (x not finite: use the float32 path) or 1. */
 static int fixed_point_bytes(const float *x, int64_t n, uint8_t *b0, uint8_t *b1, uint8_t *b2,
@@ -237,8 +237,9 @@ static inline void four_int8_vnni(const int8_t *w, int64_t cols, const uint8_t *
 #define HAVE_INT8_VNNI 1
 #endif
 
-/* Largest cols for which matvec splits x into even and odd columns on the stack. */
-#define SPLIT_MAX_COLS 8192
+/* Largest cols for which matvec splits x into even and odd columns on the stack (wider rows take
+ * the one-row loop). */
+#define SPLIT_MAX_COLS 4096
 
 /* The row blocks of matvec (rows r < rows - rows % 4) where the weight kind and cols allow;
  * returns the first row left to the one-row loop. */

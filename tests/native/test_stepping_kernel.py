@@ -52,8 +52,9 @@ def bf16_values(weight: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize(
     ("rows", "cols"),
     # odd shapes (one row at a time), and shapes whose rows go in blocks of four for one, two or
-    # all three weight kinds (cols a multiple of 16, 32, 64), with rows left over after them
-    [(13, 37), (4, 33), (7, 16), (6, 96), (9, 128), (64, 512), (2050, 512)],
+    # all three weight kinds (cols a multiple of 16, 32, 64), with rows left over after them; and
+    # rows wider than the kernel's stack buffers for x (4096 columns)
+    [(13, 37), (4, 33), (7, 16), (6, 96), (9, 128), (64, 512), (2050, 512), (5, 4160)],
 )
 def test_matvec_equals_numpy(kernel, weights: str, rows: int, cols: int) -> None:
     generator = torch.Generator().manual_seed(rows * cols)
