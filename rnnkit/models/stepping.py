@@ -28,6 +28,7 @@ one is faster for it.
 from __future__ import annotations
 
 import copy
+import ctypes
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -362,6 +363,49 @@ def _program(calls: list[tuple[str, tuple[int | None, ...]]]) -> Tensor:
         values = [native_stepping.OPERATIONS[operation], *(a or 0 for a in args)]
         program[row, : len(values)] = torch.tensor(values, dtype=torch.int64)
     return program
+
+
+class Drawer:
+    """Draws a token from batch-1 logits ``(1, V)`` at one temperature, as ``sample_next`` does
+    without top-k or top-p, in one call of the kernel (``draw_token``).
+
+    The uniform comes from ``generator`` as ``sample_next`` takes it (one ``torch.rand`` value),
+    so a seed gives the same tokens, except where the uniform falls within float32 rounding of a
+    boundary of the CDF (torch and the kernel round the softmax's sums differently). After a step
+    has streamed the weights through the caches, ``sample_next``'s handful of torch operations
+    take 70-100 us; this takes a few.
+    """
+
+    @staticmethod
+    def make(
+        temperature: float, top_k: int, top_p: float, generator: torch.Generator | None
+    ) -> Drawer | None:
+        """A drawer for these settings, or None where ``sample_next`` must draw (greedy, top-k,
+        top-p, or no kernel)."""
+        if temperature <= 0 or top_k > 0 or top_p < 1.0 or native_stepping.kernel() is None:
+            return None
+        return Drawer(temperature, generator)
+
+    def __init__(self, temperature: float, generator: torch.Generator | None) -> None:
+        self._draw = native_stepping.kernel().draw_token
+        self.generator = generator
+        self._temperature = ctypes.c_float(temperature)
+        self._uniform = torch.empty(1)
+        self._token = ctypes.c_int64()
+        self._pointers = (
+            ctypes.addressof(self._temperature),
+            self._uniform.data_ptr(),
+            ctypes.addressof(self._token),
+        )
+
+    def draw(self, logits: Tensor) -> int:
+        """The token drawn from ``logits (1, V)`` (any float CPU tensor; copied where it is not
+        contiguous float32)."""
+        if logits.dtype != torch.float32 or not logits.is_contiguous() or logits.is_cuda:
+            logits = logits.detach().float().cpu().contiguous()
+        torch.rand(1, generator=self.generator, out=self._uniform)
+        self._draw(logits.data_ptr(), logits.shape[-1], *self._pointers)
+        return self._token.value
 
 
 def _input_bias(cell: Cell) -> Tensor:

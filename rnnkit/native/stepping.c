@@ -360,3 +360,30 @@ void run_program(int64_t count, const int64_t *program, int64_t token_slot,
                       (float *)(intptr_t)a[9], (float *)(intptr_t)a[10]);
     }
 }
+
+/* A token drawn from softmax(logits / temperature) (n logits, temperature > 0) with the uniform
+ * *uniform in [0, 1), by inverse CDF as rnnkit.decoding.sample_next draws it: the first index whose
+ * running sum of exp(logit / T - max) exceeds u times the total, or, where u times the total
+ * rounds up to the total, the last token with a non-zero probability (a zero-probability token
+ * is never drawn). torch computes the same sums with its own exp and normalisation, so the two
+ * draw the same token unless u falls within float32 rounding of a boundary of the CDF. After a
+ * step has streamed megabytes of weights through the caches, this one call takes a few
+ * microseconds where the handful of torch operations of the draw take tens. */
+void draw_token(const float *logits, int64_t n, const float *temperature, const float *uniform,
+                int64_t *token) {
+    float t = *temperature, largest = -INFINITY, total = 0.0f;
+    for (int64_t i = 0; i < n; ++i) largest = fmaxf(largest, logits[i] / t);
+    for (int64_t i = 0; i < n; ++i) total += expf(logits[i] / t - largest);
+    float target = *uniform * total, running = 0.0f;
+    int64_t last_positive = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        float p = expf(logits[i] / t - largest);
+        running += p;
+        if (p > 0.0f) last_positive = i;
+        if (running > target) {
+            *token = i;
+            return;
+        }
+    }
+    *token = last_positive;
+}

@@ -140,9 +140,13 @@ def test_two_generations_of_one_model_may_interleave() -> None:
 
 
 @pytest.mark.parametrize("weights", ["bf16", "int8"])
-def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weights) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [{"temperature": 0.9, "top_k": 10}, {"temperature": 0.9}],  # sample_next; the Drawer
+)
+def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weights, options) -> None:
     model = small_model("lstm")
-    prime, options = [2, 5, 11], {"temperature": 0.9, "top_k": 10}
+    prime = [2, 5, 11]
     generator = torch.Generator().manual_seed(4)
     fast = list(model.generate(prime, 25, generator=generator, weights=weights, **options))
 
@@ -157,6 +161,24 @@ def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weight
             slow.append(int(sample_next(logits[:, -1], generator=generator, **options)))
             logits, state = oracle(torch.tensor([slow[-1:]]), state)
     assert fast == slow
+
+
+@needs_kernel
+def test_the_drawer_draws_what_sample_next_draws() -> None:
+    """Same generator seed, same logits: the same tokens (rows with zero-probability entries
+    too), at several temperatures; greedy, top-k and top-p are left to sample_next."""
+    rows = torch.Generator().manual_seed(8)
+    for temperature in (0.5, 1.0, 1.7):
+        fast, slow = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+        drawer = stepping.Drawer.make(temperature, 0, 1.0, fast)
+        for index in range(400):
+            logits = torch.randn(1, 65, generator=rows) * 3
+            if index % 4 == 0:
+                logits[0, ::3] = float("-inf")
+            expected = int(sample_next(logits, temperature, 0, 1.0, slow))
+            assert drawer.draw(logits) == expected, (temperature, index)
+    for settings in ((0.0, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.9)):
+        assert stepping.Drawer.make(*settings, None) is None
 
 
 def test_reduced_precision_keeps_a_trained_models_loss_within_one_percent() -> None:
