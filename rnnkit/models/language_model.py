@@ -207,7 +207,8 @@ class LanguageModel(KeepsArguments):
                 stepper.start(self.initial_state(1))
                 for token_id in prime:
                     logits = stepper.step(token_id)
-        drawer = Drawer.make(temperature, top_k, top_p, generator)  # None: sample_next draws
+        # None: sample_next draws
+        drawer = Drawer.make(temperature, top_k, top_p, generator, self.embedding.weight.device)
         for produced in range(length):
             with torch.inference_mode():
                 if drawer is not None:

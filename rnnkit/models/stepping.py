@@ -378,11 +378,17 @@ class Drawer:
 
     @staticmethod
     def make(
-        temperature: float, top_k: int, top_p: float, generator: torch.Generator | None
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        generator: torch.Generator | None,
+        device: torch.device | str = "cpu",
     ) -> Drawer | None:
-        """A drawer for these settings, or None where ``sample_next`` must draw (greedy, top-k,
-        top-p, or no kernel)."""
-        if temperature <= 0 or top_k > 0 or top_p < 1.0 or native_stepping.kernel() is None:
+        """A drawer for these settings and logits on ``device``, or None where ``sample_next``
+        must draw (greedy, top-k, top-p, logits off the CPU, or no kernel)."""
+        if temperature <= 0 or top_k > 0 or top_p < 1.0 or torch.device(device).type != "cpu":
+            return None
+        if native_stepping.kernel() is None:
             return None
         return Drawer(temperature, generator)
 
@@ -399,10 +405,10 @@ class Drawer:
         )
 
     def draw(self, logits: Tensor) -> int:
-        """The token drawn from ``logits (1, V)`` (any float CPU tensor; copied where it is not
+        """The token drawn from ``logits (1, V)`` (a float CPU tensor; copied where it is not
         contiguous float32)."""
-        if logits.dtype != torch.float32 or not logits.is_contiguous() or logits.is_cuda:
-            logits = logits.detach().float().cpu().contiguous()
+        if logits.dtype != torch.float32 or not logits.is_contiguous():
+            logits = logits.float().contiguous()
         torch.rand(1, generator=self.generator, out=self._uniform)
         self._draw(logits.data_ptr(), logits.shape[-1], *self._pointers)
         return self._token.value

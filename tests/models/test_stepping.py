@@ -179,6 +179,7 @@ def test_the_drawer_draws_what_sample_next_draws() -> None:
             assert drawer.draw(logits) == expected, (temperature, index)
     for settings in ((0.0, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.9)):
         assert stepping.Drawer.make(*settings, None) is None
+    assert stepping.Drawer.make(1.0, 0, 1.0, None, "meta") is None  # logits off the CPU
 
 
 def test_reduced_precision_keeps_a_trained_models_loss_within_one_percent() -> None:
