@@ -10,18 +10,22 @@ does:
 - ``torch stepper``: ``generate`` with the native kernel off (``RNNKIT_NATIVE=0``), the path
   every cell has, and what ``generate`` ran before the kernel;
 - ``generate float32 | bf16 | int8``: ``generate(weights=...)`` through the C kernel
-  (``rnnkit/native/stepping.c``).
+  (``rnnkit/native/stepping.c``);
+- ``kernel float32 | bf16 | int8``: ``NativeStepper.step`` alone, without sampling: the kernel's
+  own rate (``generate`` adds the draw of each character, about 40 us).
 
 At batch 1 a step reads every weight it uses once, so its speed is bounded by how fast the weights
 stream from cache: the ``MB/step`` column is what one step reads (the first layer's input product
 is a table lookup), ``GB/s`` that times the steps per CPU-second, and ``bound`` the chars/s a
 step would reach if it took only the time to read its bytes at the bandwidth one thread gets here
-(``torch.sum`` over a buffer of the float32 step's size, measured in the same run). ``--cells``
-repeats the comparison for every cell kind.
+for that many bytes (``torch.sum`` over a buffer of the row's step size, read just before, so
+resident in cache where it fits, as the weights are from one step to the next; median of 30
+reads, measured in the same run). ``--cells`` repeats the comparison for every cell kind.
 
 The rows take turns for ``--repeats`` rounds and each reports its median; ratios are against the
 torch stepper measured in the same run. Rates are given per wall second and per CPU second of
-this process (on a shared machine the second is steadier). Run with one thread:
+this process (on a shared machine the second is steadier); the header gives the load average
+and the CPU's vector flags. Run with one thread:
 ``OMP_NUM_THREADS=1 python benchmarks/generation.py [--cells] [--quick]``.
 """
 
@@ -79,6 +83,20 @@ def generate(model: LanguageModel, length: int, weights: str, native: bool) -> N
     with native_kernel(native):
         for _ in model.generate([0], length, generator=generator, weights=weights):
             pass
+
+
+def kernel_steps(model: LanguageModel, length: int, weights: str) -> Callable[[], None]:
+    """``length`` steps of a ``NativeStepper`` alone (the tokens cycle through the vocabulary)."""
+    with torch.inference_mode():
+        stepper = NativeStepper(model, weights)
+
+    def run() -> None:
+        with torch.inference_mode():
+            stepper.start(model.initial_state(1))
+            for t in range(length):
+                stepper.step(t % model.vocab_size)
+
+    return run
 
 
 def lstm_cell_loop(model: LanguageModel, length: int, use_layer: bool) -> Callable[[], None]:
@@ -143,6 +161,14 @@ def rows_for(model: LanguageModel, length: int, baselines: bool, nn_lstm: bool) 
                     step_bytes(model, weights),
                 )
             )
+        for weights in ("float32", "bf16", "int8"):
+            rows.append(
+                Row(
+                    f"kernel {weights}",
+                    kernel_steps(model, length, weights),
+                    step_bytes(model, weights),
+                )
+            )
     return rows
 
 
@@ -157,28 +183,35 @@ def measure(rows: list[Row], length: int, repeats: int) -> None:
 
 
 def read_bandwidth(size: int, repeats: int = 30) -> float:
-    """Bytes per second at which one thread reads ``size`` bytes it read just before (from cache
-    where they fit): ``torch.sum`` over a float32 buffer of that size, the best of ``repeats``."""
+    """Bytes per CPU-second at which one thread reads ``size`` bytes it read just before (from
+    cache where they fit): ``torch.sum`` over a float32 buffer of that size, the median of
+    ``repeats`` reads."""
     buffer = torch.ones(max(size // 4, 1))
+    buffer.sum()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         buffer.sum()
-        times.append(time.perf_counter() - start)
-    return buffer.numel() * 4 / min(times)
+        times.append(time.process_time() - start)
+    return buffer.numel() * 4 / max(statistics.median(times), 1e-9)
 
 
 def report(title: str, rows: list[Row]) -> None:
     """The table; ``bound``: chars/s if a step took only the time to read its bytes at the
-    bandwidth ``read_bandwidth`` measures for the float32 step's size."""
-    bandwidth = read_bandwidth(max(r.bytes_per_step for r in rows))
-    print(f"{title} (one thread reads {bandwidth / 1e9:.1f} GB/s from a buffer that size)")
+    bandwidth ``read_bandwidth`` measures for that many bytes."""
+    bandwidths = {size: read_bandwidth(size) for size in sorted({r.bytes_per_step for r in rows})}
+    print(
+        f"{title} (one thread reads "
+        + ", ".join(f"{b / 1e9:.1f} GB/s from {s / 1e6:.1f} MB" for s, b in bandwidths.items())
+        + ")"
+    )
     baseline = statistics.median(next(r for r in rows if r.name == "torch stepper").cpu)
     header = f"{'path':<24}{'chars/s':>9}{'chars/CPU-s':>13}{'ratio':>7}{'MB/step':>9}{'GB/s':>7}"
     print(f"  {header}{'bound':>8}{'of bound':>10}")
     for row in rows:
         wall, cpu = statistics.median(row.wall), statistics.median(row.cpu)
-        megabytes, bound = row.bytes_per_step / 1e6, bandwidth / row.bytes_per_step
+        megabytes = row.bytes_per_step / 1e6
+        bound = bandwidths[row.bytes_per_step] / row.bytes_per_step
         print(
             f"  {row.name:<24}{wall:>9.0f}{cpu:>13.0f}{cpu / baseline:>7.2f}"
             f"{megabytes:>9.2f}{megabytes * cpu / 1e3:>7.1f}{bound:>8.0f}{cpu / bound:>10.0%}"
@@ -192,7 +225,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--length", type=int, default=1000, help="characters per timing")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--cells", action="store_true", help="every cell kind, not only lstm")
     parser.add_argument("--nn-lstm", action="store_true", help="add the nn.LSTM-per-step row")
@@ -201,11 +234,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     length, repeats = (200, 2) if args.quick else (args.length, args.repeats)
-    flags = sorted(f for f in cpu_flags() if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
+    vector = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+    flags = sorted(f for f in cpu_flags() if f in vector)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{args.layers} x {args.hidden} character models, embedding {args.embedding_size}, "
         f"vocab {args.vocab}, batch 1, {torch.get_num_threads()} thread(s), median of {repeats} "
-        f"x {length} characters; CPU flags: {' '.join(flags) or 'none'}"
+        f"x {length} characters; CPU flags: {' '.join(flags) or 'none'}; load average {load} "
+        f"on {os.cpu_count()} CPUs"
     )
     for cell in CELLS if args.cells else ("lstm",):
         torch.manual_seed(0)

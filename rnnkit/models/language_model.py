@@ -31,7 +31,7 @@ from rnnkit.decoding.sampling import sample_next
 from rnnkit.layers import RNN, embedding_dropout, locked_dropout
 from rnnkit.layers.dropout import dropout
 from rnnkit.models.config import KeepsArguments, check_fraction, constructor_arguments
-from rnnkit.models.stepping import check_weights, make_stepper
+from rnnkit.models.stepping import Drawer, check_weights, make_stepper
 
 
 class LanguageModel(KeepsArguments):
@@ -166,7 +166,8 @@ class LanguageModel(KeepsArguments):
 
         The prime (at least one id; a task without one can prime with a newline or bos) runs
         through ``forward`` in one call; each new id is drawn by ``sample_next`` (temperature 0
-        is greedy) and fed back one step at a time through a stepper. With ``weights="bf16"`` or
+        is greedy; plain temperature sampling by ``stepping.Drawer``, the same draw in one kernel
+        call) and fed back one step at a time through a stepper. With ``weights="bf16"`` or
         ``"int8"`` the weight matrices are rounded to that precision (``rnnkit.models.stepping``)
         and the prime too is stepped through them, so the whole generation is that of the
         rounded model. Dropout is off throughout. The model's train/eval mode is left as it was.
@@ -206,9 +207,14 @@ class LanguageModel(KeepsArguments):
                 stepper.start(self.initial_state(1))
                 for token_id in prime:
                     logits = stepper.step(token_id)
+        # None: sample_next draws
+        drawer = Drawer.make(temperature, top_k, top_p, generator, self.embedding.weight.device)
         for produced in range(length):
             with torch.inference_mode():
-                token = int(sample_next(logits, temperature, top_k, top_p, generator))
+                if drawer is not None:
+                    token = drawer.draw(logits)
+                else:
+                    token = int(sample_next(logits, temperature, top_k, top_p, generator))
             yield token
             if produced + 1 < length:
                 # eval mode again: the caller may have switched modes, and a cell's step reads

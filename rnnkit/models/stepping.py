@@ -28,6 +28,8 @@ one is faster for it.
 from __future__ import annotations
 
 import copy
+import ctypes
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -269,8 +271,9 @@ class NativeStepper:
     Per step: the first layer takes its input projection from a table row, every later layer one
     ``matvec`` for its input projection and one ``cell_step`` (recurrent product and update, in
     place on that layer's ``h`` and ``c``); then the optional projection and the output layer.
-    The rounded weights are prepared once and shared by the steppers of a model; each stepper has
-    its own state and buffers, so several may run at once.
+    These calls are written once into a program (rows of int64, ``run_program``) that the kernel
+    runs in one call per step. The rounded weights are prepared once and shared by the steppers
+    of a model; each stepper has its own state and buffers, so several may run at once.
     """
 
     @staticmethod
@@ -289,30 +292,29 @@ class NativeStepper:
         library = native_stepping.kernel()
         if library is None:
             raise RuntimeError("the native stepping kernel is not available")
-        matvec, cell_step = library.matvec, library.cell_step
         self.prepared = prepared = _prepare(model, weights)
         self.hidden = [torch.zeros(layer.hidden) for layer in prepared.layers]
         self.memory = [torch.zeros(layer.hidden) for layer in prepared.layers]
         self._buffers: list[Tensor] = []  # every buffer a pointer below points into
 
-        # (function, args) per kernel call; the first call's token-dependent pointer is set per step
-        self._calls: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        # (operation, args) per kernel call; the first call's token-dependent pointer is 0 here
+        calls: list[tuple[str, tuple[int | None, ...]]] = []
         for index, layer in enumerate(prepared.layers):
             scratch = torch.empty(layer.gates)
             self._buffers.append(scratch)
             if layer.input is None:
                 u_pointer = None  # the table's row, set per step
             else:
-                source = prepared.embedding[0] if index == 0 else self.hidden[index - 1]
+                source = None if index == 0 else self.hidden[index - 1].data_ptr()
                 u = torch.empty(layer.gates)
                 self._buffers.append(u)
-                args = (*layer.input.args(), source.data_ptr(), layer.input_bias.data_ptr())
-                self._calls.append((matvec, (*args, u.data_ptr())))
+                args = (*layer.input.args(), source, layer.input_bias.data_ptr())
+                calls.append(("matvec", (*args, u.data_ptr())))
                 u_pointer = u.data_ptr()
             bias = layer.recurrent_bias.data_ptr() if layer.recurrent_bias.numel() else None
-            self._calls.append(
+            calls.append(
                 (
-                    cell_step,
+                    "cell_step",
                     (layer.cell, layer.recurrent.kind, layer.hidden, layer.recurrent.pointer,
                      layer.recurrent.scale_pointer, bias, u_pointer,
                      self.hidden[index].data_ptr(), self.memory[index].data_ptr(),
@@ -325,12 +327,20 @@ class NativeStepper:
             self._buffers.append(out)
             bias = linear.bias.data_ptr() if linear.bias is not None else None
             args = (*linear.matrix.args(), features.data_ptr(), bias, out.data_ptr())
-            self._calls.append((matvec, args))
+            calls.append(("matvec", args))
             features = out
         self.logits = features
-        # where the token's row goes in the first call: cell_step's u, or matvec's x
-        self._token_slot = 6 if prepared.table is not None else 5
-        self._token_rows = prepared.table if prepared.table is not None else prepared.embedding
+        self._program = _program(calls)
+        self._run = functools.partial(
+            library.run_program,
+            len(calls),
+            self._program.data_ptr(),
+            # where the token's row goes in the first call: cell_step's u, or matvec's x
+            7 if prepared.table is not None else 6,
+        )
+        rows = prepared.table if prepared.table is not None else prepared.embedding
+        self._first_row, self._row_bytes = rows.data_ptr(), rows.stride(0) * rows.element_size()
+        self._vocabulary = rows.shape[0]  # rows stays alive in self.prepared
 
     def start(self, state: State) -> None:
         for layer, parts in enumerate(_split_state(state)):
@@ -339,12 +349,69 @@ class NativeStepper:
                 self.memory[layer].copy_(parts[1].reshape(-1))
 
     def step(self, token_id: int) -> Tensor:
-        calls, slot = self._calls, self._token_slot
-        function, args = calls[0]
-        function(*args[:slot], self._token_rows[token_id].data_ptr(), *args[slot + 1 :])
-        for function, args in calls[1:]:
-            function(*args)
+        if not 0 <= token_id < self._vocabulary:
+            raise IndexError(f"token id {token_id} is not in 0..{self._vocabulary - 1}")
+        self._run(self._first_row + token_id * self._row_bytes)
         return self.logits
+
+
+def _program(calls: list[tuple[str, tuple[int | None, ...]]]) -> Tensor:
+    """The kernel's ``run_program`` rows for ``calls`` ((operation, args) with pointers as ints,
+    None for NULL): ``(len(calls), PROGRAM_WIDTH)`` int64."""
+    program = torch.zeros(len(calls), native_stepping.PROGRAM_WIDTH, dtype=torch.int64)
+    for row, (operation, args) in enumerate(calls):
+        values = [native_stepping.OPERATIONS[operation], *(a or 0 for a in args)]
+        program[row, : len(values)] = torch.tensor(values, dtype=torch.int64)
+    return program
+
+
+class Drawer:
+    """Draws a token from batch-1 logits ``(1, V)`` at one temperature, as ``sample_next`` does
+    without top-k or top-p, in one call of the kernel (``draw_token``).
+
+    The uniform comes from ``generator`` as ``sample_next`` takes it (one ``torch.rand`` value),
+    so a seed gives the same tokens, except where the uniform falls within float32 rounding of a
+    boundary of the CDF (torch and the kernel round the softmax's sums differently). After a step
+    has streamed the weights through the caches, ``sample_next``'s handful of torch operations
+    take 70-100 us; this takes a few.
+    """
+
+    @staticmethod
+    def make(
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        generator: torch.Generator | None,
+        device: torch.device | str = "cpu",
+    ) -> Drawer | None:
+        """A drawer for these settings and logits on ``device``, or None where ``sample_next``
+        must draw (greedy, top-k, top-p, logits off the CPU, or no kernel)."""
+        if temperature <= 0 or top_k > 0 or top_p < 1.0 or torch.device(device).type != "cpu":
+            return None
+        if native_stepping.kernel() is None:
+            return None
+        return Drawer(temperature, generator)
+
+    def __init__(self, temperature: float, generator: torch.Generator | None) -> None:
+        self._draw = native_stepping.kernel().draw_token
+        self.generator = generator
+        self._temperature = ctypes.c_float(temperature)
+        self._uniform = torch.empty(1)
+        self._token = ctypes.c_int64()
+        self._pointers = (
+            ctypes.addressof(self._temperature),
+            self._uniform.data_ptr(),
+            ctypes.addressof(self._token),
+        )
+
+    def draw(self, logits: Tensor) -> int:
+        """The token drawn from ``logits (1, V)`` (a float CPU tensor; copied where it is not
+        contiguous float32)."""
+        if logits.dtype != torch.float32 or not logits.is_contiguous():
+            logits = logits.float().contiguous()
+        torch.rand(1, generator=self.generator, out=self._uniform)
+        self._draw(logits.data_ptr(), logits.shape[-1], *self._pointers)
+        return self._token.value
 
 
 def _input_bias(cell: Cell) -> Tensor:

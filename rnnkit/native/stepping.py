@@ -1,5 +1,6 @@
 """ctypes bindings of ``stepping.c``: batch-1 matrix-vector products with float32, bfloat16 or
-int8 weights, and one LSTM, GRU or Elman step after them.
+int8 weights, one LSTM, GRU or Elman step after them, and ``run_program``: a whole model step
+(a list of those calls) in one call; ``draw_token``: a token drawn from a row of logits.
 
 Every pointer argument is a tensor's ``data_ptr()`` (an int, or None for an optional one), every
 vector float32 and contiguous; weights are row-major ``(rows, cols)`` in the kind's dtype
@@ -25,7 +26,16 @@ _SIGNATURES = {
     "matvec": [_INT, _INT, _INT, *[_PTR] * 5],
     # cell, kind, hidden, weight_hh, scale_hh, recurrent_bias, u, h, c, scratch
     "cell_step": [_INT, _INT, _INT, *[_PTR] * 7],
+    # count, program (count, PROGRAM_WIDTH) int64, token_slot, token_pointer
+    "run_program": [_INT, _PTR, _INT, _INT],
+    # logits, n, temperature, uniform, token (out, int64)
+    "draw_token": [_PTR, _INT, _PTR, _PTR, _PTR],
 }
+
+#: the operations of a ``run_program`` row (its first entry), then the function's arguments
+OPERATIONS = {"matvec": 0, "cell_step": 1}
+#: int64 entries per ``run_program`` row
+PROGRAM_WIDTH = 11
 
 
 def kernel() -> ctypes.CDLL | None:

@@ -78,6 +78,21 @@ def test_rounded_steps_equal_forward_of_the_rounded_model(cell, options, weights
     assert not torch.allclose(stepping.step_logits(model, tokens), logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("weights", ["float32", "bf16", "int8"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_wide_models_steps_equal_forward_of_the_rounded_model(cell, weights) -> None:
+    """Hidden 64: every matrix goes through the kernel's blocks of four rows (where the CPU has
+    AVX-512), the output layer's 23 rows with three left over for the one-row loop."""
+    torch.manual_seed(3)
+    model = LanguageModel(23, 64, 64, 2, cell=cell).eval()
+    tokens = torch.randint(0, 23, (12,), generator=torch.Generator().manual_seed(5)).tolist()
+    with torch.inference_mode():
+        oracle = model if weights == "float32" else stepping.with_rounded_weights(model, weights)
+        expected, _ = oracle(torch.tensor([tokens]))
+    logits = stepping.step_logits(model, tokens, weights)
+    torch.testing.assert_close(logits, expected[0], rtol=1e-5, atol=1e-5)
+
+
 @needs_kernel
 def test_the_torch_fall_back_computes_what_the_kernel_does(monkeypatch) -> None:
     model, tokens = small_model("gru"), [3, 1, 4, 1, 5, 9, 2, 6]
@@ -85,6 +100,18 @@ def test_the_torch_fall_back_computes_what_the_kernel_does(monkeypatch) -> None:
     monkeypatch.setenv("RNNKIT_NATIVE", "0")
     assert isinstance(stepping.make_stepper(model, "int8"), stepping.TorchStepper)
     torch.testing.assert_close(stepping.step_logits(model, tokens, "int8"), native)
+
+
+@needs_kernel
+@pytest.mark.parametrize("token_id", [-1, 23])
+def test_the_native_stepper_refuses_a_token_outside_the_vocabulary(token_id) -> None:
+    """The kernel reads the token's table row by address: an id out of range must not get there."""
+    model = small_model("lstm")  # vocabulary 23
+    with torch.inference_mode():
+        stepper = stepping.NativeStepper(model)
+        stepper.start(model.initial_state(1))
+        with pytest.raises(IndexError, match=f"token id {token_id} is not in 0..22"):
+            stepper.step(token_id)
 
 
 @needs_kernel
@@ -113,9 +140,13 @@ def test_two_generations_of_one_model_may_interleave() -> None:
 
 
 @pytest.mark.parametrize("weights", ["bf16", "int8"])
-def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weights) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [{"temperature": 0.9, "top_k": 10}, {"temperature": 0.9}],  # sample_next; the Drawer
+)
+def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weights, options) -> None:
     model = small_model("lstm")
-    prime, options = [2, 5, 11], {"temperature": 0.9, "top_k": 10}
+    prime = [2, 5, 11]
     generator = torch.Generator().manual_seed(4)
     fast = list(model.generate(prime, 25, generator=generator, weights=weights, **options))
 
@@ -130,6 +161,25 @@ def test_sampling_with_rounded_weights_draws_what_the_rounded_model_draws(weight
             slow.append(int(sample_next(logits[:, -1], generator=generator, **options)))
             logits, state = oracle(torch.tensor([slow[-1:]]), state)
     assert fast == slow
+
+
+@needs_kernel
+def test_the_drawer_draws_what_sample_next_draws() -> None:
+    """Same generator seed, same logits: the same tokens (rows with zero-probability entries
+    too), at several temperatures; greedy, top-k and top-p are left to sample_next."""
+    rows = torch.Generator().manual_seed(8)
+    for temperature in (0.5, 1.0, 1.7):
+        fast, slow = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+        drawer = stepping.Drawer.make(temperature, 0, 1.0, fast)
+        for index in range(400):
+            logits = torch.randn(1, 65, generator=rows) * 3
+            if index % 4 == 0:
+                logits[0, ::3] = float("-inf")
+            expected = int(sample_next(logits, temperature, 0, 1.0, slow))
+            assert drawer.draw(logits) == expected, (temperature, index)
+    for settings in ((0.0, 0, 1.0), (1.0, 5, 1.0), (1.0, 0, 0.9)):
+        assert stepping.Drawer.make(*settings, None) is None
+    assert stepping.Drawer.make(1.0, 0, 1.0, None, "meta") is None  # logits off the CPU
 
 
 def test_reduced_precision_keeps_a_trained_models_loss_within_one_percent() -> None:
