@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -206,10 +207,14 @@ def time_one_shape(
             x, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, kernel // 2
         )
 
-    def ours(mode: str) -> Callable[[], None]:
+    def ours(mode: str, fused: bool = True) -> Callable[[], None]:
         def run() -> None:
-            out, _ = rnns[mode](x.flatten(2))
-            out.sum().backward()
+            os.environ["RNNKIT_CONV_FUSED"] = "1" if fused else "0"
+            try:
+                out, _ = rnns[mode](x.flatten(2))
+                out.sum().backward()
+            finally:
+                os.environ.pop("RNNKIT_CONV_FUSED")
 
         return run
 
@@ -220,14 +225,19 @@ def time_one_shape(
         for rnn in rnns.values():
             torch.testing.assert_close(rnn(x.flatten(2))[0].unflatten(2, (hidden, size, size)),
                                        reference(), rtol=1e-4, atol=1e-5)  # fmt: skip
-    runs = {"plain": plain, "per_step": ours("per_step"), "batched": ours("batched")}
+    runs = {
+        "plain": plain,
+        "per_step": ours("per_step"),
+        "unfused": ours("per_step", fused=False),
+        "batched": ours("batched"),
+    }
     for fn in runs.values():
         fn()  # warm-up
     names = list(runs)
     cpu: dict[str, list[float]] = {name: [] for name in names}
     wall: dict[str, list[float]] = {name: [] for name in names}
     for index in range(repeats):  # a rotating order: none always first or last
-        for name in names[index % 3 :] + names[: index % 3]:
+        for name in names[index % len(names) :] + names[: index % len(names)]:
             for rnn in rnns.values():
                 rnn.zero_grad()
             start_cpu, start_wall = time.thread_time(), time.perf_counter()
@@ -239,7 +249,8 @@ def time_one_shape(
     print(
         f"{cell_name:9} B={batch} T={steps} C_in={channels} C={hidden} {size}x{size} "
         f"k={kernel}: CPU plain {cpu_ms['plain']:.0f} ms, per step {cpu_ms['per_step']:.0f} "
-        f"ms ({cpu_ms['plain'] / cpu_ms['per_step']:.2f}x), batched {cpu_ms['batched']:.0f} ms "
+        f"ms ({cpu_ms['plain'] / cpu_ms['per_step']:.2f}x), unfused {cpu_ms['unfused']:.0f} ms "
+        f"({cpu_ms['plain'] / cpu_ms['unfused']:.2f}x), batched {cpu_ms['batched']:.0f} ms "
         f"({cpu_ms['plain'] / cpu_ms['batched']:.2f}x); wall per step "
         f"{wall_ms['plain'] / wall_ms['per_step']:.2f}x, batched "
         f"{wall_ms['plain'] / wall_ms['batched']:.2f}x",

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, InitScheme
+from rnnkit.cells.convolutional_kernels import conv_gru_gates, conv_lstm_gates
 
 InputConv = Literal["per_step", "batched"]
 INPUT_CONVS: tuple[str, ...] = get_args(InputConv)
@@ -219,10 +220,9 @@ class ConvLSTMCell(ConvGatedCell):
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
         batch = h.shape[0]
-        pre = self.recurrent(self.state_image(h)).add_(self.input_gates(u_t))
-        i, f, g, o = pre.chunk(4, dim=1)
-        c_new = torch.sigmoid(f) * self.state_image(c) + torch.sigmoid(i) * torch.tanh(g)
-        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        u = self.input_gates(u_t)
+        q = self.recurrent(self.state_image(h))
+        h_new, c_new = conv_lstm_gates(u, q, self.state_image(c))
         h_flat, c_flat = h_new.reshape(batch, -1), c_new.reshape(batch, -1)
         return h_flat, (h_flat, c_flat)
 
@@ -247,12 +247,9 @@ class ConvGRUCell(ConvGatedCell):
     def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         batch, c = state.shape[0], self.hidden_size
         h = self.state_image(state)
-        u_r, u_z, u_n = self.input_gates(u_t).chunk(3, dim=1)
-        g_r, g_z, g_n = self.recurrent(h).chunk(3, dim=1)
-        if self.bias and self.input_conv == "batched":  # b_hn, which project cannot fold
-            g_n = g_n + self.bias_hh[2 * c :].view(1, c, 1, 1)
-        r = torch.sigmoid(u_r + g_r)
-        z = torch.sigmoid(u_z + g_z)
-        n = torch.tanh(u_n + r * g_n)
-        h_new = (n + z * (h - n)).reshape(batch, -1)
+        b_hn = None
+        if self.bias and self.input_conv == "batched":  # the part of b_hh project cannot fold
+            b_hn = self.bias_hh[2 * c :]
+        h_new = conv_gru_gates(self.input_gates(u_t), self.recurrent(h), b_hn, h)
+        h_new = h_new.reshape(batch, -1)
         return h_new, h_new
