@@ -40,7 +40,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, InitScheme
-from rnnkit.cells.convolutional_kernels import conv_gru_gates, conv_lstm_gates
+from rnnkit.cells.convolutional_kernels import (
+    conv_gru_gates,
+    conv_lstm_gates,
+    shortcuts_enabled,
+)
 
 InputConv = Literal["per_step", "batched"]
 INPUT_CONVS: tuple[str, ...] = get_args(InputConv)
@@ -51,6 +55,14 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     if len(pair) != 2 or any(not isinstance(v, int) or v < 1 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
+
+
+def _zero_state(h: Tensor) -> bool:
+    """Whether ``h`` is all zeros, needs no gradient, and may be looked at without waiting for
+    a device or breaking a trace for export (and the shortcuts are not turned off)."""
+    if h.requires_grad or h.device.type != "cpu" or torch.compiler.is_compiling():
+        return False
+    return shortcuts_enabled() and not bool(h.any())
 
 
 class ConvGatedCell(Cell):
@@ -193,8 +205,17 @@ class ConvGatedCell(Cell):
 
     def recurrent(self, h: Tensor) -> Tensor:
         """The recurrent convolution: ``h (B, C, H, W) -> (B, G_c, H, W)``, with ``b_hh`` per
-        step; batched, without (``b_hh`` is folded into the projection, as far as it may be)."""
+        step; batched, without (``b_hh`` is folded into the projection, as far as it may be).
+
+        From an all-zero state that needs no gradient (the usual first step) the convolution is
+        its bias alone, so it is not run: one of ``T`` recurrent convolutions, forward and
+        backward, saved on CPU (elsewhere the check would wait for the device)."""
         bias = self.bias_hh if self.input_conv == "per_step" else None
+        if _zero_state(h):
+            shape = (h.shape[0], self.gate_channels, *h.shape[2:])
+            if bias is None:
+                return h.new_zeros(shape)
+            return bias.view(1, -1, 1, 1).expand(shape).contiguous()
         return F.conv2d(h, self.weight_hh, bias, padding=self.padding)
 
     def extra_repr(self) -> str:

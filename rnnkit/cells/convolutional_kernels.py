@@ -7,7 +7,9 @@ in float32 the C kernel ``rnnkit/native/convgates.c`` does it in one pass each w
 needs only the activated gates (and, for the LSTM, ``tanh(c')``) and the tensors that exist
 anyway (``c``, ``h``, the recurrent gates). Everywhere else (another device or dtype, autocast,
 tracing for export, no C compiler, ``RNNKIT_NATIVE=0``) the same function runs as torch
-operations. ``RNNKIT_CONV_FUSED=0`` turns only this kernel off (the speed benchmark's toggle).
+operations. ``RNNKIT_CONV_FUSED=0`` turns this kernel off, and with it the skipped first
+recurrent convolution (``ConvGatedCell.recurrent``): the conv cells then run as plain torch
+operations (the speed benchmark's "before").
 
 With ``u`` the input convolution's gates (bias ``b_ih``; any strided view, such as a step of the
 batched channels-last projection) and ``q`` the recurrent convolution's (``b_hh`` per step):
@@ -29,10 +31,15 @@ from torch import Tensor
 from rnnkit.native import convgates as native_convgates
 
 
+def shortcuts_enabled() -> bool:
+    """Whether the conv cells' CPU shortcuts may run (``RNNKIT_CONV_FUSED`` is not ``0``)."""
+    return os.environ.get("RNNKIT_CONV_FUSED", "1") != "0"
+
+
 def fused_applies(*tensors: Tensor | None) -> bool:
     """Whether the C kernel serves this step: float32 CPU tensors, no autocast, not traced for
     export, the kernel built and not turned off."""
-    if os.environ.get("RNNKIT_CONV_FUSED", "1") == "0":
+    if not shortcuts_enabled():
         return False
     if torch.compiler.is_compiling() or torch.is_autocast_enabled("cpu"):
         return False

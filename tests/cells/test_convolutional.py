@@ -100,6 +100,50 @@ def test_three_by_three_kernel_equals_plain_loop(kind, input_conv):
 
 
 @pytest.mark.parametrize("input_conv", ["per_step", "batched"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_float32_outputs_and_gradients_equal_plain_loop(kind, input_conv):
+    """float32 on CPU, where the fused C kernel runs the gates (rnnkit/native/convgates.c):
+    outputs, final state and every weight's gradient against autograd through the plain loop."""
+    torch.manual_seed(4)
+    batch, steps, channels, hidden, size = 2, 5, 3, 4, 6
+    rnn = rnnkit.RNN(
+        f"conv_{kind}", channels * size * size, hidden, image_size=size, init="uniform",
+        input_conv=input_conv,
+    )  # fmt: skip
+    cell = rnn.cells[0]
+    x = torch.randn(batch, steps, channels, size, size)
+    out, state = rnn(x.flatten(2))
+    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    plain = _plain_conv_lstm if kind == "lstm" else _plain_conv_gru
+    expected, *expected_state = plain(x, *params)
+    out = out.unflatten(2, (hidden, size, size))
+    torch.testing.assert_close(out, expected)
+    state = state if isinstance(state, tuple) else (state,)
+    for got, want in zip(state, expected_state, strict=True):
+        torch.testing.assert_close(cell.state_image(got[0]), want)
+    weight = torch.randn_like(expected)
+    grads = torch.autograd.grad((out * weight).sum(), params)
+    expected_grads = torch.autograd.grad((expected * weight).sum(), params)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
+def test_gradient_into_a_zero_initial_state(cls):
+    """An all-zero initial state that needs a gradient still gets its recurrent convolution."""
+    torch.manual_seed(5)
+    cell = cls(2 * 3 * 3, 2, image_size=3, init="uniform").double()
+    layer = rnnkit.layers.Recurrent(cell)
+    x = torch.randn(2, 3, 2 * 3 * 3, dtype=torch.float64)
+    zeros = [torch.zeros(2, s, dtype=torch.float64, requires_grad=True) for s in cell.state_sizes]
+
+    def functional(*state):
+        return layer(x, state if len(state) > 1 else state[0])[0]
+
+    assert torch.autograd.gradcheck(functional, tuple(zeros), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
 @pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
 def test_gradients_match_finite_differences(cls, input_conv):
     torch.manual_seed(2)
@@ -121,8 +165,10 @@ def test_gradients_match_finite_differences(cls, input_conv):
     assert torch.autograd.gradcheck(functional, (x, *weights), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_masking_bidirectional_and_streaming_in_rnn(kind):
+def test_masking_bidirectional_and_streaming_in_rnn(kind, dtype):
+    """float32 runs the fused C kernel, float64 the torch path; both behave alike."""
     torch.manual_seed(3)
     size, channels, hidden, steps = 5, 2, 3, 6
     rnn = rnnkit.RNN(
@@ -132,9 +178,9 @@ def test_masking_bidirectional_and_streaming_in_rnn(kind):
         image_size=size,
         num_layers=2,
         bidirectional=True,
-    ).double()
+    ).to(dtype)
     assert rnn.output_size == 2 * hidden * size * size
-    x = torch.randn(3, steps, channels * size * size, dtype=torch.float64)
+    x = torch.randn(3, steps, channels * size * size, dtype=dtype)
     lengths = torch.tensor([steps, 2, 4])
     out, state = rnn(x, lengths=lengths)
     parts = state if isinstance(state, tuple) else (state,)
@@ -147,7 +193,7 @@ def test_masking_bidirectional_and_streaming_in_rnn(kind):
             torch.testing.assert_close(p[:, b : b + 1], a)
     one_way = rnnkit.RNN(
         f"conv_{kind}", channels * size * size, hidden, image_size=size, num_layers=2
-    ).double()
+    ).to(dtype)
     whole, whole_state = one_way(x)
     first, carry = one_way(x[:, :2])
     second, carry = one_way(x[:, 2:], carry)
