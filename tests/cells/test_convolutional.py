@@ -11,6 +11,15 @@ import rnnkit
 from rnnkit.cells import ConvGRUCell, ConvLSTMCell
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread, at which the fused kernel serves inference as well as training."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _copy_from_torch(cell, module):
     with torch.no_grad():
         cell.weight_ih.copy_(module.weight_ih_l0.view_as(cell.weight_ih))
@@ -101,7 +110,7 @@ def test_three_by_three_kernel_equals_plain_loop(kind, input_conv):
 
 @pytest.mark.parametrize("input_conv", ["per_step", "batched"])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_float32_outputs_and_gradients_equal_plain_loop(kind, input_conv):
+def test_float32_outputs_and_gradients_equal_plain_loop(kind, input_conv, one_thread):
     """float32 on CPU, where the fused C kernel runs the gates (rnnkit/native/convgates.c):
     outputs, final state and every weight's gradient against autograd through the plain loop."""
     torch.manual_seed(4)
@@ -167,7 +176,7 @@ def test_gradients_match_finite_differences(cls, input_conv):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_masking_bidirectional_and_streaming_in_rnn(kind, dtype):
+def test_masking_bidirectional_and_streaming_in_rnn(kind, dtype, one_thread):
     """float32 runs the fused C kernel, float64 the torch path; both behave alike."""
     torch.manual_seed(3)
     size, channels, hidden, steps = 5, 2, 3, 6

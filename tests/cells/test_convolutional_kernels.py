@@ -16,6 +16,16 @@ from rnnkit.native import convgates
 
 pytestmark = pytest.mark.skipif(convgates.kernel() is None, reason="no C compiler here")
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The kernel serves inference at one torch thread only (``MAX_THREADS``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 B, C, H, W = 2, 3, 4, 5
 
 
@@ -119,9 +129,13 @@ def test_backward_matches_central_differences_of_the_kernel(kind):
     torch.testing.assert_close(analytic, numeric, rtol=2e-3, atol=2e-3)
 
 
-def test_the_kernel_serves_only_float32_on_cpu_without_autocast():
+def test_the_kernel_serves_only_float32_on_cpu_without_autocast_at_few_threads():
     x = torch.zeros(1, 4, 2, 2)
-    assert fused_applies(x)
+    assert fused_applies(x) and fused_applies(x, training=True)
     assert not fused_applies(x.double())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not fused_applies(x)
+    torch.set_num_threads(2)
+    assert fused_applies(x, training=True) and not fused_applies(x)
+    torch.set_num_threads(3)
+    assert not fused_applies(x, training=True)
