@@ -60,7 +60,7 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 def _zero_state(h: Tensor) -> bool:
     """Whether ``h`` is all zeros, needs no gradient, and may be looked at without waiting for
     a device or breaking a trace for export (and the shortcuts are not turned off)."""
-    if h.requires_grad or h.device.type != "cpu" or torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or h.requires_grad or h.device.type != "cpu":
         return False
     return shortcuts_enabled() and not bool(h.any())
 
@@ -241,11 +241,36 @@ class ConvLSTMCell(ConvGatedCell):
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
         batch = h.shape[0]
-        u = self.input_gates(u_t)
-        q = self.recurrent(self.state_image(h))
-        h_new, c_new = conv_lstm_gates(u, q, self.state_image(c))
+        h_img = self.state_image(h)
+        if self._joint_inference(u_t, h_img):
+            h_new, c_new = conv_lstm_gates(self.joint_gates(u_t, h_img), None, self.state_image(c))
+        else:
+            q = self.recurrent(h_img)
+            h_new, c_new = conv_lstm_gates(self.input_gates(u_t), q, self.state_image(c))
         h_flat, c_flat = h_new.reshape(batch, -1), c_new.reshape(batch, -1)
         return h_flat, (h_flat, c_flat)
+
+    def _joint_inference(self, u_t: Tensor, h: Tensor) -> bool:
+        """Whether this step runs one convolution of ``[x_t, h]``: per step, without gradients
+        (then one larger convolution is the faster; trained, the two apart are, since the
+        joint one would also back-propagate into ``x_t``), from a state that is not all zeros
+        (whose step needs the input convolution alone); not in a graph traced for export."""
+        if torch.compiler.is_compiling() or self.input_conv != "per_step":
+            return False
+        if not shortcuts_enabled():
+            return False
+        if torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (u_t, h, *self.parameters())
+        ):
+            return False
+        return not _zero_state(h)
+
+    def joint_gates(self, u_t: Tensor, h: Tensor) -> Tensor:
+        """Per step: both convolutions as one, ``[x_t, h] -> (B, G_c, H, W)``, with both biases."""
+        frame = u_t.view(u_t.shape[0], self.in_channels, *self.image_size)
+        weight = torch.cat([self.weight_ih, self.weight_hh], dim=1)
+        bias = self.bias_ih + self.bias_hh if self.bias else None
+        return F.conv2d(torch.cat([frame, h], dim=1), weight, bias, padding=self.padding)
 
 
 class ConvGRUCell(ConvGatedCell):

@@ -46,11 +46,11 @@ def fused_applies(*tensors: Tensor | None, training: bool = False) -> bool:
     """Whether the C kernel serves this step: float32 CPU tensors, no autocast, not traced for
     export, the kernel built and not turned off, and torch running few enough threads
     (``MAX_THREADS``: the kernel runs on one) for it to be the faster."""
-    if not shortcuts_enabled():
+    if torch.compiler.is_compiling() or not shortcuts_enabled():
         return False
     if torch.get_num_threads() > MAX_THREADS["training" if training else "inference"]:
         return False
-    if torch.compiler.is_compiling() or torch.is_autocast_enabled("cpu"):
+    if torch.is_autocast_enabled("cpu"):
         return False
     for t in tensors:
         if t is not None and (t.device.type != "cpu" or t.dtype != torch.float32):
@@ -80,12 +80,16 @@ def _geometry(state: Tensor) -> tuple[int, int, int]:
 # --- ConvLSTM ---------------------------------------------------------------------------------
 
 
-def conv_lstm_gates(u: Tensor, q: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+def conv_lstm_gates(u: Tensor, q: Tensor | None, c: Tensor) -> tuple[Tensor, Tensor]:
     """``u, q (B, 4C, H, W)``, ``c (B, C, H, W)`` -> ``h', c' (B, C, H, W)`` (module docstring).
-    ``q``, a fresh convolution output, may be summed into in place."""
+    ``q``, a fresh convolution output, may be summed into in place; None where ``u`` holds the
+    whole pre-activation (one convolution of ``[x_t, h]``)."""
     training = _needs_graph(u, q, c)
     if not fused_applies(u, q, c, training=training):
-        pre = q + u if q.is_leaf and q.requires_grad else q.add_(u)
+        if q is None:
+            pre = u
+        else:
+            pre = q + u if q.is_leaf and q.requires_grad else q.add_(u)
         i, f, g, o = pre.chunk(4, dim=1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c_new), c_new
@@ -96,18 +100,20 @@ def conv_lstm_gates(u: Tensor, q: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _lstm_forward(
-    u: Tensor, q: Tensor, c: Tensor, *, keep: bool
+    u: Tensor, q: Tensor | None, c: Tensor, *, keep: bool
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """The kernel's forward: ``h', c'`` and, with ``keep``, the activated gates and
     ``tanh(c')`` for the backward pass."""
     u, (sb, sc, sp) = _strides(u)
-    q, c = q.contiguous(), c.contiguous()
+    q = None if q is None else q.contiguous()
+    c = c.contiguous()
     batch, channels, pixels = _geometry(c)
     h_new, c_new = torch.empty_like(c), torch.empty_like(c)
-    acts = torch.empty_like(q) if keep else None
+    acts = torch.empty(u.shape, dtype=u.dtype) if keep else None
     tanh_c = torch.empty_like(c) if keep else None
     native_convgates.kernel().conv_lstm_forward(
-        batch, channels, pixels, u.data_ptr(), sb, sc, sp, q.data_ptr(), c.data_ptr(),
+        batch, channels, pixels, u.data_ptr(), sb, sc, sp,
+        None if q is None else q.data_ptr(), c.data_ptr(),
         None if acts is None else acts.data_ptr(),
         None if tanh_c is None else tanh_c.data_ptr(), c_new.data_ptr(), h_new.data_ptr(),
     )  # fmt: skip
@@ -120,13 +126,13 @@ class ConvLSTMGates(torch.autograd.Function):
     (they enter as a sum)."""
 
     @staticmethod
-    def forward(ctx, u: Tensor, q: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx, u: Tensor, q: Tensor | None, c: Tensor) -> tuple[Tensor, Tensor]:
         h_new, c_new, acts, tanh_c = _lstm_forward(u, q, c, keep=True)
         ctx.save_for_backward(acts, tanh_c, c.contiguous())
         return h_new, c_new
 
     @staticmethod
-    def backward(ctx, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def backward(ctx, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         acts, tanh_c, c = ctx.saved_tensors
         dh, dc = dh.contiguous(), dc.contiguous()
         d_gates, dc_prev = torch.empty_like(acts), torch.empty_like(c)
@@ -135,7 +141,7 @@ class ConvLSTMGates(torch.autograd.Function):
             batch, channels, pixels, acts.data_ptr(), tanh_c.data_ptr(), c.data_ptr(),
             dh.data_ptr(), dc.data_ptr(), d_gates.data_ptr(), dc_prev.data_ptr(),
         )  # fmt: skip
-        return d_gates, d_gates, dc_prev
+        return d_gates, d_gates if ctx.needs_input_grad[1] else None, dc_prev
 
 
 # --- ConvGRU ----------------------------------------------------------------------------------

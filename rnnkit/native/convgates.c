@@ -24,25 +24,35 @@
 #define Q_AT(k) (q + (b * gates + (k)) * channels * pixels + ch * pixels)
 
 /* ConvLSTM, forward:
- *     a          = u + q                       (B, 4C, P)
+ *     a          = u + q                       (B, 4C, P; u alone where q is NULL)
  *     i, f, o    = sigmoid(a_i, a_f, a_o); g = tanh(a_g)
  *     c_new      = f c_prev + i g
  *     h_new      = o tanh(c_new)
  * `acts` (the activated gates, B, 4C, P) and `tanh_c` (B, C, P) are written where not NULL
  * (training keeps them for the backward pass; inference passes NULL). */
-void conv_lstm_forward(int64_t batch, int64_t channels, int64_t pixels, const float *restrict u,
-                       int64_t u_sb, int64_t u_sc, int64_t u_sp, const float *restrict q,
-                       const float *restrict c_prev, float *restrict acts, float *restrict tanh_c, float *restrict c_new,
+void conv_lstm_forward(int64_t batch, int64_t channels, int64_t pixels,
+                       const float *restrict u, int64_t u_sb, int64_t u_sc, int64_t u_sp,
+                       const float *restrict q, const float *restrict c_prev,
+                       float *restrict acts, float *restrict tanh_c, float *restrict c_new,
                        float *restrict h_new) {
     const int64_t gates = 4;
     for (int64_t b = 0; b < batch; ++b) {
         for (int64_t ch = 0; ch < channels; ++ch) {
-            const float *restrict ui = U_AT(0), *restrict uf = U_AT(1), *restrict ug = U_AT(2), *restrict uo = U_AT(3);
-            const float *restrict qi = Q_AT(0), *restrict qf = Q_AT(1), *restrict qg = Q_AT(2), *restrict qo = Q_AT(3);
+            const float *restrict ui = U_AT(0), *restrict uf = U_AT(1);
+            const float *restrict ug = U_AT(2), *restrict uo = U_AT(3);
+            const float *restrict qi = NULL, *restrict qf = NULL;
+            const float *restrict qg = NULL, *restrict qo = NULL;
+            if (q) {
+                qi = Q_AT(0);
+                qf = Q_AT(1);
+                qg = Q_AT(2);
+                qo = Q_AT(3);
+            }
             const int64_t at = (b * channels + ch) * pixels;
             const float *restrict cp = c_prev + at;
             float *restrict cn = c_new + at, *restrict hn = h_new + at;
-            float *restrict ai = NULL, *restrict af = NULL, *restrict ag = NULL, *restrict ao = NULL, *restrict tc = NULL;
+            float *restrict ai = NULL, *restrict af = NULL, *restrict ag = NULL;
+            float *restrict ao = NULL, *restrict tc = NULL;
             if (acts) {
                 ai = acts + (b * gates * channels + ch) * pixels;
                 af = ai + channels * pixels;
@@ -50,12 +60,13 @@ void conv_lstm_forward(int64_t batch, int64_t channels, int64_t pixels, const fl
                 ao = ag + channels * pixels;
                 tc = tanh_c + at;
             }
-#define LSTM_FORWARD_LOOP(STRIDE)                                                               \
+/* Q(x) reads the recurrent gate x at pixel p, or is 0 where there is none. */
+#define LSTM_FORWARD_LOOP(STRIDE, Q)                                                            \
     for (int64_t p = 0; p < pixels; ++p) {                                                      \
-        const float i = sigmoid(ui[p * (STRIDE)] + qi[p]);                                      \
-        const float f = sigmoid(uf[p * (STRIDE)] + qf[p]);                                      \
-        const float g = tanh_approx(ug[p * (STRIDE)] + qg[p]);                                  \
-        const float o = sigmoid(uo[p * (STRIDE)] + qo[p]);                                      \
+        const float i = sigmoid(ui[p * (STRIDE)] + Q(qi));                                      \
+        const float f = sigmoid(uf[p * (STRIDE)] + Q(qf));                                      \
+        const float g = tanh_approx(ug[p * (STRIDE)] + Q(qg));                                  \
+        const float o = sigmoid(uo[p * (STRIDE)] + Q(qo));                                      \
         const float c = f * cp[p] + i * g;                                                      \
         const float t = tanh_approx(c);                                                         \
         cn[p] = c;                                                                              \
@@ -68,10 +79,16 @@ void conv_lstm_forward(int64_t batch, int64_t channels, int64_t pixels, const fl
             tc[p] = t;                                                                          \
         }                                                                                       \
     }
-            if (u_sp == 1) {
-                LSTM_FORWARD_LOOP(1)
+#define READ(x) x[p]
+#define NONE(x) 0.0f
+            if (q && u_sp == 1) {
+                LSTM_FORWARD_LOOP(1, READ)
+            } else if (q) {
+                LSTM_FORWARD_LOOP(u_sp, READ)
+            } else if (u_sp == 1) {
+                LSTM_FORWARD_LOOP(1, NONE)
             } else {
-                LSTM_FORWARD_LOOP(u_sp)
+                LSTM_FORWARD_LOOP(u_sp, NONE)
             }
         }
     }
@@ -83,16 +100,20 @@ void conv_lstm_forward(int64_t batch, int64_t channels, int64_t pixels, const fl
  *     d_a        = (dc_total g i (1 - i), dc_total c_prev f (1 - f), dc_total i (1 - g^2),
  *                   dh tanh_c o (1 - o))       (B, 4C, P): the gradient of both u and q
  *     dc_prev    = dc_total f */
-void conv_lstm_backward(int64_t batch, int64_t channels, int64_t pixels, const float *restrict acts,
-                        const float *restrict tanh_c, const float *restrict c_prev, const float *restrict dh,
-                        const float *restrict dc, float *restrict d_a, float *restrict dc_prev) {
+void conv_lstm_backward(int64_t batch, int64_t channels, int64_t pixels,
+                        const float *restrict acts, const float *restrict tanh_c,
+                        const float *restrict c_prev, const float *restrict dh,
+                        const float *restrict dc, float *restrict d_a,
+                        float *restrict dc_prev) {
     const int64_t block = channels * pixels;
     for (int64_t b = 0; b < batch; ++b) {
-        const float *restrict ai = acts + b * 4 * block, *restrict af = ai + block, *restrict ag = af + block,
-                    *ao = ag + block;
-        float *restrict di = d_a + b * 4 * block, *restrict df = di + block, *restrict dg = df + block, *restrict dout = dg + block;
+        const float *restrict ai = acts + b * 4 * block, *restrict af = ai + block;
+        const float *restrict ag = af + block, *restrict ao = ag + block;
+        float *restrict di = d_a + b * 4 * block, *restrict df = di + block;
+        float *restrict dg = df + block, *restrict dout = dg + block;
         const int64_t at = b * block;
-        const float *restrict tc = tanh_c + at, *restrict cp = c_prev + at, *restrict dhb = dh + at, *restrict dcb = dc + at;
+        const float *restrict tc = tanh_c + at, *restrict cp = c_prev + at;
+        const float *restrict dhb = dh + at, *restrict dcb = dc + at;
         float *restrict dcp = dc_prev + at;
         for (int64_t k = 0; k < block; ++k) {
             const float i = ai[k], f = af[k], g = ag[k], o = ao[k], t = tc[k];
@@ -112,9 +133,11 @@ void conv_lstm_backward(int64_t batch, int64_t channels, int64_t pixels, const f
  *     n          = tanh(u_n + r (q_n + b_hn))
  *     h_new      = n + z (h_prev - n)
  * `acts` (r, z, n: B, 3C, P) is written where not NULL. */
-void conv_gru_forward(int64_t batch, int64_t channels, int64_t pixels, const float *restrict u,
-                      int64_t u_sb, int64_t u_sc, int64_t u_sp, const float *restrict q,
-                      const float *restrict b_hn, const float *restrict h_prev, float *restrict acts, float *restrict h_new) {
+void conv_gru_forward(int64_t batch, int64_t channels, int64_t pixels,
+                      const float *restrict u, int64_t u_sb, int64_t u_sc, int64_t u_sp,
+                      const float *restrict q, const float *restrict b_hn,
+                      const float *restrict h_prev, float *restrict acts,
+                      float *restrict h_new) {
     const int64_t gates = 3;
     for (int64_t b = 0; b < batch; ++b) {
         for (int64_t ch = 0; ch < channels; ++ch) {
@@ -157,17 +180,22 @@ void conv_gru_forward(int64_t batch, int64_t channels, int64_t pixels, const flo
  *     d_u        = (d_an (q_n + b_hn) r (1 - r), dh (h_prev - n) z (1 - z), d_an)
  *     d_q        = d_u with its n block times r  (B, 3C, P each)
  *     dh_prev    = dh z                         (the direct part; the convolution's is torch's) */
-void conv_gru_backward(int64_t batch, int64_t channels, int64_t pixels, const float *restrict acts,
-                       const float *restrict q, const float *restrict b_hn, const float *restrict h_prev, const float *restrict dh,
-                       float *restrict d_u, float *restrict d_q, float *restrict dh_prev) {
+void conv_gru_backward(int64_t batch, int64_t channels, int64_t pixels,
+                       const float *restrict acts, const float *restrict q,
+                       const float *restrict b_hn, const float *restrict h_prev,
+                       const float *restrict dh, float *restrict d_u, float *restrict d_q,
+                       float *restrict dh_prev) {
     const int64_t block = channels * pixels;
     for (int64_t b = 0; b < batch; ++b) {
         for (int64_t ch = 0; ch < channels; ++ch) {
             const int64_t row = b * 3 * block + ch * pixels, at = (b * channels + ch) * pixels;
-            const float *restrict ar = acts + row, *restrict az = ar + block, *restrict an = az + block;
+            const float *restrict ar = acts + row, *restrict az = ar + block;
+            const float *restrict an = az + block;
             const float *restrict qn = q + row + 2 * block;
-            float *restrict dur = d_u + row, *restrict duz = dur + block, *restrict dun = duz + block;
-            float *restrict dqr = d_q + row, *restrict dqz = dqr + block, *restrict dqn = dqz + block;
+            float *restrict dur = d_u + row, *restrict duz = dur + block;
+            float *restrict dun = duz + block;
+            float *restrict dqr = d_q + row, *restrict dqz = dqr + block;
+            float *restrict dqn = dqz + block;
             const float bn = b_hn ? b_hn[ch] : 0.0f;
             const float *restrict hp = h_prev + at, *restrict dhb = dh + at;
             float *restrict dhp = dh_prev + at;

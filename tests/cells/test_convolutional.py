@@ -137,6 +137,28 @@ def test_float32_outputs_and_gradients_equal_plain_loop(kind, input_conv, one_th
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_inference_in_chunks_equals_plain_loop(kind, dtype, one_thread):
+    """Without gradients (the ConvLSTM then convolves ``[x_t, h]`` in one call, float32 through
+    the fused kernel), whole and in two chunks with the state carried, against the plain loop."""
+    torch.manual_seed(6)
+    batch, steps, channels, hidden, size = 2, 5, 3, 4, 6
+    rnn = rnnkit.RNN(
+        f"conv_{kind}", channels * size * size, hidden, image_size=size, init="uniform"
+    ).to(dtype)
+    cell = rnn.cells[0]
+    x = torch.randn(batch, steps, channels, size, size, dtype=dtype)
+    plain = _plain_conv_lstm if kind == "lstm" else _plain_conv_gru
+    with torch.no_grad():
+        expected = plain(x, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)[0]
+        whole, _ = rnn(x.flatten(2))
+        first, carry = rnn(x[:, :2].flatten(2))
+        second, _ = rnn(x[:, 2:].flatten(2), carry)
+    for out in (whole, torch.cat([first, second], 1)):
+        torch.testing.assert_close(out.unflatten(2, (hidden, size, size)), expected)
+
+
 @pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
 def test_gradient_into_a_zero_initial_state(cls):
     """An all-zero initial state that needs a gradient still gets its recurrent convolution."""

@@ -77,6 +77,9 @@ def test_lstm_step_equals_the_formula_forward_and_backward(channels_last):
     with torch.no_grad():  # inference: the same values without keeping the gates
         for a, b in zip(conv_lstm_gates(u, q, c), expected, strict=True):
             torch.testing.assert_close(a, b)
+        # and from one convolution of [x_t, h]: the whole pre-activation in u, no q
+        for a, b in zip(conv_lstm_gates(u + q, None, c), expected, strict=True):
+            torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
