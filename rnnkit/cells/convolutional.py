@@ -14,16 +14,18 @@ Where the input convolution runs is the cell's choice (``input_conv``), since ``
 is the cell's own business (the layer only slices it by time step):
 
 - ``"per_step"`` (the default): ``project`` passes the frames through untouched and ``step``
-  convolves ``x_t`` beside ``h``. On CPU this is the faster: each step's gates stay in cache,
-  where the batched form writes, reads and back-propagates through all ``B * T`` frames' gates
-  at once (``benchmarks/video.py --parts speed``: per step 0.95-1.04x a plain loop, batched
-  0.8-0.96x, on the shapes there).
+  convolves ``x_t`` beside ``h`` (without gradients, the ConvLSTM convolves ``[x_t, h]`` in one
+  call, the faster there). On CPU this is the faster: each step's gates stay in cache, where
+  the batched form writes, reads and back-propagates through all ``B * T`` frames' gates at
+  once (``benchmarks/video.py --parts speed`` and the README have the figures).
 - ``"batched"``: ``project`` runs the input convolution of every frame in one call (time folded
   into the batch; channels-last, the layout oneDNN convolves fastest, its gates left in
   ``H, W, G_c`` order) and ``step`` only the recurrent one: the form of the cell contract, for
   devices where one large convolution beats many small ones (GPUs).
 
-Both compute the same function with the same weights.
+Both compute the same function with the same weights. After the convolutions, a step's gate
+activations and state update are one fused pass forward and backward
+(``convolutional_kernels``; a C kernel on CPU in float32).
 
 Gate order and bias layout follow torch: LSTM ``i, f, g, o``; GRU ``r, z, n`` with the reset
 gate applied after the recurrent convolution (``reset_after``), so a 1x1 kernel on 1x1 images is
@@ -62,7 +64,9 @@ def _zero_state(h: Tensor) -> bool:
     a device or breaking a trace for export (and the shortcuts are not turned off)."""
     if torch.compiler.is_compiling() or h.requires_grad or h.device.type != "cpu":
         return False
-    return shortcuts_enabled() and not bool(h.any())
+    if not shortcuts_enabled() or h.numel() == 0 or bool(h.reshape(-1)[0]):
+        return False  # a state after a step: its first element alone says so, cheaply
+    return not bool(h.any())
 
 
 class ConvGatedCell(Cell):
