@@ -244,3 +244,17 @@ def test_bad_geometry_is_refused():
         ConvGRUCell(16, 3, image_size=4, kernel_size=2)
     with pytest.raises(ValueError, match="input_conv"):
         ConvLSTMCell(16, 3, image_size=4, input_conv="sometimes")
+
+
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
+def test_recurrent_convolution_of_zero_and_nearly_zero_states(input_conv):
+    """The skipped convolution of an all-zero state equals the convolution; a state that is zero
+    only in its first element is convolved."""
+    torch.manual_seed(7)
+    cell = ConvLSTMCell(2 * 4 * 4, 3, image_size=4, init="uniform", input_conv=input_conv)
+    bias = cell.bias_hh if input_conv == "per_step" else None
+    nearly = torch.randn(2, 3, 4, 4)
+    nearly[0, 0, 0, 0] = 0.0
+    for h in (torch.zeros(2, 3, 4, 4), nearly):
+        expected = F.conv2d(h, cell.weight_hh, bias, padding=1)
+        torch.testing.assert_close(cell.recurrent(h), expected)
