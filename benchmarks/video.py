@@ -11,6 +11,8 @@
    PyTorch ConvLSTM loop (one convolution of ``[x_t, h]`` per step) on the same shapes and
    weights, and ``conv_gru`` against a plain ConvGRU loop (the input and the recurrent
    convolution per step). Passes alternate; medians of CPU time and wall time. Goal: >= 1.0x.
+   rnnkit runs its default (input convolution per step, the fused gate kernel), the same as
+   torch operations only (``RNNKIT_CONV_FUSED=0``, the code before the kernel) and batched.
 
     OMP_NUM_THREADS=1 python benchmarks/video.py                       # 30 + 10 minutes
     OMP_NUM_THREADS=1 python benchmarks/video.py --time-limit 5m --classify-time-limit 2m
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -155,9 +158,11 @@ SPEED_SHAPES = [(8, 20, 16, 32, 16, 3), (8, 20, 16, 64, 16, 5)]
 def step_speed(repeats: int) -> None:
     print(
         "== ConvLSTM/ConvGRU forward + backward, rnnkit.RNN vs a plain PyTorch loop\n"
-        f"   {repeats} passes each, the three taking turns in a rotating order; medians of the "
+        f"   {repeats} passes each, the four taking turns in a rotating order; medians of the "
         "thread's CPU time (one thread's work, robust to other processes on the cores) and of "
-        "the wall time; rnnkit per step (the default input_conv) and batched",
+        "the wall time; rnnkit per step (the default input_conv), per step unfused (torch "
+        "operations only, RNNKIT_CONV_FUSED=0: no fused C kernel, no skipped first "
+        "convolution) and batched",
         flush=True,
     )
     ratios = []
@@ -166,6 +171,32 @@ def step_speed(repeats: int) -> None:
             ratios.append(time_one_shape(cell_name, *shape, repeats=repeats))
     verdict = "met" if min(ratios) >= 1.0 else "missed"
     print(f"lowest CPU-time ratio {min(ratios):.2f}x (goal >= 1.0x on every shape: {verdict})")
+
+
+def medians(
+    runs: dict[str, Callable[[], None]],
+    repeats: int,
+    before_each: Callable[[], object] = lambda: None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Run each of ``runs`` once to warm up, then ``repeats`` times, taking turns in a rotating
+    order (none always first or last); the medians of the thread's CPU time and of the wall
+    time, in ms, by name."""
+    for fn in runs.values():
+        fn()
+    names = list(runs)
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(repeats):
+        for name in names[index % len(names) :] + names[: index % len(names)]:
+            before_each()
+            start_cpu, start_wall = time.thread_time(), time.perf_counter()
+            runs[name]()
+            cpu[name].append(time.thread_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start_wall)
+    return (
+        {name: float(np.median(v)) * 1000 for name, v in cpu.items()},
+        {name: float(np.median(v)) * 1000 for name, v in wall.items()},
+    )
 
 
 def time_one_shape(
@@ -179,9 +210,10 @@ def time_one_shape(
     *,
     repeats: int,
 ) -> float:
-    """Time ``rnnkit.RNN(cell_name)`` (input convolution per step, and batched) against the
-    plain loop with the same weights; check first that all compute the same outputs. Returns
-    the plain / per-step ratio of the CPU-time medians."""
+    """Time ``rnnkit.RNN(cell_name)`` (input convolution per step, with and without the fused
+    kernel, and batched) against the plain loop with the same weights; check first that all
+    compute the same outputs; then inference (no grad) the same way. Returns the plain /
+    per-step ratio of the training CPU-time medians."""
     torch.manual_seed(0)
     rnns = {
         mode: rnnkit.RNN(
@@ -206,43 +238,56 @@ def time_one_shape(
             x, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh, kernel // 2
         )
 
-    def ours(mode: str) -> Callable[[], None]:
+    def ours(mode: str, fused: bool = True, train: bool = True) -> Callable[[], None]:
         def run() -> None:
-            out, _ = rnns[mode](x.flatten(2))
-            out.sum().backward()
+            os.environ["RNNKIT_CONV_FUSED"] = "1" if fused else "0"
+            try:
+                with torch.set_grad_enabled(train):
+                    out, _ = rnns[mode](x.flatten(2))
+                if train:
+                    out.sum().backward()
+            finally:
+                os.environ.pop("RNNKIT_CONV_FUSED")
 
         return run
 
     def plain() -> None:
         reference().sum().backward()
 
+    def plain_inference() -> None:
+        with torch.no_grad():
+            reference()
+
     with torch.no_grad():
         for rnn in rnns.values():
             torch.testing.assert_close(rnn(x.flatten(2))[0].unflatten(2, (hidden, size, size)),
                                        reference(), rtol=1e-4, atol=1e-5)  # fmt: skip
-    runs = {"plain": plain, "per_step": ours("per_step"), "batched": ours("batched")}
-    for fn in runs.values():
-        fn()  # warm-up
-    names = list(runs)
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(repeats):  # a rotating order: none always first or last
-        for name in names[index % 3 :] + names[: index % 3]:
-            for rnn in rnns.values():
-                rnn.zero_grad()
-            start_cpu, start_wall = time.thread_time(), time.perf_counter()
-            runs[name]()
-            cpu[name].append(time.thread_time() - start_cpu)
-            wall[name].append(time.perf_counter() - start_wall)
-    cpu_ms = {name: float(np.median(v)) * 1000 for name, v in cpu.items()}
-    wall_ms = {name: float(np.median(v)) * 1000 for name, v in wall.items()}
+    runs = {
+        "plain": plain,
+        "per_step": ours("per_step"),
+        "unfused": ours("per_step", fused=False),
+        "batched": ours("batched"),
+    }
+    cpu_ms, wall_ms = medians(
+        runs, repeats, before_each=lambda: [r.zero_grad() for r in rnns.values()]
+    )
+    inference = {
+        "plain": plain_inference,
+        "per_step": ours("per_step", train=False),
+        "unfused": ours("per_step", fused=False, train=False),
+    }
+    infer_ms, _ = medians(inference, repeats)
     print(
         f"{cell_name:9} B={batch} T={steps} C_in={channels} C={hidden} {size}x{size} "
         f"k={kernel}: CPU plain {cpu_ms['plain']:.0f} ms, per step {cpu_ms['per_step']:.0f} "
-        f"ms ({cpu_ms['plain'] / cpu_ms['per_step']:.2f}x), batched {cpu_ms['batched']:.0f} ms "
+        f"ms ({cpu_ms['plain'] / cpu_ms['per_step']:.2f}x), unfused {cpu_ms['unfused']:.0f} ms "
+        f"({cpu_ms['plain'] / cpu_ms['unfused']:.2f}x), batched {cpu_ms['batched']:.0f} ms "
         f"({cpu_ms['plain'] / cpu_ms['batched']:.2f}x); wall per step "
         f"{wall_ms['plain'] / wall_ms['per_step']:.2f}x, batched "
-        f"{wall_ms['plain'] / wall_ms['batched']:.2f}x",
+        f"{wall_ms['plain'] / wall_ms['batched']:.2f}x\n"
+        f"{'':9} inference (no grad): CPU plain {infer_ms['plain']:.0f} ms, per step "
+        f"{infer_ms['per_step']:.0f} ms ({infer_ms['plain'] / infer_ms['per_step']:.2f}x), "
+        f"unfused {infer_ms['unfused']:.0f} ms ({infer_ms['plain'] / infer_ms['unfused']:.2f}x)",
         flush=True,
     )
     return cpu_ms["plain"] / cpu_ms["per_step"]

@@ -14,16 +14,18 @@ Where the input convolution runs is the cell's choice (``input_conv``), since ``
 is the cell's own business (the layer only slices it by time step):
 
 - ``"per_step"`` (the default): ``project`` passes the frames through untouched and ``step``
-  convolves ``x_t`` beside ``h``. On CPU this is the faster: each step's gates stay in cache,
-  where the batched form writes, reads and back-propagates through all ``B * T`` frames' gates
-  at once (``benchmarks/video.py --parts speed``: per step 0.95-1.04x a plain loop, batched
-  0.8-0.96x, on the shapes there).
+  convolves ``x_t`` beside ``h`` (without gradients, the ConvLSTM convolves ``[x_t, h]`` in one
+  call, the faster there). On CPU this is the faster: each step's gates stay in cache, where
+  the batched form writes, reads and back-propagates through all ``B * T`` frames' gates at
+  once (``benchmarks/video.py --parts speed`` and the README have the figures).
 - ``"batched"``: ``project`` runs the input convolution of every frame in one call (time folded
   into the batch; channels-last, the layout oneDNN convolves fastest, its gates left in
   ``H, W, G_c`` order) and ``step`` only the recurrent one: the form of the cell contract, for
   devices where one large convolution beats many small ones (GPUs).
 
-Both compute the same function with the same weights.
+Both compute the same function with the same weights. After the convolutions, a step's gate
+activations and state update are one fused pass forward and backward
+(``convolutional_kernels``; a C kernel on CPU in float32).
 
 Gate order and bias layout follow torch: LSTM ``i, f, g, o``; GRU ``r, z, n`` with the reset
 gate applied after the recurrent convolution (``reset_after``), so a 1x1 kernel on 1x1 images is
@@ -40,6 +42,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, InitScheme
+from rnnkit.cells.convolutional_kernels import (
+    conv_gru_gates,
+    conv_lstm_gates,
+    shortcuts_enabled,
+)
 
 InputConv = Literal["per_step", "batched"]
 INPUT_CONVS: tuple[str, ...] = get_args(InputConv)
@@ -50,6 +57,16 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     if len(pair) != 2 or any(not isinstance(v, int) or v < 1 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
+
+
+def _zero_state(h: Tensor) -> bool:
+    """Whether ``h`` is all zeros, needs no gradient, and may be looked at without waiting for
+    a device or breaking a trace for export (and the shortcuts are not turned off)."""
+    if torch.compiler.is_compiling() or h.requires_grad or h.device.type != "cpu":
+        return False
+    if not shortcuts_enabled() or h.numel() == 0 or bool(h.reshape(-1)[0]):
+        return False  # a state after a step: its first element alone says so, cheaply
+    return not bool(h.any())
 
 
 class ConvGatedCell(Cell):
@@ -192,8 +209,17 @@ class ConvGatedCell(Cell):
 
     def recurrent(self, h: Tensor) -> Tensor:
         """The recurrent convolution: ``h (B, C, H, W) -> (B, G_c, H, W)``, with ``b_hh`` per
-        step; batched, without (``b_hh`` is folded into the projection, as far as it may be)."""
+        step; batched, without (``b_hh`` is folded into the projection, as far as it may be).
+
+        From an all-zero state that needs no gradient (the usual first step) the convolution is
+        its bias alone, so it is not run: one of ``T`` recurrent convolutions, forward and
+        backward, saved on CPU (elsewhere the check would wait for the device)."""
         bias = self.bias_hh if self.input_conv == "per_step" else None
+        if _zero_state(h):
+            shape = (h.shape[0], self.gate_channels, *h.shape[2:])
+            if bias is None:
+                return h.new_zeros(shape)
+            return bias.view(1, -1, 1, 1).expand(shape).contiguous()
         return F.conv2d(h, self.weight_hh, bias, padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -219,12 +245,36 @@ class ConvLSTMCell(ConvGatedCell):
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
         batch = h.shape[0]
-        pre = self.recurrent(self.state_image(h)).add_(self.input_gates(u_t))
-        i, f, g, o = pre.chunk(4, dim=1)
-        c_new = torch.sigmoid(f) * self.state_image(c) + torch.sigmoid(i) * torch.tanh(g)
-        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        h_img = self.state_image(h)
+        if self._joint_inference(u_t, h_img):
+            h_new, c_new = conv_lstm_gates(self.joint_gates(u_t, h_img), None, self.state_image(c))
+        else:
+            q = self.recurrent(h_img)
+            h_new, c_new = conv_lstm_gates(self.input_gates(u_t), q, self.state_image(c))
         h_flat, c_flat = h_new.reshape(batch, -1), c_new.reshape(batch, -1)
         return h_flat, (h_flat, c_flat)
+
+    def _joint_inference(self, u_t: Tensor, h: Tensor) -> bool:
+        """Whether this step runs one convolution of ``[x_t, h]``: per step, without gradients
+        (then one larger convolution is the faster; trained, the two apart are, since the
+        joint one would also back-propagate into ``x_t``), from a state that is not all zeros
+        (whose step needs the input convolution alone); not in a graph traced for export."""
+        if torch.compiler.is_compiling() or self.input_conv != "per_step":
+            return False
+        if not shortcuts_enabled():
+            return False
+        if torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (u_t, h, *self.parameters())
+        ):
+            return False
+        return not _zero_state(h)
+
+    def joint_gates(self, u_t: Tensor, h: Tensor) -> Tensor:
+        """Per step: both convolutions as one, ``[x_t, h] -> (B, G_c, H, W)``, with both biases."""
+        frame = u_t.view(u_t.shape[0], self.in_channels, *self.image_size)
+        weight = torch.cat([self.weight_ih, self.weight_hh], dim=1)
+        bias = self.bias_ih + self.bias_hh if self.bias else None
+        return F.conv2d(torch.cat([frame, h], dim=1), weight, bias, padding=self.padding)
 
 
 class ConvGRUCell(ConvGatedCell):
@@ -247,12 +297,9 @@ class ConvGRUCell(ConvGatedCell):
     def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         batch, c = state.shape[0], self.hidden_size
         h = self.state_image(state)
-        u_r, u_z, u_n = self.input_gates(u_t).chunk(3, dim=1)
-        g_r, g_z, g_n = self.recurrent(h).chunk(3, dim=1)
-        if self.bias and self.input_conv == "batched":  # b_hn, which project cannot fold
-            g_n = g_n + self.bias_hh[2 * c :].view(1, c, 1, 1)
-        r = torch.sigmoid(u_r + g_r)
-        z = torch.sigmoid(u_z + g_z)
-        n = torch.tanh(u_n + r * g_n)
-        h_new = (n + z * (h - n)).reshape(batch, -1)
+        b_hn = None
+        if self.bias and self.input_conv == "batched":  # the part of b_hh project cannot fold
+            b_hn = self.bias_hh[2 * c :]
+        h_new = conv_gru_gates(self.input_gates(u_t), self.recurrent(h), b_hn, h)
+        h_new = h_new.reshape(batch, -1)
         return h_new, h_new

@@ -11,6 +11,15 @@ import rnnkit
 from rnnkit.cells import ConvGRUCell, ConvLSTMCell
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread, at which the fused kernel serves inference as well as training."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _copy_from_torch(cell, module):
     with torch.no_grad():
         cell.weight_ih.copy_(module.weight_ih_l0.view_as(cell.weight_ih))
@@ -100,6 +109,72 @@ def test_three_by_three_kernel_equals_plain_loop(kind, input_conv):
 
 
 @pytest.mark.parametrize("input_conv", ["per_step", "batched"])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_float32_outputs_and_gradients_equal_plain_loop(kind, input_conv, one_thread):
+    """float32 on CPU, where the fused C kernel runs the gates (rnnkit/native/convgates.c):
+    outputs, final state and every weight's gradient against autograd through the plain loop."""
+    torch.manual_seed(4)
+    batch, steps, channels, hidden, size = 2, 5, 3, 4, 6
+    rnn = rnnkit.RNN(
+        f"conv_{kind}", channels * size * size, hidden, image_size=size, init="uniform",
+        input_conv=input_conv,
+    )  # fmt: skip
+    cell = rnn.cells[0]
+    x = torch.randn(batch, steps, channels, size, size)
+    out, state = rnn(x.flatten(2))
+    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    plain = _plain_conv_lstm if kind == "lstm" else _plain_conv_gru
+    expected, *expected_state = plain(x, *params)
+    out = out.unflatten(2, (hidden, size, size))
+    torch.testing.assert_close(out, expected)
+    state = state if isinstance(state, tuple) else (state,)
+    for got, want in zip(state, expected_state, strict=True):
+        torch.testing.assert_close(cell.state_image(got[0]), want)
+    weight = torch.randn_like(expected)
+    grads = torch.autograd.grad((out * weight).sum(), params)
+    expected_grads = torch.autograd.grad((expected * weight).sum(), params)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_inference_in_chunks_equals_plain_loop(kind, dtype, one_thread):
+    """Without gradients (the ConvLSTM then convolves ``[x_t, h]`` in one call, float32 through
+    the fused kernel), whole and in two chunks with the state carried, against the plain loop."""
+    torch.manual_seed(6)
+    batch, steps, channels, hidden, size = 2, 5, 3, 4, 6
+    rnn = rnnkit.RNN(
+        f"conv_{kind}", channels * size * size, hidden, image_size=size, init="uniform"
+    ).to(dtype)
+    cell = rnn.cells[0]
+    x = torch.randn(batch, steps, channels, size, size, dtype=dtype)
+    plain = _plain_conv_lstm if kind == "lstm" else _plain_conv_gru
+    with torch.no_grad():
+        expected = plain(x, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)[0]
+        whole, _ = rnn(x.flatten(2))
+        first, carry = rnn(x[:, :2].flatten(2))
+        second, _ = rnn(x[:, 2:].flatten(2), carry)
+    for out in (whole, torch.cat([first, second], 1)):
+        torch.testing.assert_close(out.unflatten(2, (hidden, size, size)), expected)
+
+
+@pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
+def test_gradient_into_a_zero_initial_state(cls):
+    """An all-zero initial state that needs a gradient still gets its recurrent convolution."""
+    torch.manual_seed(5)
+    cell = cls(2 * 3 * 3, 2, image_size=3, init="uniform").double()
+    layer = rnnkit.layers.Recurrent(cell)
+    x = torch.randn(2, 3, 2 * 3 * 3, dtype=torch.float64)
+    zeros = [torch.zeros(2, s, dtype=torch.float64, requires_grad=True) for s in cell.state_sizes]
+
+    def functional(*state):
+        return layer(x, state if len(state) > 1 else state[0])[0]
+
+    assert torch.autograd.gradcheck(functional, tuple(zeros), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
 @pytest.mark.parametrize("cls", [ConvLSTMCell, ConvGRUCell])
 def test_gradients_match_finite_differences(cls, input_conv):
     torch.manual_seed(2)
@@ -121,8 +196,10 @@ def test_gradients_match_finite_differences(cls, input_conv):
     assert torch.autograd.gradcheck(functional, (x, *weights), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_masking_bidirectional_and_streaming_in_rnn(kind):
+def test_masking_bidirectional_and_streaming_in_rnn(kind, dtype, one_thread):
+    """float32 runs the fused C kernel, float64 the torch path; both behave alike."""
     torch.manual_seed(3)
     size, channels, hidden, steps = 5, 2, 3, 6
     rnn = rnnkit.RNN(
@@ -132,9 +209,9 @@ def test_masking_bidirectional_and_streaming_in_rnn(kind):
         image_size=size,
         num_layers=2,
         bidirectional=True,
-    ).double()
+    ).to(dtype)
     assert rnn.output_size == 2 * hidden * size * size
-    x = torch.randn(3, steps, channels * size * size, dtype=torch.float64)
+    x = torch.randn(3, steps, channels * size * size, dtype=dtype)
     lengths = torch.tensor([steps, 2, 4])
     out, state = rnn(x, lengths=lengths)
     parts = state if isinstance(state, tuple) else (state,)
@@ -147,7 +224,7 @@ def test_masking_bidirectional_and_streaming_in_rnn(kind):
             torch.testing.assert_close(p[:, b : b + 1], a)
     one_way = rnnkit.RNN(
         f"conv_{kind}", channels * size * size, hidden, image_size=size, num_layers=2
-    ).double()
+    ).to(dtype)
     whole, whole_state = one_way(x)
     first, carry = one_way(x[:, :2])
     second, carry = one_way(x[:, 2:], carry)
@@ -167,3 +244,17 @@ def test_bad_geometry_is_refused():
         ConvGRUCell(16, 3, image_size=4, kernel_size=2)
     with pytest.raises(ValueError, match="input_conv"):
         ConvLSTMCell(16, 3, image_size=4, input_conv="sometimes")
+
+
+@pytest.mark.parametrize("input_conv", ["per_step", "batched"])
+def test_recurrent_convolution_of_zero_and_nearly_zero_states(input_conv):
+    """The skipped convolution of an all-zero state equals the convolution; a state that is zero
+    only in its first element is convolved."""
+    torch.manual_seed(7)
+    cell = ConvLSTMCell(2 * 4 * 4, 3, image_size=4, init="uniform", input_conv=input_conv)
+    bias = cell.bias_hh if input_conv == "per_step" else None
+    nearly = torch.randn(2, 3, 4, 4)
+    nearly[0, 0, 0, 0] = 0.0
+    for h in (torch.zeros(2, 3, 4, 4), nearly):
+        expected = F.conv2d(h, cell.weight_hh, bias, padding=1)
+        torch.testing.assert_close(cell.recurrent(h), expected)
