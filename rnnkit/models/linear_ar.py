@@ -6,7 +6,10 @@ forecast (or the offset without a season; ``window_statistics`` and ``seasonal_n
 With the network's part at zero, ``W`` and ``b`` solve a ridge regression of the normalised
 residual ``(future - base) / s`` on ``x``, every (window, target) pair one row:
 
-    minimise  sum ||y_i - W x_i - b||^2 + penalty * ||W||^2       (b is not penalised)
+    minimise  sum ||y_i - W x_i - b||^2 + penalty * (||W||^2 + ||b||^2)
+
+The bias is penalised too, so a large penalty shrinks the linear part to 0: the forecast then is
+the seasonal-naive one (rather than a drift learnt from the training years).
 
 The penalty is a multiple of the number of rows, one of ``PENALTIES``: the forecast task keeps
 the one whose validation forecasts are best (``rnnkit.tasks.series_transforms.choose_penalty``).
@@ -43,12 +46,10 @@ def design(
 
 
 def ridge(x: Tensor, y: Tensor, penalty: float) -> tuple[Tensor, Tensor]:
-    """``W (H, L)`` and ``b (H,)`` minimising ``||y - x W^T - b||^2 + penalty ||W||^2``."""
+    """``W (H, L)`` and ``b (H,)`` minimising ``||y - x W^T - b||^2 + penalty ||(W, b)||^2``."""
     ones = torch.ones(len(x), 1, dtype=x.dtype)
     inputs = torch.cat([x, ones], dim=1)  # (M, L + 1)
-    penalties = torch.full((inputs.shape[1],), float(penalty), dtype=x.dtype)
-    penalties[-1] = 0.0
-    gram = inputs.T @ inputs + torch.diag(penalties)
+    gram = inputs.T @ inputs + float(penalty) * torch.eye(inputs.shape[1], dtype=x.dtype)
     solution = torch.linalg.lstsq(gram, inputs.T @ y).solution  # (L + 1, H)
     return solution[:-1].T.contiguous(), solution[-1].contiguous()
 

@@ -11,12 +11,11 @@ from rnnkit.models.linear_ar import design, ridge
 
 
 def numpy_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge as ordinary least squares on rows augmented with ``sqrt(penalty) I`` (bias free)."""
+    """Ridge as ordinary least squares on rows augmented with ``sqrt(penalty) I``."""
     rows, width = x.shape
     inputs = np.concatenate([x, np.ones((rows, 1))], axis=1)
-    extra = np.concatenate([np.sqrt(penalty) * np.eye(width), np.zeros((width, 1))], axis=1)
-    a = np.concatenate([inputs, extra])
-    b = np.concatenate([y, np.zeros((width, y.shape[1]))])
+    a = np.concatenate([inputs, np.sqrt(penalty) * np.eye(width + 1)])
+    b = np.concatenate([y, np.zeros((width + 1, y.shape[1]))])
     solution = np.linalg.lstsq(a, b, rcond=None)[0]
     return solution[:-1].T, solution[-1]
 

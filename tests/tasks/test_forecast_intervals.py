@@ -112,10 +112,8 @@ def test_auto_keeps_the_penalty_with_the_smaller_rolling_error() -> None:
             return np.array(x), np.array(target)
 
         x, target = rows(fit_origins)
-        a = np.concatenate(
-            [np.c_[x, np.ones(len(x))], np.c_[np.sqrt(factor * len(x)) * np.eye(24), np.zeros(24)]]
-        )
-        b = np.concatenate([target, np.zeros((24, 6))])
+        a = np.concatenate([np.c_[x, np.ones(len(x))], np.sqrt(factor * len(x)) * np.eye(25)])
+        b = np.concatenate([target, np.zeros((25, 6))])
         solution = np.linalg.lstsq(a, b, rcond=None)[0]
         errors = []
         for o in scored_origins:
