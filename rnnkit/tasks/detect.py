@@ -39,8 +39,8 @@ the median error a calibrated model expects, 0.6745: ``detect_events.PhaseNormal
 error the model makes every day at that hour is not news; then each row's is the RMS of the last
 ``smooth`` of those. Scores above the threshold less than ``min_gap`` rows apart form one event
 (default gap: a tenth of the training rows), and a row is flagged when it starts an event, so one
-anomaly gives one flag; the first ``warmup`` rows are never flagged (default: NAB's probationary
-period, 15% of the training file's rows up to 750). Threshold, gap, warm-up and the
+anomaly gives one flag; the first ``probation`` rows are never flagged (default: NAB's
+probationary period, 15% of the training file's rows up to 750). Threshold, gap, probation and the
 reconstruction error scale are set once training ends and stored in config.json's ``detector``
 section. With a label column (0/1),
 detection reports point-wise and event-wise precision, recall and F1
@@ -145,9 +145,9 @@ class DetectOptions(series_common.SeriesOptions):
     smooth: int = option(
         4, help="Score each row by the RMS of the last this many row scores.", panel=DETECTION
     )
-    warmup: int | None = option(
+    probation: int | None = option(
         None,
-        help="Never flag the first this many rows (default: NAB's probation, 15% up to 750).",
+        help="Never flag the first this many rows (default: as NAB, 15% up to 750).",
         panel=DETECTION,
     )
     # TrainOptions defaults that suit detection
@@ -160,7 +160,7 @@ class DetectOptions(series_common.SeriesOptions):
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
-        self.require_whole_numbers("min_gap", "season", "warmup", at_least=0, optional=True)
+        self.require_whole_numbers("min_gap", "season", "probation", at_least=0, optional=True)
         self.require_whole_numbers("smooth")
         if self.threshold_margin < 0:
             raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
@@ -459,11 +459,13 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
             )
         detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
         min_gap = int(section.get("min_gap", 0))  # runs from before event merging: 0
-        warmup = int(section.get("warmup", 0))  # older runs: no warm-up
+        probation = int(section.get("probation", 0))  # older runs: none
         phase = bool(section.get("phase", False))  # older runs: raw scores
         scaler = series_common.load_scaler(run)
         season = int(data.get("season", 0))  # runs from before the seasonal lag: 0
-        return DetectRun(detector, scaler, run, options, threshold, min_gap, season, warmup, phase)
+        return DetectRun(
+            detector, scaler, run, options, threshold, min_gap, season, probation, phase
+        )
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         keys = ("file", "targets", "time_column", "label_column", "rows")
@@ -510,7 +512,7 @@ def calibrate(
     ``scaled (T, n + C)`` is the whole training series, its first ``train_end`` rows the training
     span, whose scores alone choose the threshold (after the first ``window`` rows, where the
     recurrent state is still settling). Returns the ``detector`` section of config.json:
-    ``threshold``, ``min_gap``, ``warmup``, ``phase`` (scores judged by phase: see
+    ``threshold``, ``min_gap``, ``probation``, ``phase`` (scores judged by phase: see
     ``detection_scores``), ``train_rows`` and ``error_scale`` (per target; None for predict).
     """
     if detector.method == "reconstruct":
@@ -522,11 +524,13 @@ def calibrate(
         settled = scores[min(options.window, train_end // 2) :]
         threshold = choose_threshold(settled, options.threshold_quantile, options.threshold_margin)
     min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 10)
-    warmup = options.warmup if options.warmup is not None else nab.probation_rows(len(scaled))
+    probation = options.probation
+    if probation is None:
+        probation = nab.probation_rows(len(scaled))
     return {
         "threshold": threshold,
         "min_gap": min_gap,
-        "warmup": warmup,
+        "probation": probation,
         "phase": True,
         "train_rows": train_end,
         "error_scale": None if detector.error_scale is None else detector.error_scale.tolist(),
@@ -556,7 +560,7 @@ class DetectRun:
     threshold: float
     min_gap: int = 0
     season: int = 0
-    warmup: int = 0
+    probation: int = 0
     phase: bool = False
 
     @property
@@ -624,7 +628,7 @@ def score_file(
     scaled = run.scaler.transform(series.name, joined(series))
     features = add_seasonal_lag(scaled, run.detector.n, run.season)
     scores = detection_scores(run.detector, features, run.options.smooth, run.season, run.phase)
-    flags = event_flags(scores, run.threshold, run.min_gap, run.warmup)
+    flags = event_flags(scores, run.threshold, run.min_gap, run.probation)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
     frame = pd.DataFrame({index_name: index, "score": scores, "flag": flags.astype(int)})
@@ -672,7 +676,7 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
-        self.events = EventTracker(run.threshold, run.min_gap, run.warmup)
+        self.events = EventTracker(run.threshold, run.min_gap, run.probation)
         self.phase = PhaseNormaliser(run.season if run.phase else 0)
         self.smoother = ScoreSmoother(run.options.smooth)
         self.first_targets: np.ndarray | None = None

@@ -5,7 +5,7 @@ prediction error for a while, a spike both when it comes and when it goes. ``Eve
 turns exceedances into events with hysteresis: an event starts at an exceedance that comes more
 than ``min_gap`` rows after the previous exceedance, and only its first row is flagged; later
 exceedances within ``min_gap`` rows of one another belong to the same event. The first
-``warmup`` rows are never flagged (the recurrent state is still settling; NAB's probationary
+``probation`` rows are never flagged (the recurrent state is still settling; NAB's probationary
 period). The tracker works row by row, so a stream flags exactly the rows that batch scoring
 does (``event_flags``).
 
@@ -34,25 +34,27 @@ import numpy as np
 class EventTracker:
     """Flags the first row of each event of scores above ``threshold`` (see the module)."""
 
-    def __init__(self, threshold: float, min_gap: int, warmup: int = 0) -> None:
-        if min_gap < 0 or warmup < 0:
-            raise ValueError(f"min_gap and warmup must be >= 0, got {min_gap}, {warmup}")
-        self.threshold, self.min_gap, self.warmup = threshold, min_gap, warmup
+    def __init__(self, threshold: float, min_gap: int, probation: int = 0) -> None:
+        if min_gap < 0 or probation < 0:
+            raise ValueError(f"min_gap and probation must be >= 0, got {min_gap}, {probation}")
+        self.threshold, self.min_gap, self.probation = threshold, min_gap, probation
         self.since = math.inf  # rows since the last exceedance
         self.rows = 0
 
     def push(self, score: float) -> bool:
-        """Whether ``score`` (NaN: no score) starts an event (never in the warm-up rows)."""
+        """Whether ``score`` (NaN: no score) starts an event (never in the probation rows)."""
         above = math.isfinite(score) and score > self.threshold
-        onset = above and self.since > self.min_gap and self.rows >= self.warmup
+        onset = above and self.since > self.min_gap and self.rows >= self.probation
         self.since = 0 if above else self.since + 1
         self.rows += 1
         return onset
 
 
-def event_flags(scores: np.ndarray, threshold: float, min_gap: int, warmup: int = 0) -> np.ndarray:
-    """``(T,)`` bool: the first row of every event of ``scores (T,)`` after ``warmup`` rows."""
-    tracker = EventTracker(threshold, min_gap, warmup)
+def event_flags(
+    scores: np.ndarray, threshold: float, min_gap: int, probation: int = 0
+) -> np.ndarray:
+    """``(T,)`` bool: the first row of every event of ``scores (T,)`` after ``probation`` rows."""
+    tracker = EventTracker(threshold, min_gap, probation)
     return np.array([tracker.push(float(s)) for s in scores], dtype=bool)
 
 
