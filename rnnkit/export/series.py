@@ -70,14 +70,16 @@ class Reconstruction(nn.Module):
 
 def forecaster_graphs(model: Forecaster, batch: int = 2, steps: int = 7) -> list[Graph]:
     """``model`` (a window to a forecast), and ``one_step`` for an autoregressive decoder (not
-    an ensemble's). The example history holds at least a season for the seasonal residual."""
-    steps = max(steps, model.season + 1)
+    an ensemble's). The example history holds at least a season for the seasonal residual; a
+    model with a linear part reads exactly its ``lookback`` steps (a fixed time axis)."""
+    steps = model.lookback if model.linear else max(steps, model.season + 1)
     inputs = {"history": torch.randn(batch, steps, model.num_targets)}
-    axes = {"history": {0: "batch", 1: "time"}}
+    time: dict[int, str] = {} if model.linear else {1: "time"}
+    axes = {"history": {0: "batch", **time}}
     if model.num_covariates:
         horizon = model.horizon
         inputs["covariates"] = torch.randn(batch, steps + horizon, model.num_covariates)
-        axes["covariates"] = {0: "batch", 1: f"time+{horizon}"}
+        axes["covariates"] = {0: "batch", **({} if model.linear else {1: f"time+{horizon}"})}
     graphs = [
         Graph(
             name="model",

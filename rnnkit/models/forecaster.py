@@ -25,6 +25,16 @@ Three ways to make a window's forecast independent of the series' level and scal
   forecast of the history, ``y_hat[h] = history[L - m + (h mod m)] + s * net[h]``: a network
   whose head outputs zero forecasts exactly the seasonal-naive values (``m = 1``: the naive ones).
 
+``linear=True`` (direct decoder; needs ``lookback``) adds a linear autoregression to the
+network's output, LSTNet's "highway" (Lai et al. 2018): every target's normalised history
+``x (L,)`` gives ``W x + b`` (``W (H, L)``, ``b (H,)`` shared by the targets), in the same units
+as the network's head, so ``y_hat = offset + s * (W x + b + net_weight * net)``. ``W`` and ``b``
+are buffers, not parameters: the task fits them in closed form (ridge regression,
+``rnnkit.models.linear_ar``) before training, so on a short series the linear part does an
+ARIMA's job exactly and the network, whose head starts at zero, learns what it leaves.
+``net_weight`` (a buffer, 1 by default) shrinks the network's part towards the linear forecast;
+the task chooses it on the validation windows.
+
 ``members=K > 1`` is a seed ensemble: ``K`` independent forecasters (each its own initial weights)
 trained side by side on the same batches (the loss is the mean of their losses, so each member's
 gradient is its own), forecasting their average (for a Gaussian head, the moments of the equal
@@ -91,6 +101,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         season: ``m >= 1``: learn the residual over the seasonal-naive forecast of period ``m``
             (direct decoder; the history must hold ``m`` steps); ``0``: no baseline.
         members: ``K`` forecasters averaged (a seed ensemble); ``one_step`` needs ``K = 1``.
+        lookback: ``L``, history steps of every window (needed by ``linear``; 0: any length).
+        linear: add the linear autoregression over the normalised history (direct decoder).
     """
 
     config_names = (
@@ -107,6 +119,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         "normalise",
         "season",
         "members",
+        "lookback",
+        "linear",
     )
 
     def __init__(
@@ -124,6 +138,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         normalise: str = "none",
         season: int = 0,
         members: int = 1,
+        lookback: int = 0,
+        linear: bool = False,
     ) -> None:
         super().__init__()
         check_choice("decoder", decoder, DECODERS)
@@ -137,6 +153,8 @@ class Forecaster(ConfigFromAttributes, nn.Module):
             )
         if season and decoder != "direct":
             raise ValueError("season (the seasonal-naive residual) needs decoder='direct'")
+        if linear and (decoder != "direct" or lookback < 1):
+            raise ValueError("linear needs decoder='direct' and lookback >= 1")
         self.num_targets, self.num_covariates, self.horizon = num_targets, num_covariates, horizon
         self.hidden_size, self.num_layers, self.cell = hidden_size, num_layers, cell
         self.dropout, self.decoder, self.likelihood = dropout, decoder, likelihood
@@ -146,6 +164,7 @@ class Forecaster(ConfigFromAttributes, nn.Module):
             season,
             members,
         )
+        self.lookback, self.linear = lookback, linear
         self.outputs_per_value = 2 if likelihood == "gaussian" else 1
         if members > 1:
             single = {name: getattr(self, name) for name in self.config_names}
@@ -159,6 +178,13 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         if decoder == "direct":
             head_input = self.rnn.output_size + horizon * num_covariates
             self.head = nn.Linear(head_input, horizon * num_targets * self.outputs_per_value)
+            if linear:
+                # the network starts as no correction of the linear forecast
+                nn.init.zeros_(self.head.weight)
+                nn.init.zeros_(self.head.bias)
+                self.register_buffer("linear_weight", torch.zeros(horizon, lookback))
+                self.register_buffer("linear_bias", torch.zeros(horizon))
+                self.register_buffer("net_weight", torch.ones(()))
         else:
             self.head = nn.Linear(self.rnn.output_size, num_targets * self.outputs_per_value)
 
@@ -183,6 +209,9 @@ class Forecaster(ConfigFromAttributes, nn.Module):
         inputs = (history - offset) / spread
         if self.decoder == "direct":
             forecast = self._direct(inputs, covariates)
+            if self.linear:
+                mean = self.linear_part(inputs) + self.net_weight * forecast.mean
+                forecast = Forecast(mean, forecast.scale)
         elif future is not None:
             forecast = self._teacher_forced(inputs, covariates, (future - offset) / spread)
         else:
@@ -192,6 +221,25 @@ class Forecaster(ConfigFromAttributes, nn.Module):
             offset = seasonal_naive(history, self.horizon, self.season)
         scale = None if forecast.scale is None else forecast.scale * spread
         return Forecast(offset + forecast.mean * spread, scale)
+
+    def linear_part(self, inputs: Tensor) -> Tensor:
+        """The linear autoregression ``(B, H, n)`` of normalised histories ``inputs (B, L, n)``."""
+        return (inputs.transpose(1, 2) @ self.linear_weight.T + self.linear_bias).transpose(1, 2)
+
+    def set_linear(self, weight: Tensor, bias: Tensor) -> None:
+        """Set the linear autoregression ``weight (H, L)``, ``bias (H,)`` (every member's)."""
+        for member in self.members_list():
+            member.linear_weight.copy_(weight)
+            member.linear_bias.copy_(bias)
+
+    def set_net_weight(self, value: float) -> None:
+        """Shrink every member's network part by ``value`` (1: as trained, 0: linear only)."""
+        for member in self.members_list():
+            member.net_weight.fill_(value)
+
+    def members_list(self) -> list[Forecaster]:
+        """The single forecasters: the ensemble's members, or ``[self]``."""
+        return list(self.ensemble) if self.members > 1 else [self]
 
     def _check(self, history: Tensor, covariates: Tensor | None) -> Tensor:
         if history.dim() != 3 or history.shape[-1] != self.num_targets:

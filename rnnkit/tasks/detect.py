@@ -32,12 +32,17 @@ The first ``1 - val_fraction`` of the series trains the model and fits the scale
 a resumed run loads it, never fits it again); the threshold is chosen on the scores of those
 training rows alone (``threshold_quantile``, raised by ``threshold_margin`` times the gap between
 that quantile and the median: ``rnnkit.tasks.detect_events.choose_threshold``) unless
-``threshold`` is given. Events are cut from smoothed scores: each row's is the RMS of the last
-``smooth`` row scores (the ``score`` column ``detect`` writes; none in the first ``season`` rows).
-Scores above the threshold less than ``min_gap`` rows apart form one event (default gap: a tenth
-of the training rows), and a row is flagged when it starts an event, so one anomaly gives one
-flag. Threshold, gap and the reconstruction error scale are set once
-training ends and stored in config.json's ``detector`` section. With a label column (0/1),
+``threshold`` is given. Events are cut from the scores events are judged by (the ``score``
+column ``detect`` writes; none in the first ``season`` rows): with a season, each row score is
+first divided by the median of the row scores at the same phase of the 5 seasons before (at least
+the median error a calibrated model expects, 0.6745: ``detect_events.PhaseNormaliser``), so an
+error the model makes every day at that hour is not news; then each row's is the RMS of the last
+``smooth`` of those. Scores above the threshold less than ``min_gap`` rows apart form one event
+(default gap: a tenth of the training rows), and a row is flagged when it starts an event, so one
+anomaly gives one flag; the first ``probation`` rows are never flagged (default: NAB's
+probationary period, 15% of the training file's rows up to 750). Threshold, gap, probation and the
+reconstruction error scale are set once training ends and stored in config.json's ``detector``
+section. With a label column (0/1),
 detection reports point-wise and event-wise precision, recall and F1
 (``rnnkit.metrics.anomaly``) and the file's NAB score (``rnnkit.metrics.nab``, standard profile).
 """
@@ -77,9 +82,11 @@ from rnnkit.models.forecaster import Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
 from rnnkit.tasks.detect_events import (
     EventTracker,
+    PhaseNormaliser,
     ScoreSmoother,
     choose_threshold,
     event_flags,
+    phase_normalise,
     smooth_scores,
 )
 from rnnkit.tasks.lifecycle import Prepared, Run
@@ -138,6 +145,11 @@ class DetectOptions(series_common.SeriesOptions):
     smooth: int = option(
         4, help="Score each row by the RMS of the last this many row scores.", panel=DETECTION
     )
+    probation: int | None = option(
+        None,
+        help="Never flag the first this many rows (default: as NAB, 15% up to 750).",
+        panel=DETECTION,
+    )
     # TrainOptions defaults that suit detection
     epochs: int | None = 20
 
@@ -148,7 +160,7 @@ class DetectOptions(series_common.SeriesOptions):
             raise UserError(f"--method {self.method!r} is not known; use predict or reconstruct.")
         self.require_whole_numbers("window", at_least=2)
         self.require_fractions("val_fraction", "threshold_quantile")
-        self.require_whole_numbers("min_gap", "season", at_least=0, optional=True)
+        self.require_whole_numbers("min_gap", "season", "probation", at_least=0, optional=True)
         self.require_whole_numbers("smooth")
         if self.threshold_margin < 0:
             raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
@@ -447,9 +459,13 @@ class DetectTask(series_common.SeriesTask[DetectOptions]):
             )
         detector = Detector(model, method, len(data["targets"]), options.window, error_scale)
         min_gap = int(section.get("min_gap", 0))  # runs from before event merging: 0
+        probation = int(section.get("probation", 0))  # older runs: none
+        phase = bool(section.get("phase", False))  # older runs: raw scores
         scaler = series_common.load_scaler(run)
         season = int(data.get("season", 0))  # runs from before the seasonal lag: 0
-        return DetectRun(detector, scaler, run, options, threshold, min_gap, season)
+        return DetectRun(
+            detector, scaler, run, options, threshold, min_gap, season, probation, phase
+        )
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
         keys = ("file", "targets", "time_column", "label_column", "rows")
@@ -476,12 +492,15 @@ def train(options: DetectOptions) -> Path:
 
 
 def detection_scores(
-    detector: Detector, scaled: np.ndarray, smooth: int, season: int
+    detector: Detector, scaled: np.ndarray, smooth: int, season: int, phase: bool = True
 ) -> np.ndarray:
     """The scores events are cut from ``(T,)``: the detector's, NaN for the first ``season``
-    rows (no row one season back yet), smoothed over ``smooth`` rows."""
+    rows (no row one season back yet), with ``phase`` judged against the scores at the same
+    phase of the seasons before (``phase_normalise``), smoothed over ``smooth`` rows."""
     scores = detector.batch_scores(scaled)
     scores[: season + 1 if season else 0] = np.nan
+    if phase:
+        scores = phase_normalise(scores, season)
     return smooth_scores(scores, smooth)
 
 
@@ -493,8 +512,8 @@ def calibrate(
     ``scaled (T, n + C)`` is the whole training series, its first ``train_end`` rows the training
     span, whose scores alone choose the threshold (after the first ``window`` rows, where the
     recurrent state is still settling). Returns the ``detector`` section of config.json:
-    ``threshold``, ``min_gap``, ``train_rows`` and ``error_scale`` (per target; None for
-    predict).
+    ``threshold``, ``min_gap``, ``probation``, ``phase`` (scores judged by phase: see
+    ``detection_scores``), ``train_rows`` and ``error_scale`` (per target; None for predict).
     """
     if detector.method == "reconstruct":
         errors = detector.reconstruction_errors(scaled[:train_end])  # (train_end - W + 1, n)
@@ -505,9 +524,14 @@ def calibrate(
         settled = scores[min(options.window, train_end // 2) :]
         threshold = choose_threshold(settled, options.threshold_quantile, options.threshold_margin)
     min_gap = options.min_gap if options.min_gap is not None else max(1, train_end // 10)
+    probation = options.probation
+    if probation is None:
+        probation = nab.probation_rows(len(scaled))
     return {
         "threshold": threshold,
         "min_gap": min_gap,
+        "probation": probation,
+        "phase": True,
         "train_rows": train_end,
         "error_scale": None if detector.error_scale is None else detector.error_scale.tolist(),
     }
@@ -536,6 +560,8 @@ class DetectRun:
     threshold: float
     min_gap: int = 0
     season: int = 0
+    probation: int = 0
+    phase: bool = False
 
     @property
     def config(self) -> dict[str, Any]:
@@ -601,8 +627,8 @@ def score_file(
     series = table.series[0]
     scaled = run.scaler.transform(series.name, joined(series))
     features = add_seasonal_lag(scaled, run.detector.n, run.season)
-    scores = detection_scores(run.detector, features, run.options.smooth, run.season)
-    flags = event_flags(scores, run.threshold, run.min_gap)
+    scores = detection_scores(run.detector, features, run.options.smooth, run.season, run.phase)
+    flags = event_flags(scores, run.threshold, run.min_gap, run.probation)
     index_name = run.data["time_column"] or "row"
     index = series.times if series.times is not None else np.arange(1, len(series) + 1)
     frame = pd.DataFrame({index_name: index, "score": scores, "flag": flags.astype(int)})
@@ -650,7 +676,8 @@ class RowStream:
     def __init__(self, run: DetectRun) -> None:
         self.run = run
         self.scorer = StreamScorer(run.detector)
-        self.events = EventTracker(run.threshold, run.min_gap)
+        self.events = EventTracker(run.threshold, run.min_gap, run.probation)
+        self.phase = PhaseNormaliser(run.season if run.phase else 0)
         self.smoother = ScoreSmoother(run.options.smooth)
         self.first_targets: np.ndarray | None = None
         self.past_targets: deque[np.ndarray] = deque(maxlen=max(run.season, 1))
@@ -683,7 +710,7 @@ class RowStream:
         score = self.scorer.push(self._with_lag(scaled))
         if self.run.season and self.row_number <= self.run.season + 1:
             score = math.nan  # no row one season back yet
-        score = self.smoother.push(score)
+        score = self.smoother.push(self.phase.push(score))
         return key, score, self.events.push(score)
 
     def _with_lag(self, scaled: np.ndarray) -> np.ndarray:

@@ -20,15 +20,18 @@ in the validation span (their inputs may reach back, as context). After training
 units against the same forecasts of the naive and seasonal-naive methods. Training reports the
 backtest's MASE on stderr and stores the backtest as ``results["test"]``.
 
-The defaults are the methods that make a small recurrent net beat the classic baselines: the
-targets go through a transform chosen on the validation split (``--transform auto``:
-``rnnkit.tasks.series_transforms``), each window is normalised by its own spread
-(``--normalise window``), the network learns the residual over the seasonal-naive forecast of
-``--season`` (``--residual``), and the hidden size and the ensemble (``--ensemble K`` nets
-averaged) follow the number of training windows. A point forecaster's intervals
-(``--quantiles``) are calibrated
-on its validation residuals (``rnnkit.tasks.forecast_intervals``), stored in config.json's
-``intervals`` section.
+The defaults are the methods that make a small recurrent net beat the classic baselines: each
+window is normalised by its own spread (``--normalise window``), the forecast is the
+seasonal-naive forecast of ``--season`` (``--residual``) plus a linear autoregression over the
+normalised window (``--linear``, LSTNet's highway, fitted in closed form before training:
+``rnnkit.models.linear_ar``) plus the network's correction; the targets' transform and the linear
+part's ridge penalty are chosen together on rolling-origin validation folds (``--transform
+auto``: ``rnnkit.tasks.series_transforms``); once trained, the network's part is shrunk towards
+the linear forecast by a weight chosen on the validation windows (``NET_WEIGHTS``;
+``results.net_weight``); the hidden size and the ensemble (``--ensemble K`` nets averaged) follow
+the number of training windows. A point forecaster's intervals (``--quantiles``) are calibrated
+on its validation residuals (``rnnkit.tasks.forecast_intervals``; on log values for a log
+transform), stored in config.json's ``intervals`` section.
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``, ``results``),
 ``scaler.json``, ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
@@ -73,24 +76,28 @@ from rnnkit.data.windows import (
 )
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
+from rnnkit.models import linear_ar
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, NORMALISATIONS, Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
-from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, window_scale
+from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, movement
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import model_option, option
 from rnnkit.tasks.series_transforms import (
     CHOICES,
     check_transform,
+    choose_penalty,
     choose_transform,
     to_file_units,
     transformed_table,
 )
-from rnnkit.training import StepResult
+from rnnkit.training import WEIGHTS_FILE, StepResult, save_weights
 
 TASK = "forecast"
 WINDOWS = "Windows and evaluation"
 #: origins scored per model call in a backtest
 _BACKTEST_BATCH = 512
+#: the shrinkages of a trained network's part towards the linear forecast tried on validation
+NET_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass
@@ -121,6 +128,10 @@ class ForecastOptions(series_common.SeriesOptions):
     )
     residual: bool = model_option(
         True, help="Learn the correction to the seasonal-naive forecast of --season (direct)."
+    )
+    linear: bool = model_option(
+        True,
+        help="Add a linear autoregression, fitted in closed form, to the net's output (direct).",
     )
     ensemble: int | None = model_option(
         None, help="Average this many nets, each from its own seed (default: 5 or 1 by windows)."
@@ -263,7 +274,7 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
         )
         spans = Spans.of(table, options.split)
-        transform, transform_errors = target_transform(options, table, spans, resumed)
+        transform, penalty, transform_errors = target_transform(options, table, spans, resumed)
         model_table = transformed_table(table, transform)
         scaler = series_common.training_scaler(model_table, spans, resumed)
         train_windows = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
@@ -280,6 +291,9 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
             model = model.cpu()
+            if model.linear and len(val_windows):
+                results["net_weight"] = choose_net_weight(model, val_windows)
+                save_weights(model, Path(options.out) / WEIGHTS_FILE)
             intervals = calibrate_intervals(model, table, scaler, spans, settings)
             test = backtest(model, table, scaler, spans, settings, intervals)
             results["test"] = test
@@ -293,8 +307,11 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
         model = build_model(
             options, len(table.columns.targets), len(table.covariate_names), len(train_windows)
         )
+        if model.linear:
+            fit_linear_part(model, train_windows, penalty)
         data = data_section(options, table, spans, len(train_windows), len(val_windows))
         data["transform"] = transform
+        data["linear_penalty"] = penalty
         if transform_errors:
             data["transform_errors"] = transform_errors
         return Prepared(
@@ -373,35 +390,58 @@ def build_model(
         normalise=options.normalise,
         season=(options.season or 1) if residual else 0,
         members=options.ensemble or default_ensemble(train_windows),
+        lookback=options.lookback,
+        linear=options.linear and options.decoder == "direct",
     )
+
+
+def fit_linear_part(model: Forecaster, train: Windows, penalty: float) -> None:
+    """Fit the model's linear autoregression on the training windows in closed form, with the
+    ridge ``penalty`` per regression row (``rnnkit.models.linear_ar``)."""
+    x, y, _, _ = linear_ar.design(
+        train.history, train.future, model.season, model.relative, model.normalise
+    )
+    weight, bias = linear_ar.ridge(x, y, penalty * len(x))
+    with torch.no_grad():
+        model.set_linear(weight.float(), bias.float())
+
+
+def choose_net_weight(model: Forecaster, val: Windows) -> float:
+    """Shrink the trained network's part of ``model`` towards its linear forecast: the weight of
+    ``NET_WEIGHTS`` whose validation forecasts have the smallest MSE (scaled units); set, and
+    returned."""
+    errors = {}
+    for weight in NET_WEIGHTS:
+        model.set_net_weight(weight)
+        errors[weight] = float(((predict_windows(model, val).mean - val.future) ** 2).mean())
+    best = min(errors, key=errors.get)
+    model.set_net_weight(best)
+    return best
 
 
 def target_transform(
     options: ForecastOptions, table: SeriesTable, spans: Spans, resumed: Run | None
-) -> tuple[str, dict[str, float]]:
-    """The run's transform of its targets and, for ``auto``, each candidate's validation error
-    (a resumed run keeps the one it started with)."""
+) -> tuple[str, float, dict[str, float]]:
+    """The run's transform of its targets, the ridge penalty of its linear part (both chosen on
+    the validation windows: ``rnnkit.tasks.series_transforms``) and, for ``auto``, each
+    candidate transform's validation error (a resumed run keeps what it started with)."""
     if resumed is not None:
-        return stored_transform(resumed), {}
-    if options.transform != "auto":
-        check_transform(options.transform, table, options.data)
-        return options.transform, {}
+        data = resumed.section("data")
+        return stored_transform(resumed), float(data.get("linear_penalty", 0.0)), {}
     residual = options.residual and options.decoder == "direct"
     season = (options.season or 1) if residual else 0
-    name, errors = choose_transform(
-        table,
-        spans,
-        options.lookback,
-        options.horizon,
-        season,
-        options.relative,
-        options.normalise,
-    )
+    windows = (options.lookback, options.horizon, season, options.relative, options.normalise)
+    if options.transform != "auto":
+        check_transform(options.transform, table, options.data)
+        penalty, _ = choose_penalty(table, spans, options.transform, *windows)
+        return options.transform, penalty, {}
+    name, penalty, errors = choose_transform(table, spans, *windows)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
     print(
-        f"--transform auto: {name} (validation error of a linear model: {shown})", file=sys.stderr
+        f"--transform auto: {name} (validation error of the linear part: {shown})",
+        file=sys.stderr,
     )
-    return name, errors
+    return name, penalty, errors
 
 
 def stored_transform(run: Run) -> str:
@@ -530,6 +570,7 @@ def file_unit_forecasts(
     scaler: SeriesScaler,
     windows: Windows,
     settings: BacktestSettings,
+    log_scale: bool = False,
 ) -> FileUnitForecasts:
     """Forecast ``windows`` (cut from the transformed table) and bring them back to the units of
     ``table``, the file's series: the scaler's inverse, then the transform's."""
@@ -547,7 +588,7 @@ def file_unit_forecasts(
         )
         actual.append(values[origin : origin + H])
         recent = values[max(0, origin - SCALE_LOOKBACKS * L) : origin]
-        scale.append(window_scale(recent[None])[0])
+        scale.append(movement(recent[None], log_scale)[0])
         if quantiles is not None:
             moved = np.moveaxis(quantiles[row], -1, 0)  # (Q, H, n)
             units = to_file_units(settings.transform, scaler, name, moved, last[None])
@@ -578,8 +619,9 @@ def calibrate_intervals(
     windows = make_windows(model_table, scaler, L, H, VALIDATION, spans)
     if len(windows) == 0:
         windows = make_windows(model_table, scaler, L, H, TRAIN, spans)
-    scored = file_unit_forecasts(model, table, scaler, windows, settings)
-    return Intervals.fit(scored.actual, scored.forecast, scored.scale, settings.quantiles)
+    log = settings.transform == "log"
+    scored = file_unit_forecasts(model, table, scaler, windows, settings, log)
+    return Intervals.fit(scored.actual, scored.forecast, scored.scale, settings.quantiles, log)
 
 
 def backtest(
@@ -604,7 +646,8 @@ def backtest(
     n = len(table.columns.targets)
     model_table = transformed_table(table, settings.transform)
     windows, keep = backtest_windows(model_table, scaler, spans, settings)
-    scored = file_unit_forecasts(model, table, scaler, windows, settings)
+    log_scale = intervals is not None and intervals.log
+    scored = file_unit_forecasts(model, table, scaler, windows, settings, log_scale)
     raw_scaler = fit_scaler(table, spans) if settings.transform != "none" else scaler
     by_name = {s.name: s for s in table.series}
     naive, seasonal, scaled_actual, scaled_predicted, scaled_naive = [], [], [], [], []
@@ -790,7 +833,7 @@ def forecast_series(
     if not levels:
         return mean_units, None
     if intervals is not None:
-        scale = window_scale(series.values[-SCALE_LOOKBACKS * L :][None])
+        scale = movement(series.values[-SCALE_LOOKBACKS * L :][None], intervals.log)
         return mean_units, intervals.quantiles(mean_units[None], scale)[0]
     q = np.concatenate(quantiles)  # (steps, n, Q)
     q_units = to_file_units(transform, scaler, series.name, np.moveaxis(q, -1, 0), last[None])

@@ -8,6 +8,12 @@ step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made
 in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A
 forecast's interval at level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in
 spirit: the residuals come from windows the model did not train on).
+
+With ``log`` (a run whose targets go through ``--transform log``) all of it happens on the log
+values: residuals ``log(actual) - log(forecast)``, the movement ``s`` of the log history, and
+the interval ``forecast * exp(z_q * sigma_h * s_i)``. A series whose swings grow with its level
+has errors that grow with it; on the log scale they stay alike, so intervals calibrated on an
+earlier, lower stretch still fit a later, higher one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ _EPS = 1e-12
 SCALE_LOOKBACKS = 4
 
 
+def to_log(values: np.ndarray) -> np.ndarray:
+    """``log(values)``, values below a tiny positive number clipped to it."""
+    return np.log(np.maximum(np.asarray(values, dtype=np.float64), _EPS))
+
+
+def movement(history: np.ndarray, log: bool = False) -> np.ndarray:
+    """``(N, n)``: the scale ``s`` of histories ``(N, R, n)``, of their logs with ``log``."""
+    return window_scale(to_log(history) if log else history)
+
+
 def window_scale(history: np.ndarray) -> np.ndarray:
     """``(N, n)``: the mean absolute one-step change of each history ``(N, R, n)``."""
     history = np.asarray(history, dtype=np.float64)
@@ -33,17 +49,27 @@ def window_scale(history: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Intervals:
-    """``levels`` (Q,), the step spreads ``spread`` (H,) and pooled quantiles ``z`` (Q,)."""
+    """``levels`` (Q,), the step spreads ``spread`` (H,), pooled quantiles ``z`` (Q,), and
+    whether they were calibrated on log values (``log``)."""
 
     levels: list[float]
     spread: list[float]
     z: list[float]
+    log: bool = False
 
     @classmethod
     def fit(
-        cls, actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray, levels: list[float]
+        cls,
+        actual: np.ndarray,
+        forecast: np.ndarray,
+        scale: np.ndarray,
+        levels: list[float],
+        log: bool = False,
     ) -> Intervals:
-        """Calibrate on ``actual``/``forecast`` ``(N, H, n)`` with window scales ``(N, n)``."""
+        """Calibrate on ``actual``/``forecast`` ``(N, H, n)`` with window scales ``(N, n)``
+        (``movement``; of the log histories with ``log``)."""
+        if log:
+            actual, forecast = to_log(actual), to_log(forecast)
         residual = (np.asarray(actual) - np.asarray(forecast)) / scale[:, None, :]
         spread = np.sqrt(np.mean(residual**2, axis=(0, 2)))  # (H,)
         spread = np.maximum.accumulate(np.maximum(spread, _EPS))
@@ -52,6 +78,7 @@ class Intervals:
             levels=[float(q) for q in levels],
             spread=spread.tolist(),
             z=[float(np.quantile(pooled, q)) for q in levels],
+            log=log,
         )
 
     def quantiles(self, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -62,11 +89,18 @@ class Intervals:
         steps = forecast.shape[1]
         spread = np.asarray(self.spread)[np.minimum(np.arange(steps), len(self.spread) - 1)]
         width = spread[None, :, None, None] * scale[:, None, :, None] * np.asarray(self.z)
+        if self.log:
+            return np.exp(to_log(forecast)[..., None] + width)
         return forecast[..., None] + width
 
     def to_dict(self) -> dict[str, Any]:
-        return {"levels": self.levels, "spread": self.spread, "z": self.z}
+        return {"levels": self.levels, "spread": self.spread, "z": self.z, "log": self.log}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Intervals:
-        return cls(list(values["levels"]), list(values["spread"]), list(values["z"]))
+        return cls(
+            list(values["levels"]),
+            list(values["spread"]),
+            list(values["z"]),
+            bool(values.get("log", False)),
+        )

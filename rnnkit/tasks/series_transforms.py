@@ -5,11 +5,15 @@ The model reads the transformed targets, scaled by a scaler fitted on them; a fo
 through the scaler's inverse, then the transform's (``rnnkit.data.transforms``), which for ``diff``
 needs the last raw value before the forecast.
 
-``--transform auto`` fits, for every transform the training targets allow, a ridge regression with
-the model's own window arithmetic (``window_statistics``, the seasonal-naive residual) on the
-training windows, and keeps the transform whose validation forecasts have the smallest mean
-absolute error in the file's units (scaled per series by the in-sample seasonal-naive error):
-a linear stand-in for the network, fitted in a fraction of a second.
+``--transform auto`` fits, for every transform the training targets allow, the forecaster's own
+linear autoregression (``rnnkit.models.linear_ar``: the normalised window, the seasonal-naive
+residual) with every ridge penalty of ``linear_ar.PENALTIES``, and keeps the transform and penalty
+whose forecasts have the smallest mean absolute error in the file's units (scaled per series by
+the in-sample seasonal-naive error) over rolling-origin folds: the validation span, fitted on the
+training windows, and up to two spans of its length before it, each fitted on the windows before
+it (one split of a short series is a noisy judge). The network's linear part, fitted in a
+fraction of a second. ``choose_penalty`` makes the same choice of the penalty for a
+transform the user fixed.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ from rnnkit.data.series import SeriesScaler, SeriesTable
 from rnnkit.data.windows import TRAIN, VALIDATION, Spans, Windows, fit_scaler, make_windows
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as fm
-from rnnkit.models.forecaster import seasonal_naive, window_statistics
+from rnnkit.models import linear_ar
 
 CHOICES = ("auto", *transforms.TRANSFORMS)
-#: ridge penalty of the linear stand-in, in normalised units
-_RIDGE = 1.0
+#: rolling-origin folds the linear part's transform and penalty are chosen on (at most)
+ROLLING_FOLDS = 3
 
 
 def transformed_table(table: SeriesTable, name: str) -> SeriesTable:
@@ -73,22 +77,26 @@ def choose_transform(
     season: int,
     relative: bool,
     normalise: str,
-) -> tuple[str, dict[str, float]]:
-    """The transform with the smallest validation error of the linear stand-in, and each
-    candidate's error (scaled MAE; NaN where it could not be measured). ``none`` when no
-    candidate has validation windows."""
-    errors = {}
+) -> tuple[str, float, dict[str, float]]:
+    """The transform and ridge penalty with the smallest validation error of the linear
+    autoregression, and each transform's best error (scaled MAE; NaN where it could not be
+    measured). ``none`` (and ``linear_ar.DEFAULT_PENALTY``) when no candidate has validation
+    windows."""
+    errors, penalties = {}, {}
     for name in transforms.TRANSFORMS:
         if not all(transforms.applicable(name, s.values) for s in table.series):
             continue
-        errors[name] = _validation_error(
+        penalties[name], errors[name] = choose_penalty(
             table, spans, name, lookback, horizon, season, relative, normalise
         )
     finite = {k: v for k, v in errors.items() if math.isfinite(v)}
-    return (min(finite, key=finite.get) if finite else "none"), errors
+    if not finite:
+        return "none", linear_ar.DEFAULT_PENALTY, errors
+    best = min(finite, key=finite.get)
+    return best, penalties[best], errors
 
 
-def _validation_error(
+def choose_penalty(
     table: SeriesTable,
     spans: Spans,
     name: str,
@@ -97,19 +105,104 @@ def _validation_error(
     season: int,
     relative: bool,
     normalise: str,
-) -> float:
+) -> tuple[float, float]:
+    """The ridge penalty (per regression row) of the linear autoregression on the targets
+    transformed by ``name`` with the smallest rolling-origin validation error, and that error
+    (NaN, and ``linear_ar.DEFAULT_PENALTY``, without training or validation windows).
+
+    The error is the mean over the folds of ``rolling_folds``: fitted on the windows whose
+    targets end before a fold, scored on the fold's windows.
+    """
     model_table = transformed_table(table, name)
     scaler = fit_scaler(model_table, spans)
     train = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
     val = make_windows(model_table, scaler, lookback, horizon, VALIDATION, spans)
     if len(train) == 0 or len(val) == 0:
-        return math.nan
-    x, base, spread = _features(train, horizon, season, relative, normalise)
-    residual = ((train.future.double() - base) / spread).flatten(1)
-    gram = x.T @ x + _RIDGE * torch.eye(x.shape[1], dtype=x.dtype)
-    weights = torch.linalg.solve(gram, x.T @ residual)
-    x_val, base_val, spread_val = _features(val, horizon, season, relative, normalise)
-    predicted = (base_val + spread_val * (x_val @ weights).view_as(base_val)).numpy()
+        return linear_ar.DEFAULT_PENALTY, math.nan
+    pool = _joined_windows(train, val)
+    folds = rolling_folds(pool, spans, horizon, min_fit=lookback)
+    designs = []
+    for fit_rows, score_rows in folds:
+        fit, scored = _subset(pool, fit_rows), _subset(pool, score_rows)
+        x, y, _, _ = linear_ar.design(fit.history, fit.future, season, relative, normalise)
+        designs.append(
+            (
+                x,
+                y,
+                scored,
+                *linear_ar.design(scored.history, scored.future, season, relative, normalise),
+            )
+        )
+    errors = {}
+    for factor in linear_ar.PENALTIES:
+        fold_errors = []
+        for x, y, scored, x_val, _, base, spread in designs:
+            weight, bias = linear_ar.ridge(x, y, factor * len(x))
+            predicted = linear_ar.predict(x_val, base, spread, weight, bias).numpy()
+            fold_errors.append(
+                _file_unit_error(table, spans, name, scaler, scored, predicted, horizon, season)
+            )
+        errors[factor] = float(np.mean(fold_errors))
+    best = min(errors, key=errors.get)
+    return best, errors[best]
+
+
+def rolling_folds(
+    windows: Windows, spans: Spans, horizon: int, min_fit: int, folds: int = ROLLING_FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling-origin folds of training and validation ``windows``: ``(fit, scored)`` row masks.
+
+    Fold ``k = 0, 1, ...`` of a series whose validation span has ``V`` rows starts ``k * V``
+    rows before the validation span: it scores the windows whose targets all lie in its ``V``
+    rows and fits on those whose targets end before it (fold 0 is the validation split). Only
+    folds that fit on at least ``min_fit`` windows are kept; fold 0 always is.
+    """
+    starts = np.array([spans.train_end(s) for s in windows.series])
+    lengths = np.array([spans.ends[s][VALIDATION] - spans.train_end(s) for s in windows.series])
+    ends = windows.origins + horizon  # one past each window's last target row
+    result = []
+    for k in range(folds):
+        cut = starts - k * lengths
+        fit = ends <= cut
+        scored = (windows.origins >= cut) & (ends <= cut + lengths)
+        if k == 0 or (fit.sum() >= min_fit and scored.any()):
+            result.append((fit, scored))
+    return result
+
+
+def _joined_windows(first: Windows, second: Windows) -> Windows:
+    return Windows(
+        history=torch.cat([first.history, second.history]),
+        covariates=torch.cat([first.covariates, second.covariates]),
+        future=torch.cat([first.future, second.future]),
+        series=[*first.series, *second.series],
+        origins=np.concatenate([first.origins, second.origins]),
+    )
+
+
+def _subset(windows: Windows, rows: np.ndarray) -> Windows:
+    index = np.flatnonzero(rows)
+    return Windows(
+        history=windows.history[index],
+        covariates=windows.covariates[index],
+        future=windows.future[index],
+        series=[windows.series[i] for i in index],
+        origins=windows.origins[index],
+    )
+
+
+def _file_unit_error(
+    table: SeriesTable,
+    spans: Spans,
+    name: str,
+    scaler: SeriesScaler,
+    val: Windows,
+    predicted: np.ndarray,
+    horizon: int,
+    season: int,
+) -> float:
+    """Mean over series of the MAE of ``predicted (N, H, n)`` (scaled units of the transformed
+    targets) in the file's units, over the series' in-sample seasonal-naive MAE."""
     by_name = {s.name: s for s in table.series}
     errors = []
     for series_name in dict.fromkeys(val.series):
@@ -123,17 +216,3 @@ def _validation_error(
         scale = max(fm.naive_scale(training[:, 0], min(season or 1, len(training) - 1)), 1e-12)
         errors.append(fm.mae(actual, forecast) / scale)
     return float(np.mean(errors))
-
-
-def _features(
-    windows: Windows, horizon: int, season: int, relative: bool, normalise: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs ``(N, L * n + 1)``, baseline ``(N, H, n)`` and spread ``(N, 1, n)`` of windows."""
-    history = windows.history.double()
-    offset, spread = window_statistics(history, relative, normalise)
-    if season:
-        base = seasonal_naive(history, horizon, season)
-    else:
-        base = offset.expand(-1, horizon, -1)
-    x = ((history - offset) / spread).flatten(1)
-    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1), base, spread

@@ -81,6 +81,15 @@ def test_stream_flags_equal_batch_flags_and_the_period_was_found(
     assert streamed == frame["flag"].astype(bool).tolist()
 
 
+def test_the_probation_is_nabs_and_holds_no_flag(trained: tuple[Path, Path]) -> None:
+    run_dir, data = trained
+    section = json.loads((run_dir / "config.json").read_text())["detector"]
+    # 240 rows: NAB's probationary period is floor(0.15 * 240) = 36 rows
+    assert section["probation"] == 36 and section["phase"] is True
+    frame, _ = detect.detect(run_dir, data)
+    assert frame["flag"].to_numpy()[:36].sum() == 0
+
+
 def test_seasonal_lag_columns_and_period_search() -> None:
     scaled = np.arange(12, dtype=float).reshape(6, 2)  # targets column 0, a covariate column 1
     lagged = detect.add_seasonal_lag(scaled, 1, 2)

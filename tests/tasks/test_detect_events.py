@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from rnnkit.metrics.anomaly import event_scores
-from rnnkit.tasks.detect_events import EventTracker, choose_threshold, event_flags, smooth_scores
+from rnnkit.tasks.detect_events import (
+    EventTracker,
+    PhaseNormaliser,
+    choose_threshold,
+    event_flags,
+    phase_normalise,
+    smooth_scores,
+)
 
 
 def test_exceedances_closer_than_the_gap_are_one_event() -> None:
@@ -65,3 +72,43 @@ def test_smoothing_is_the_rms_of_the_last_k_finite_scores() -> None:
         smoothed[[0, 2, 3, 4]], [3.0, math.sqrt(12.5), 2.0 * math.sqrt(2.0), math.sqrt(12.5)]
     )
     np.testing.assert_array_equal(smooth_scores(scores[[0, 2, 3]], 1), [3.0, 4.0, 0.0])
+
+
+def test_phase_normaliser_divides_by_the_median_of_the_same_phase_before() -> None:
+    # season 2, 3 seasons back, floor 0.5: row t is divided by the median of rows t-2, t-4, t-6
+    scores = np.array([1.0, 8.0, 3.0, 0.1, 2.0, 0.2, 6.0, 0.3, math.nan, 9.0])
+    normaliser = PhaseNormaliser(2, seasons=3, floor=0.5)
+    got = np.array([normaliser.push(float(s)) for s in scores])
+    assert math.isnan(got[0]) and math.isnan(got[1])  # nothing one season back yet
+    expected = {
+        2: 3.0 / 1.0,  # median(1)
+        3: 0.1 / 8.0,  # median(8)
+        4: 2.0 / 2.0,  # median(3, 1)
+        5: 0.2 / 4.05,  # median(0.1, 8)
+        6: 6.0 / 2.0,  # median(2, 3, 1)
+        7: 0.3 / 0.5,  # median(0.2, 0.1, 8) = 0.2, below the floor
+        9: 9.0 / 0.5,  # median(0.3, 0.2, 0.1) = 0.2 -> floor
+    }
+    for row, value in expected.items():
+        assert got[row] == pytest.approx(value), row
+    assert math.isnan(got[8])  # no score stays no score
+    np.testing.assert_array_equal(phase_normalise(scores, 0), scores)  # no season: unchanged
+
+
+def test_a_daily_error_pattern_scores_low_and_a_break_high() -> None:
+    # errors of 6 at the same phase every season (a step the model always misses) and one of 6
+    # at another phase: only the latter is news
+    scores = np.full(200, 0.7)
+    scores[5::20] = 6.0
+    scores[157] = 6.0
+    normalised = phase_normalise(scores, 20)
+    assert normalised[105] == pytest.approx(1.0) and normalised[157] == pytest.approx(6.0 / 0.7)
+
+
+def test_probation_rows_are_never_flagged_and_an_event_running_through_them_is_not_new() -> None:
+    scores = np.array([5, 0, 0, 5, 5, 0, 0, 0, 0, 0, 5], dtype=float)
+    # gap 1; probation 4: row 0's and row 3's onsets are hidden, and the exceedance at row 4
+    # continues row 3's event, so the first flag is row 10
+    assert np.flatnonzero(event_flags(scores, 1.0, 1, probation=4)).tolist() == [10]
+    assert np.flatnonzero(event_flags(scores, 1.0, 1, probation=3)).tolist() == [3, 10]
+    assert np.flatnonzero(event_flags(scores, 1.0, 1)).tolist() == [0, 3, 10]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from rnnkit.data.series import Series, SeriesColumns, SeriesTable
-from rnnkit.data.windows import Spans
+from rnnkit.data.windows import Spans, Windows
 from rnnkit.metrics import forecast as fm
-from rnnkit.tasks.forecast_intervals import Intervals, window_scale
-from rnnkit.tasks.series_transforms import choose_transform
+from rnnkit.models.linear_ar import PENALTIES
+from rnnkit.tasks.forecast_intervals import Intervals, movement, window_scale
+from rnnkit.tasks.series_transforms import choose_penalty, choose_transform, rolling_folds
 
 
 def test_window_scale_is_the_mean_absolute_change() -> None:
@@ -51,7 +53,107 @@ def test_auto_transforms_a_multiplicative_seasonal_series() -> None:
         covariate_names=[],
     )
     spans = Spans({"_": (168, 204, 240)})
-    name, errors = choose_transform(table, spans, 24, 12, 12, True, "window")
+    name, _, errors = choose_transform(table, spans, 24, 12, 12, True, "window")
     # log and diff both make the growth additive; either beats the raw values by far
     assert name in ("log", "diff")
     assert errors["log"] < 0.5 * errors["none"] and errors["diff"] < 0.5 * errors["none"]
+
+
+def test_rolling_folds_by_hand() -> None:
+    # one series: training rows 0..40, validation 40..50; windows of horizon 3 at origins 5..47.
+    # fold 0 scores origins 40..47 (targets in 40..50) fitted on origins <= 37; fold 1 scores
+    # origins 30..37 (targets in 30..40), fitted on origins <= 27; fold 2 (20..30) fits on
+    # origins 5..17, 13 windows, under min_fit 14: dropped
+    origins = np.arange(5, 48)
+    windows = Windows(
+        history=torch.zeros(len(origins), 2, 1),
+        covariates=torch.zeros(len(origins), 5, 0),
+        future=torch.zeros(len(origins), 3, 1),
+        series=["_"] * len(origins),
+        origins=origins,
+    )
+    folds = rolling_folds(windows, Spans({"_": (40, 50, 60)}), horizon=3, min_fit=14)
+    assert len(folds) == 2
+    (fit0, scored0), (fit1, scored1) = folds
+    assert origins[fit0].tolist() == list(range(5, 38))
+    assert origins[scored0].tolist() == list(range(40, 48))
+    assert origins[fit1].tolist() == list(range(5, 28))
+    assert origins[scored1].tolist() == list(range(30, 38))
+    assert len(rolling_folds(windows, Spans({"_": (40, 50, 60)}), 3, min_fit=13)) == 3
+
+
+def test_auto_keeps_the_penalty_with_the_smaller_rolling_error() -> None:
+    # a noisy seasonal series: the chosen penalty is the argmin of the errors computed fold by
+    # fold with NumPy least squares (ridge as augmented rows) from the same windows
+    rng = np.random.default_rng(5)
+    t = np.arange(200)
+    y = (50 + 0.1 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(size=200))[:, None]
+    table = SeriesTable(
+        series=[Series("_", y, np.zeros((200, 0)))],
+        columns=SeriesColumns(targets=["y"]),
+        file_columns=["y"],
+        covariate_names=[],
+    )
+    spans = Spans({"_": (140, 170, 200)})
+    penalty, error = choose_penalty(table, spans, "none", 24, 6, 12, True, "window")
+
+    scale = np.mean(np.abs(y[12:140, 0] - y[:128, 0]))
+    eps = 1e-2 * y[:140, 0].std()  # the window's spread gets 0.01 in the scaler's units
+
+    def fold_error(factor: float, fit_origins: range, scored_origins: range) -> float:
+        def rows(origins):
+            x, target = [], []
+            for o in origins:
+                history = y[o - 24 : o, 0]
+                spread = history.std() + eps
+                x.append((history - history[-1]) / spread)
+                base = np.tile(history[-12:], 1)[:6]
+                target.append((y[o : o + 6, 0] - base) / spread)
+            return np.array(x), np.array(target)
+
+        x, target = rows(fit_origins)
+        a = np.concatenate([np.c_[x, np.ones(len(x))], np.sqrt(factor * len(x)) * np.eye(25)])
+        b = np.concatenate([target, np.zeros((25, 6))])
+        solution = np.linalg.lstsq(a, b, rcond=None)[0]
+        errors = []
+        for o in scored_origins:
+            history = y[o - 24 : o, 0]
+            spread = history.std() + eps
+            x_o = np.r_[(history - history[-1]) / spread, 1.0]
+            forecast = history[-12:][:6] + spread * (x_o @ solution)
+            errors.append(np.abs(y[o : o + 6, 0] - forecast))
+        return float(np.mean(errors)) / scale
+
+    # folds: validation 140..170 (origins 140..164), then 110..140 and 80..110
+    folds = [
+        (range(24, 135), range(140, 165)),
+        (range(24, 105), range(110, 135)),
+        (range(24, 75), range(80, 105)),
+    ]
+
+    expected = {f: np.mean([fold_error(f, *fold) for fold in folds]) for f in PENALTIES}
+    assert penalty == min(expected, key=expected.get)
+    assert error == pytest.approx(expected[penalty], rel=1e-4)
+
+
+def test_log_intervals_are_multiplicative_and_follow_the_level() -> None:
+    # a hand-computed quantile: forecast 100, spread 0.5 at the step, movement 0.2, z = 1
+    intervals = Intervals(levels=[0.9], spread=[0.5], z=[1.0], log=True)
+    q = intervals.quantiles(np.array([[[100.0]]]), np.array([[0.2]]))
+    np.testing.assert_allclose(q, [[[[100.0 * np.exp(0.1)]]]])
+    assert Intervals.from_dict(intervals.to_dict()) == intervals
+
+    # errors proportional to the level (5% log noise): calibrated on level 10, applied at 1000
+    rng = np.random.default_rng(1)
+
+    def draw(level: float, count: int):
+        forecast = np.full((count, 4, 1), level)
+        actual = forecast * np.exp(0.05 * rng.standard_normal((count, 4, 1)))
+        history = level * np.exp(0.05 * rng.standard_normal((count, 24, 1)))
+        return actual, forecast, history
+
+    actual, forecast, history = draw(10.0, 400)
+    fitted = Intervals.fit(actual, forecast, movement(history, log=True), [0.1, 0.9], log=True)
+    actual, forecast, history = draw(1000.0, 2000)
+    q = fitted.quantiles(forecast, movement(history, log=True))
+    assert fm.coverage(actual, q[..., 0], q[..., -1]) == pytest.approx(0.8, abs=0.03)

@@ -1,0 +1,98 @@
+"""The forecaster's linear autoregression against least squares computed with NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.linear_ar import design, ridge
+
+
+def numpy_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge as ordinary least squares on rows augmented with ``sqrt(penalty) I``."""
+    rows, width = x.shape
+    inputs = np.concatenate([x, np.ones((rows, 1))], axis=1)
+    a = np.concatenate([inputs, np.sqrt(penalty) * np.eye(width + 1)])
+    b = np.concatenate([y, np.zeros((width + 1, y.shape[1]))])
+    solution = np.linalg.lstsq(a, b, rcond=None)[0]
+    return solution[:-1].T, solution[-1]
+
+
+@pytest.mark.parametrize("penalty", [0.0, 3.0])
+def test_ridge_equals_augmented_least_squares(penalty: float) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(40, 3))
+    weight, bias = ridge(torch.from_numpy(x), torch.from_numpy(y), penalty)
+    expected_w, expected_b = numpy_ridge(x, y, penalty)
+    np.testing.assert_allclose(weight.numpy(), expected_w, atol=1e-9)
+    np.testing.assert_allclose(bias.numpy(), expected_b, atol=1e-9)
+
+
+def seasonal_windows(count: int, lookback: int, horizon: int, targets: int, seed: int):
+    rng = np.random.default_rng(seed)
+    t = np.arange(count + lookback + horizon)[:, None]
+    series = 10 + 0.05 * t + np.sin(2 * np.pi * t / 6) * np.arange(1, targets + 1)
+    series = series + 0.3 * rng.normal(size=series.shape)
+    starts = range(count)
+    history = np.stack([series[s : s + lookback] for s in starts])
+    future = np.stack([series[s + lookback : s + lookback + horizon] for s in starts])
+    return history, future
+
+
+def test_forecaster_with_its_network_zeroed_is_the_least_squares_fit() -> None:
+    # the oracle: windows normalised by hand (last value, standard deviation + 0.01), the
+    # seasonal-naive residual as target, every (window, target) a row, np.linalg.lstsq (a small
+    # ridge: the last history value normalises to 0, so plain least squares has no unique fit)
+    lookback, horizon, season = 12, 4, 6
+    history, future = seasonal_windows(50, lookback, horizon, targets=2, seed=1)
+    last = history[:, -1:]
+    spread = history.std(axis=1, keepdims=True) + 1e-2
+    base = np.concatenate([history[:, -season:]] * 2, axis=1)[:, :horizon]
+    x = ((history - last) / spread).transpose(0, 2, 1).reshape(-1, lookback)
+    y = ((future - base) / spread).transpose(0, 2, 1).reshape(-1, horizon)
+    expected_w, expected_b = numpy_ridge(x, y, 0.5)
+
+    model = Forecaster(
+        2,
+        horizon=horizon,
+        hidden_size=5,
+        relative=True,
+        normalise="window",
+        season=season,
+        lookback=lookback,
+        linear=True,
+    ).double()
+    weight, bias = ridge(
+        *design(torch.from_numpy(history), torch.from_numpy(future), season, True, "window")[:2],
+        0.5,
+    )
+    model.set_linear(weight, bias)
+    new_history, _ = seasonal_windows(7, lookback, horizon, targets=2, seed=2)
+    got = model.eval()(torch.from_numpy(new_history)).mean.detach().numpy()
+    new_last = new_history[:, -1:]
+    new_spread = new_history.std(axis=1, keepdims=True) + 1e-2
+    new_base = np.concatenate([new_history[:, -season:]] * 2, axis=1)[:, :horizon]
+    normalised = (new_history - new_last) / new_spread  # (N, L, n)
+    linear = np.einsum("nlj,hl->nhj", normalised, expected_w) + expected_b[None, :, None]
+    np.testing.assert_allclose(got, new_base + new_spread * linear, rtol=1e-7, atol=1e-7)
+
+
+def test_net_weight_zero_leaves_the_linear_forecast_and_one_adds_the_network() -> None:
+    model = Forecaster(1, horizon=3, hidden_size=4, lookback=8, linear=True, members=2).double()
+    history = torch.randn(5, 8, 1, dtype=torch.float64)
+    linear_only = model(history).mean
+    with torch.no_grad():
+        for member in model.ensemble:
+            member.head.bias.fill_(0.5)  # the network now adds 0.5 (window units: spread 1)
+    torch.testing.assert_close(model(history).mean, linear_only + 0.5)
+    model.set_net_weight(0.0)
+    torch.testing.assert_close(model(history).mean, linear_only)
+
+
+def test_linear_needs_the_direct_decoder_and_a_lookback() -> None:
+    with pytest.raises(ValueError, match="linear"):
+        Forecaster(1, horizon=2, linear=True)
+    with pytest.raises(ValueError, match="linear"):
+        Forecaster(1, horizon=2, lookback=4, linear=True, decoder="autoregressive")
