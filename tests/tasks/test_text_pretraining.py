@@ -143,6 +143,7 @@ def test_fine_tuning_unfreezes_one_group_per_epoch_at_discriminative_slanted_rat
         out=tmp_path / "run",
         pretrain_lm=True,
         pretrain_epochs=1,
+        lr_factor=2.6,
         hidden=8,
         embedding_size=8,
         batch_size=16,
