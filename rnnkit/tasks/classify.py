@@ -801,6 +801,7 @@ class ClassifyTask(Task[ClassifyOptions]):
         "bidirectional": "bidirectional",
         "pooling": "pooling",
         "char_ngrams": "ngram_buckets",
+        "ngram_features": "word_ngram_buckets",
         "ensemble": "members",
         **{key: key for key in IMAGE_MODEL_KEYS},
     }
@@ -1228,6 +1229,8 @@ def explain_input(
     with torch.enable_grad():
         outputs, lengths = model.encode_embedded(embedded, lengths)
         logits, _ = model.classify(outputs, lengths)
+        if model.word_ngrams is not None:  # a hybrid's linear part, which has no gradient here
+            logits = logits + model.word_ngram_logits(batch)
         predicted = int(logits[0].argmax())
         (gradient,) = torch.autograd.grad(logits[0, predicted], embedded)
     saliency = gradient[0].norm(dim=-1)
