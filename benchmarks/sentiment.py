@@ -15,6 +15,11 @@ so the folds matter.
   ``LogisticRegression`` (C=10) (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
 - rnnkit: ``rnnkit.tasks.classify`` with every option at its default (it holds out 10% of its
   training part for keeping the best weights), with ``--time-limit`` if given;
+- variants (``--variant NAME=option=value,option=value``, repeatable): rnnkit with those options
+  besides the defaults, each its own column, e.g. ``--variant pretrain=pretrain_lm=true`` (ULMFiT's
+  recipe), ``--variant hybrid=ngram_features=262144``; ``unlabelled=OTHERS`` passes a UCI set the
+  sentences of the other two UCI sets, labels removed, as ``--unlabelled`` text; ``--no-defaults``
+  leaves out the plain rnnkit column (when its figures are known);
 - optionally (``--pretrain-steps N``), rnnkit with transfer: a word-level LSTM language model
   trained for N steps on the training part's texts, then ``--init-from`` it with gradual
   unfreezing (ULMFiT-style; no outside data).
@@ -30,6 +35,8 @@ The figures of the README::
 
     OMP_NUM_THREADS=2 python benchmarks/sentiment.py --folds 5
     python benchmarks/sentiment.py --datasets none --file trec.txt --folds 5
+    OMP_NUM_THREADS=1 python benchmarks/sentiment.py --datasets yelp --no-defaults \
+        --variant pretrain=pretrain_lm=true --variant unlab=unlabelled=OTHERS
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ FILES = {
     "yelp": "yelp_labelled.txt",
 }
 Rows = list[tuple[str, str]]
+#: the value of a variant's ``unlabelled`` option that stands for the other UCI sets' sentences
+OTHERS = "OTHERS"
 
 
 def load(name: str, data_dir: Path) -> Rows:
@@ -133,11 +142,17 @@ def tfidf_baseline(train: Rows, test: Rows) -> float:
 
 
 def rnn_classifier(
-    train_csv: Path, test_csv: Path, out: Path, args: argparse.Namespace, init_from: Path | None
+    train_csv: Path,
+    test_csv: Path,
+    out: Path,
+    args: argparse.Namespace,
+    init_from: Path | None,
+    variant: dict[str, object] | None = None,
 ) -> float:
-    """Test accuracy of ``rnnkit train classify`` with its defaults (or ``--init-from``)."""
+    """Test accuracy of ``rnnkit train classify`` with its defaults (or ``--init-from``, or a
+    variant's options)."""
     extra = {"init_from": init_from, "freeze_epochs": 2} if init_from is not None else {}
-    extra |= args.overrides
+    extra |= args.overrides | (variant or {})
     options = classify.ClassifyOptions(
         data=train_csv,
         out=out,
@@ -193,10 +208,32 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f}±{statistics.stdev(values):.3f}"
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, object]]:
+    """``"name=a=1,b=x"`` -> ``("name", {"a": 1, "b": "x"})``."""
+    name, _, settings = text.partition("=")
+    return name, dict(parse_setting(part) for part in settings.split(",") if part)
+
+
+def other_sentences(name: str, data_dir: Path, path: Path) -> Path:
+    """Write the sentences of the UCI sets other than ``name`` (no labels), one a line."""
+    if name not in FILES:
+        sys.exit(f"unlabelled={OTHERS} needs a UCI set, not {name}")
+    texts = [text for other in FILES if other != name for text, _ in load(other, data_dir)]
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path
+
+
 def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) -> None:
     """Train and score every model on every fold of one data set; print its row."""
     results: dict[str, list[float]] = {"tfidf": [], "rnn": [], "rnn_lm": []}
     cpu: dict[str, float] = {"rnn": 0.0, "rnn_lm": 0.0}
+    variants = {}
+    for label, settings in args.variants:
+        if settings.get("unlabelled") == OTHERS:
+            unlabelled = scratch / f"{name}-others.txt"
+            settings = {**settings, "unlabelled": other_sentences(name, args.data_dir, unlabelled)}
+        variants[label] = settings
+        results[label], cpu[label] = [], 0.0
     labels = [y for _, y in rows]
     folds = folds_of(labels, args.folds, args.seed, args.test_fraction)
     for k, test_rows in enumerate(folds):
@@ -208,26 +245,28 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
         train_csv = write_table(folder / "train.csv", train)
         test_csv = write_table(folder / "test.csv", test)
         results["tfidf"].append(tfidf_baseline(train, test))
-        began = cpu_seconds()
-        results["rnn"].append(rnn_classifier(train_csv, test_csv, folder / "rnn", args, None))
-        cpu["rnn"] += cpu_seconds() - began
+        if not args.no_defaults:
+            began = cpu_seconds()
+            results["rnn"].append(rnn_classifier(train_csv, test_csv, folder / "rnn", args, None))
+            cpu["rnn"] += cpu_seconds() - began
+        for label, settings in variants.items():
+            began = cpu_seconds()
+            out = folder / f"variant-{len(results[label])}-{label}"
+            accuracy = rnn_classifier(train_csv, test_csv, out, args, None, settings)
+            results[label].append(accuracy)
+            cpu[label] += cpu_seconds() - began
         if args.pretrain_steps:
             began = cpu_seconds()
             pretrain_language_model([t for t, _ in train], folder / "lm", args)
             tuned = rnn_classifier(train_csv, test_csv, folder / "rnn_lm", args, folder / "lm")
             results["rnn_lm"].append(tuned)
             cpu["rnn_lm"] += cpu_seconds() - began
-        print(
-            f"  {name} fold {k + 1}/{len(folds)}: tfidf {results['tfidf'][-1]:.3f}  "
-            f"rnnkit {results['rnn'][-1]:.3f}",
-            file=sys.stderr,
-            flush=True,
-        )
-    gap = 100 * (statistics.mean(results["rnn"]) - statistics.mean(results["tfidf"]))
-    line = (
-        f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}  "
-        f"{mean_sd(results['rnn']):>12} {cpu['rnn'] / len(folds):>7.0f} {gap:>+6.1f}"
-    )
+        shown = "  ".join(f"{label} {v[-1]:.3f}" for label, v in results.items() if v)
+        print(f"  {name} fold {k + 1}/{len(folds)}: {shown}", file=sys.stderr, flush=True)
+    line = f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
+    for label in ["rnn", *variants] if not args.no_defaults else list(variants):
+        gap = 100 * (statistics.mean(results[label]) - statistics.mean(results["tfidf"]))
+        line += f"  {mean_sd(results[label]):>12} {cpu[label] / len(folds):>7.0f} {gap:>+6.1f}"
     if args.pretrain_steps:
         line += f"  {mean_sd(results['rnn_lm']):>12} {cpu['rnn_lm'] / len(folds):>7.0f}"
     print(line, flush=True)
@@ -248,9 +287,18 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], help="option=value for rnnkit (ablations)"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help=f"NAME=option=value,...: a column of rnnkit with these options (unlabelled={OTHERS}: "
+        "the other UCI sets' sentences)",
+    )
+    parser.add_argument("--no-defaults", action="store_true", help="leave out plain rnnkit")
     parser.add_argument("--smoke", action="store_true", help="amazon, 2 folds, 20 s per run")
     args = parser.parse_args()
     args.overrides = dict(parse_setting(text) for text in args.set)
+    args.variants = [parse_variant(text) for text in args.variant]
     if args.smoke:
         args.datasets, args.folds, args.time_limit = "amazon", 2, "20s"
     if args.threads:
@@ -265,10 +313,10 @@ def main() -> None:
 
     changed = " ".join(args.set) or "defaults"
     print(f"rnnkit ({changed}) vs TF-IDF+LR, {torch.get_num_threads()} threads; cpu s per fold")
-    header = (
-        f"{'data':<10} {'size':>6} {'folds':>5}  {'tfidf+LR':>12}  {'rnnkit':>12} "
-        f"{'cpu s':>7} {'gap':>6}"
-    )
+    header = f"{'data':<10} {'size':>6} {'folds':>5}  {'tfidf+LR':>12}"
+    columns = [] if args.no_defaults else ["rnnkit"]
+    for label in [*columns, *(label for label, _ in args.variants)]:
+        header += f"  {label[:12]:>12} {'cpu s':>7} {'gap':>6}"
     if args.pretrain_steps:
         header += f"  {'rnnkit+LM':>12} {'cpu s':>7}"
     print(header)

@@ -46,6 +46,12 @@ def classifier_graphs(
     else:
         inputs = torch.randn(batch, steps, model.rnn.input_size)
         described = "features (B, T, F)"
+    if model.word_ngrams is not None:  # a hybrid: each token's uni- and bigram ids follow
+        if inputs.dim() == 2:
+            inputs = inputs.unsqueeze(-1)
+        buckets = model.word_ngrams.num_embeddings
+        inputs = torch.cat([inputs, torch.randint(0, buckets, (batch, steps, 2))], dim=-1)
+        described = described[: described.rindex(" (")] + ", then its uni- and bigram ids"
     lengths = torch.tensor([steps] + [max(1, steps - 2)] * (batch - 1))
     return [
         Graph(
@@ -64,5 +70,5 @@ def _input_axes(model: SequenceClassifier) -> dict[int, str]:
     """The symbolic axes of the input: batch and time, and the n-grams per word where present."""
     axes = {0: "batch", 1: "time"}
     if model.ngrams is not None:
-        axes[2] = "ngrams"
+        axes[2] = "columns" if model.word_ngrams is not None else "ngrams"
     return axes

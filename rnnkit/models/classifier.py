@@ -20,6 +20,12 @@ each token's word id followed by its ``G`` hashed character n-gram ids (``rnnkit
 a word unseen in training still has a vector of its own. ``word_dropout`` drops whole rows of the
 word embedding while training (the same word everywhere in a batch; its n-grams stay), so the model
 learns not to lean on the embeddings of words it has seen a few times.
+
+A hybrid (``word_ngram_buckets``, Wang & Manning 2012's point that n-gram features are strong on
+short sentences) adds a linear model of hashed token uni- and bigram counts to the logits: the
+input's last two columns hold each token's unigram and bigram (with the token before) bucket ids
+(0 = padding), and ``W`` a ``(buckets, K)`` matrix, so the added logits are
+``sum_t W[uni_t] + W[bi_t]``, the counts vector times ``W``; both parts train on the one loss.
 """
 
 from __future__ import annotations
@@ -117,6 +123,8 @@ class SequenceClassifier(KeepsArguments):
         ngram_buckets: with token input, the hash buckets of the character n-gram ids that
             follow each word id (input ``(B, T, 1 + G)``); 0 for plain ids ``(B, T)``.
         word_dropout: probability of dropping a word's embedding row while training.
+        word_ngram_buckets: with token input, the hash buckets of a linear model of token uni-
+            and bigram counts whose logits are added (input's last 2 columns); 0 for none.
         backend: the ``rnnkit.RNN`` backend.
         **cell_options: passed to each cell.
 
@@ -138,6 +146,7 @@ class SequenceClassifier(KeepsArguments):
         dropout: float = 0.0,
         ngram_buckets: int = 0,
         word_dropout: float = 0.0,
+        word_ngram_buckets: int = 0,
         backend: str = "auto",
         **cell_options: Any,
     ) -> None:
@@ -152,8 +161,8 @@ class SequenceClassifier(KeepsArguments):
         check_choice("pooling", pooling, POOLINGS)
         check_fraction("dropout", dropout)
         check_fraction("word_dropout", word_dropout)
-        if ngram_buckets and vocab_size is None:
-            raise ValueError("ngram_buckets applies to token input; give vocab_size")
+        if (ngram_buckets or word_ngram_buckets) and vocab_size is None:
+            raise ValueError("n-gram buckets apply to token input; give vocab_size")
         self._config = constructor_arguments(SequenceClassifier.__init__, locals())
         self.pooling, self.dropout, self.word_dropout = pooling, dropout, word_dropout
         self.ngrams = NgramEmbedding(ngram_buckets, embedding_size) if ngram_buckets else None
@@ -179,6 +188,11 @@ class SequenceClassifier(KeepsArguments):
         self.attention = AttentionPooling(features) if attends else None
         pooled = 2 * features if pooling == "max_attention" else features
         self.head = nn.Linear(pooled, num_classes)
+        self.word_ngrams: nn.Embedding | None = None
+        if word_ngram_buckets:
+            # the linear model's weights; zero at the start, so training begins from the RNN alone
+            self.word_ngrams = nn.Embedding(word_ngram_buckets, num_classes, padding_idx=0)
+            nn.init.zeros_(self.word_ngrams.weight)
 
     # --- configuration (config() and from_config(): KeepsArguments) -----------------------------
 
@@ -194,23 +208,41 @@ class SequenceClassifier(KeepsArguments):
         return self.encode_embedded(x, lengths)
 
     def embed(self, x: Tensor) -> Tensor:
-        """Tokens ``(B, T)`` (with n-grams ``(B, T, 1 + G)``) -> embeddings ``(B, T, E)``;
-        features ``(B, T, F)`` pass through."""
+        """Tokens ``(B, T)`` (with n-grams ``(B, T, 1 + G)``, and with word n-gram features two
+        more columns) -> embeddings ``(B, T, E)``; features ``(B, T, F)`` pass through."""
         if self.embedding is not None:
-            dims, shape = (3, "(B, T, 1 + G)") if self.ngrams is not None else (2, "(B, T)")
+            dims, shape = (3, "(B, T, 1 + G)") if self._columns else (2, "(B, T)")
             if x.dim() != dims or x.is_floating_point():
                 raise ValueError(f"token input must be integer ids {shape}, got {tuple(x.shape)}")
-            words = x[..., 0] if self.ngrams is not None else x
-            if self.training and self.word_dropout > 0:
-                vectors = embedding_dropout(self.embedding, words, self.word_dropout, True)
-            else:
-                vectors = self.embedding(words)
-            if self.ngrams is not None:
-                vectors = vectors + self.ngrams(x[..., 1:])
-            return vectors
+            if not self._columns:
+                return self.embed_words(x)
+            end = x.shape[-1] - (2 if self.word_ngrams is not None else 0)
+            return self.embed_words(x[..., 0], x[..., 1:end] if self.ngrams is not None else None)
         if x.dim() != 3:
             raise ValueError(f"feature input must be (B, T, F), got shape {tuple(x.shape)}")
         return x
+
+    @property
+    def _columns(self) -> bool:
+        """Whether token input carries columns after the word id (n-grams of either kind)."""
+        return self.ngrams is not None or self.word_ngrams is not None
+
+    def embed_words(self, words: Tensor, char_ngrams: Tensor | None = None) -> Tensor:
+        """Word ids ``(B, T)`` and their character n-gram ids ``(B, T, G)`` (when the model has
+        n-gram features) -> embeddings ``(B, T, E)``, with word dropout while training."""
+        if self.training and self.word_dropout > 0:
+            vectors = embedding_dropout(self.embedding, words, self.word_dropout, True)
+        else:
+            vectors = self.embedding(words)
+        if self.ngrams is not None:
+            vectors = vectors + self.ngrams(char_ngrams)
+        return vectors
+
+    def word_ngram_logits(self, x: Tensor) -> Tensor:
+        """The linear model's logits ``(B, K)``: its weights summed over the uni- and bigram ids
+        in the last two columns of ``x (B, T, C)`` (padding, id 0, adds nothing)."""
+        assert self.word_ngrams is not None
+        return self.word_ngrams(x[..., -2:]).sum(dim=(1, 2))
 
     def encode_embedded(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         """RNN outputs for already embedded input ``(B, T, E)`` (for gradient saliency)."""
@@ -233,7 +265,10 @@ class SequenceClassifier(KeepsArguments):
     ) -> tuple[Tensor, Tensor | None]:
         """``x (B, T)`` ids or ``(B, T, F)`` features -> (logits ``(B, K)``, weights or None)."""
         outputs, lengths = self.encode(x, lengths)
-        return self.classify(outputs, lengths)
+        logits, weights = self.classify(outputs, lengths)
+        if self.word_ngrams is not None:
+            logits = logits + self.word_ngram_logits(x).to(logits.dtype)
+        return logits, weights
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.forward_with_weights(x, lengths)[0]

@@ -31,7 +31,12 @@ scratch or from an lm run), evaluation, prediction and explanation.
 Without ``val`` a stratified ``val_fraction`` of the examples is held out. ``init_from`` starts
 from a trained lm run (its tokenizer, embedding and RNN, which reads left to right, so the
 classifier is then unidirectional) and ``freeze_epochs`` unfreezes the pretrained layers one
-group at a time from the top (ULMFiT, Howard & Ruder 2018).
+group at a time from the top (ULMFiT, Howard & Ruder 2018). ``pretrain_lm`` follows ULMFiT's whole
+recipe without an lm run: the classifier's own embedding and encoder first learn to predict the
+next word of the training texts and of ``unlabelled`` ones (``rnnkit.tasks.text_pretraining``),
+then fine-tune with discriminative learning rates (``lr_factor``), one more group unfrozen per
+epoch from the top, and the slanted triangular schedule. ``ngram_features`` adds a linear model of
+hashed token uni- and bigram counts whose logits add to the RNN's (a hybrid, reported apart).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
 names, ``results``), ``tokenizer.json``, ``scaler.json``, ``features.json`` or ``images.json``,
@@ -71,12 +76,13 @@ from rnnkit.data.labelled import (
 )
 from rnnkit.data.numeric import FeatureScaler
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
+from rnnkit.data.word_ngrams import WordNgramHasher
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
 from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.image_classifier import ImageClassifier
-from rnnkit.tasks import lifecycle, tokenizing
+from rnnkit.tasks import lifecycle, text_pretraining, tokenizing
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
 from rnnkit.tasks.image_options import (
     DEFAULT_ENCODER_WIDTHS,
@@ -94,7 +100,8 @@ from rnnkit.tasks.search_space import (
     SearchSpace,
 )
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
-from rnnkit.training import CONFIG_FILE, StepResult
+from rnnkit.training import CONFIG_FILE, StepResult, TrainOptions
+from rnnkit.training.checkpoint import checkpoint_path
 
 TASK = "classify"
 TOKENIZER_FILE = "tokenizer.json"
@@ -126,7 +133,7 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     """Everything ``rnnkit train classify`` takes: data, tokenizer or audio features, model,
     transfer, training."""
 
-    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out", "init_from")
+    path_fields: ClassVar[tuple[str, ...]] = ("data", "val", "out", "init_from", "unlabelled")
 
     data: Path | None = option(
         None, help="Training file: .csv/.tsv/.jsonl table, or .npz (--audio: also a folder)."
@@ -199,6 +206,11 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     word_dropout: float = model_option(
         0.2, help="Probability of dropping a word's embedding (its n-grams stay) while training."
     )
+    ngram_features: int = model_option(
+        0,
+        help="Hash buckets of a linear model of token uni- and bigram counts whose logits are "
+        "added to the RNN's, trained jointly (a hybrid; 0: the RNN alone).",
+    )
     ensemble: int = model_option(
         1,
         help="Classifiers trained side by side from different random weights; their "
@@ -221,7 +233,36 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         fixed=True,
     )
     freeze_epochs: int = option(
-        0, help="Unfreeze the pretrained layers gradually over this many epochs.", panel=TRANSFER
+        0,
+        help="Unfreeze the pretrained layers gradually over this many epochs (with "
+        "--pretrain-lm, 0: one more layer group per epoch).",
+        panel=TRANSFER,
+    )
+    pretrain_lm: bool = option(
+        False,
+        help="ULMFiT: first train the embedding and encoder as a language model on the training "
+        "texts (and --unlabelled), then fine-tune with discriminative learning rates, gradual "
+        "unfreezing and the slanted triangular schedule (in place of --schedule constant).",
+        panel=TRANSFER,
+        fixed=True,
+    )
+    unlabelled: Path | None = option(
+        None,
+        help="Unlabelled texts, one per line, that the language model also learns from "
+        "(implies --pretrain-lm).",
+        panel=TRANSFER,
+        fixed=True,
+    )
+    pretrain_epochs: int = option(
+        6, help="Passes of --pretrain-lm over the texts, per direction.", panel=TRANSFER
+    )
+    # ULMFiT's 2.6 fine-tunes a language model trained on a large corpus; after pretraining on
+    # a thousand sentences the encoder must still move, and 2.6 lost 6-13 points on a UCI split
+    lr_factor: float = option(
+        1.0,
+        help="With --pretrain-lm: each layer group learns this many times slower than the one "
+        "above it (discriminative learning rates, the head at --lr; ULMFiT uses 2.6).",
+        panel=TRANSFER,
     )
     # TrainOptions defaults that suit classification
     lr: float = 2e-3
@@ -253,16 +294,24 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         self.require_whole_numbers("vocab_size", "min_count", "max_length", optional=True)
         self.require_whole_numbers("freeze_epochs", at_least=0)
         self.require_whole_numbers("char_ngrams", at_least=0)
-        self.require_whole_numbers("ensemble")
-        if self.char_ngrams == 1:
-            raise UserError("--char-ngrams needs at least 2 buckets (0 is padding); or 0 for off.")
+        self.require_whole_numbers("ensemble", "pretrain_epochs")
+        self.require_whole_numbers("ngram_features", at_least=0)
+        for name in ("char_ngrams", "ngram_features"):
+            if getattr(self, name) == 1:
+                raise UserError(
+                    f"{flag(name)} needs at least 2 buckets (0 is padding); or 0 for off."
+                )
+        if not (isinstance(self.lr_factor, (int, float)) and self.lr_factor >= 1):
+            raise UserError(f"--lr-factor must be a number >= 1, got {self.lr_factor!r}.")
+        self._validate_text_options()
         self.require_rates("dropout", "word_dropout")
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         self.require_fractions("val_fraction")
-        if self.freeze_epochs and self.init_from is None:
+        if self.freeze_epochs and self.init_from is None and not self.pretrains:
             raise UserError(
-                "--freeze-epochs applies to a model started --init-from an lm run; give one."
+                "--freeze-epochs applies to a pretrained model; add --pretrain-lm or --init-from "
+                "an lm run."
             )
         if self.init_from is not None and self.numeric:
             raise UserError(
@@ -282,6 +331,37 @@ class ClassifyOptions(AudioOptions, TaskOptions):
             which = "--label-from-name" if self.label_from_name is not None else "--sample-rate"
             raise UserError(f"{which} applies to audio data; add --audio or drop it.")
         return self
+
+    def _validate_text_options(self) -> None:
+        """``--pretrain-lm``, ``--unlabelled`` and ``--ngram-features`` need text data; pretraining
+        builds its own encoder, so it excludes ``--init-from``."""
+        which = "--unlabelled" if self.unlabelled is not None else "--pretrain-lm"
+        if self.pretrains and self.init_from is not None:
+            raise UserError(
+                f"{which} pretrains the classifier itself and --init-from starts it from an lm "
+                "run; give one of them."
+            )
+        if self.data_kind != "text":
+            for name in ("pretrain_lm", "unlabelled", "ngram_features"):
+                if getattr(self, name):
+                    raise UserError(
+                        f"{flag(name)} applies to text, but this run reads {self.data_kind} "
+                        "data; drop it."
+                    )
+
+    @property
+    def pretrains(self) -> bool:
+        """Whether the encoder is first trained as a language model (``--pretrain-lm`` or
+        ``--unlabelled``)."""
+        return self.pretrain_lm or self.unlabelled is not None
+
+    def train_options(self) -> TrainOptions:
+        """The trainer's options; pretraining fine-tunes with the slanted triangular schedule
+        unless another than the default constant one was asked for."""
+        options = super().train_options()
+        if self.pretrains and options.schedule == "constant":
+            options.schedule = "slanted"
+        return options
 
     def _validate_audio_mode(self) -> None:
         """``--audio``: the audio options, and none of the options of text or numeric data."""
@@ -421,6 +501,7 @@ class Encoder:
     featurizer: AudioFeaturizer | None = None
     image_settings: ImageSettings | None = None
     ngrams: CharNgramHasher | None = None
+    word_ngrams: WordNgramHasher | None = None
 
     @property
     def num_features(self) -> int | None:
@@ -462,18 +543,24 @@ class Encoder:
         return [self.featurizer.read(path)[: self.max_length] for path in paths]
 
     def encode_text(self, text: str) -> Tensor:
-        """Token ids ``(T,)``, or with n-grams ``(T, 1 + G)``: each word id, then its n-gram ids."""
+        """Token ids ``(T,)``, or with n-grams ``(T, 1 + G)``: each word id, then its n-gram ids,
+        then (``word_ngrams``) its uni- and bigram ids."""
         if self.tokenizer is None:
             kind = "audio files" if self.featurizer is not None else "numeric sequences"
             kind = "images" if self.image_settings is not None else kind
             raise UserError(f"this run classifies {kind}, not text; give --data FILE.")
         ids = self.tokenizer.encode(text)[: self.max_length] or [self.tokenizer.unk_id]
         words = torch.tensor(ids, dtype=torch.long)
-        if self.ngrams is None:
+        if self.ngrams is None and self.word_ngrams is None:
             return words
-        # the word tokenizer's split yields exactly one piece per id
-        pieces = self.tokenizer._split(text)[: self.max_length] or [""]
-        return torch.cat([words.unsqueeze(1), self.ngrams.encode(pieces)], dim=1)
+        columns = [words.unsqueeze(1)]
+        if self.ngrams is not None:
+            # the word tokenizer's split yields exactly one piece per id
+            pieces = self.tokenizer._split(text)[: self.max_length] or [""]
+            columns.append(self.ngrams.encode(pieces))
+        if self.word_ngrams is not None:
+            columns.append(self.word_ngrams.encode(self.tokens(text)))
+        return torch.cat(columns, dim=1)
 
     def tokens(self, text: str) -> list[str]:
         """The tokens of ``text`` as the model sees them (for explanations)."""
@@ -499,13 +586,18 @@ class Encoder:
 
 
 def fit_encoder(
-    options: ClassifyOptions, train_data: LabelledData, pretrained: Tokenizer | None = None
+    options: ClassifyOptions,
+    train_data: LabelledData,
+    pretrained: Tokenizer | None = None,
+    unlabelled: Sequence[str] = (),
 ) -> Encoder:
     """The encoder of a new run: ``pretrained`` (an lm run's tokenizer), a tokenizer trained on
-    the training texts, a scaler fitted on the training sequences, an audio featurizer fitted
-    on the training files, or image settings fitted on the training images."""
+    the training texts (and ``unlabelled`` ones), a scaler fitted on the training sequences, an
+    audio featurizer fitted on the training files, or image settings fitted on the training
+    images."""
+    word_ngrams = WordNgramHasher(options.ngram_features) if options.ngram_features else None
     if pretrained is not None:
-        return Encoder(tokenizer=pretrained, max_length=options.max_length)
+        return Encoder(tokenizer=pretrained, max_length=options.max_length, word_ngrams=word_ngrams)
     if train_data.images is not None:
         return Encoder(image_settings=fit_image_settings(options, train_data.images))
     ngrams = CharNgramHasher(options.char_ngrams) if options.uses_char_ngrams else None
@@ -517,9 +609,10 @@ def fit_encoder(
         scaler = FeatureScaler.fit(train_data.numeric.sequences)
         return Encoder(scaler=scaler, max_length=options.max_length)
     return Encoder(
-        tokenizer=fit_tokenizer(options, train_data.texts),
+        tokenizer=fit_tokenizer(options, [*train_data.texts, *unlabelled]),
         max_length=options.max_length,
         ngrams=ngrams,
+        word_ngrams=word_ngrams,
     )
 
 
@@ -564,11 +657,12 @@ def load_encoder(run_dir: str | Path, config: dict[str, Any]) -> Encoder:
         return Encoder(
             scaler=FeatureScaler.load(run_dir / SCALER_FILE), max_length=data.get("max_length")
         )
-    ngrams = data.get("char_ngrams")
+    ngrams, word_ngrams = data.get("char_ngrams"), data.get("word_ngrams")
     return Encoder(
         tokenizer=load_tokenizer(run_dir),
         max_length=data.get("max_length"),
         ngrams=CharNgramHasher.from_dict(ngrams) if ngrams else None,
+        word_ngrams=WordNgramHasher.from_dict(word_ngrams) if word_ngrams else None,
     )
 
 
@@ -618,6 +712,7 @@ class ClassificationObjective:
         class_weights: Tensor | None = None,
         freeze_epochs: int = 0,
         label_smoothing: float = 0.0,
+        lr_factor: float | None = None,
     ) -> None:
         self.train_inputs, self.train_labels = train_inputs, train_labels
         self.val_inputs, self.val_labels = val_inputs, val_labels
@@ -626,11 +721,19 @@ class ClassificationObjective:
         self.class_weights = class_weights
         self.freeze_epochs = freeze_epochs
         self.label_smoothing = label_smoothing
+        self.lr_factor = lr_factor
         self.epoch = 0
         self.lengths = [len(x) for x in train_inputs]
 
     def batches_per_epoch(self) -> int:
         return len(bucket_batches(self.lengths, self.batch_size, torch.Generator().manual_seed(0)))
+
+    def parameter_groups(self, model: nn.Module) -> list[dict[str, Any]] | None:
+        """With ``lr_factor``: discriminative learning rates over the pretrained layer groups
+        (``text_pretraining.discriminative_groups``); None: one group."""
+        if self.lr_factor is None:
+            return None
+        return text_pretraining.discriminative_groups(model, self.lr_factor)
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict[str, Tensor]]:
         self.epoch = epoch
@@ -698,12 +801,16 @@ class ClassifyTask(Task[ClassifyOptions]):
         "bidirectional": "bidirectional",
         "pooling": "pooling",
         "char_ngrams": "ngram_buckets",
+        "ngram_features": "word_ngram_buckets",
         "ensemble": "members",
         **{key: key for key in IMAGE_MODEL_KEYS},
     }
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
         train_data, val_data, class_names = read_training_data(options)
+        unlabelled: list[str] = []
+        if options.unlabelled is not None:
+            unlabelled = text_pretraining.read_unlabelled(options.unlabelled, options.encoding)
         pretrained = None
         if options.init_from is not None:
             pretrained = _load_language_model(options.init_from)
@@ -711,7 +818,8 @@ class ClassifyTask(Task[ClassifyOptions]):
             _check_same_data(resumed, options, class_names)
             encoder = load_encoder(resumed.path, resumed.config)
         else:
-            encoder = fit_encoder(options, train_data, pretrained[1] if pretrained else None)
+            tokenizer = pretrained[1] if pretrained else None
+            encoder = fit_encoder(options, train_data, tokenizer, unlabelled)
 
         train_inputs, val_inputs = encoder.encode(train_data), encoder.encode(val_data)
         index = {name: k for k, name in enumerate(class_names)}
@@ -720,6 +828,14 @@ class ClassifyTask(Task[ClassifyOptions]):
         weights = None
         if options.class_weights == "balanced":
             weights = balanced_class_weights(train_labels, len(class_names))
+        model = build_model(options, class_names, encoder, pretrained)
+        pretraining = None
+        if options.pretrains:
+            texts = [*train_data.texts, *unlabelled]
+            pretraining = _pretrain(model, encoder, options, resumed, texts, val_data.texts)
+        freeze_epochs = options.freeze_epochs
+        if options.pretrains and not freeze_epochs:
+            freeze_epochs = len(model.pretrained_groups())
         objective = ClassificationObjective(
             train_inputs,
             train_labels,
@@ -728,8 +844,9 @@ class ClassifyTask(Task[ClassifyOptions]):
             class_names,
             batch_size=options.batch_size,
             class_weights=weights,
-            freeze_epochs=options.freeze_epochs,
+            freeze_epochs=freeze_epochs,
             label_smoothing=options.label_smoothing,
+            lr_factor=options.lr_factor if options.pretrains else None,
         )
         data_section = {
             "kind": options.data_kind,
@@ -743,6 +860,8 @@ class ClassifyTask(Task[ClassifyOptions]):
             "features": _feature_names(train_data, encoder),
             "init_from": str(options.init_from) if options.init_from is not None else None,
             "char_ngrams": encoder.ngrams.to_dict() if encoder.ngrams is not None else None,
+            "word_ngrams": encoder.word_ngrams.to_dict() if encoder.word_ngrams else None,
+            "pretraining": pretraining,
         }
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
@@ -753,7 +872,7 @@ class ClassifyTask(Task[ClassifyOptions]):
             return {}
 
         return Prepared(
-            model=build_model(options, class_names, encoder, pretrained),
+            model=model,
             objective=objective,
             sections={"data": data_section},
             artifacts=encoder.artifacts(),
@@ -839,6 +958,33 @@ def train(options: ClassifyOptions) -> Path:
     return lifecycle.train(TASK_SPEC, options)
 
 
+def _pretrain(
+    model: nn.Module,
+    encoder: Encoder,
+    options: ClassifyOptions,
+    resumed: Run | None,
+    texts: list[str],
+    val_texts: list[str] | None,
+) -> dict[str, Any] | None:
+    """Pretrain ``model``'s encoder as a language model on ``texts`` (training and unlabelled);
+    the report for ``data.pretraining``. A resumed run that has a checkpoint keeps its report
+    and skips this (the checkpoint holds the fine-tuned weights); one killed before its first
+    checkpoint pretrains again, to the same weights."""
+    if resumed is not None and checkpoint_path(resumed.path).exists():
+        return resumed.section("data").get("pretraining")
+    settings = text_pretraining.PretrainSettings(
+        epochs=options.pretrain_epochs,
+        seed=options.seed,
+        device=options.device,
+        progress=options.progress,
+    )
+    assert encoder.tokenizer is not None
+    report = text_pretraining.pretrain_classifier(
+        model, encoder.tokenizer, encoder.ngrams, texts, val_texts or [], settings
+    )
+    return {**report, "unlabelled_file": options.unlabelled and str(options.unlabelled)}
+
+
 def _check_same_data(resumed: Run, options: ClassifyOptions, class_names: list[str]) -> None:
     """A resumed run must read the same kind of data with the same classes as it started with."""
     stored = resumed.section("data")
@@ -896,6 +1042,8 @@ def _build_classifier(
     common = dict(pooling=options.pooling, dropout=options.dropout)
     if encoder.tokenizer is not None:
         common["word_dropout"] = options.word_dropout
+        if encoder.word_ngrams is not None:
+            common["word_ngram_buckets"] = encoder.word_ngrams.buckets
     if pretrained is not None:
         language_model, tokenizer, config = pretrained
         lm_config = config["model"]
@@ -1081,6 +1229,8 @@ def explain_input(
     with torch.enable_grad():
         outputs, lengths = model.encode_embedded(embedded, lengths)
         logits, _ = model.classify(outputs, lengths)
+        if model.word_ngrams is not None:  # a hybrid's linear part, which has no gradient here
+            logits = logits + model.word_ngram_logits(batch)
         predicted = int(logits[0].argmax())
         (gradient,) = torch.autograd.grad(logits[0, predicted], embedded)
     saliency = gradient[0].norm(dim=-1)

@@ -21,7 +21,7 @@ from rnnkit.errors import UserError
 DEFAULT_EPOCHS = 10
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "plateau")
+SCHEDULES = ("constant", "step", "cosine", "plateau", "slanted")
 PRECISIONS = ("fp32", "bf16")
 PROGRESS_MODES = ("auto", "bar", "plain", "off")
 CLOCKS = ("wall", "cpu")
@@ -97,8 +97,10 @@ class TrainOptions:
     )
     momentum: float = _flag(0.9, "Momentum of sgd.")
     # schedule; lr is multiplied by a linear warm-up factor during the first warmup_steps steps
-    schedule: Literal["constant", "step", "cosine", "plateau"] = _flag(
-        "constant", "Learning-rate schedule after the warm-up."
+    schedule: Literal["constant", "step", "cosine", "plateau", "slanted"] = _flag(
+        "constant",
+        "Learning-rate schedule after the warm-up (slanted: ULMFiT's slanted triangle, a short "
+        "linear rise then a long linear fall).",
     )
     warmup_steps: int = _flag(0, "Steps of linear learning-rate warm-up.")
     min_lr: float = _flag(0.0, "Lowest learning rate of the cosine and plateau schedules.")

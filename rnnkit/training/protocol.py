@@ -64,6 +64,10 @@ class Objective(Protocol):
         """Validation metrics, including ``monitor``. Runs under ``torch.no_grad`` and eval mode."""
         ...
 
+    # An objective may also define ``parameter_groups(model) -> list[dict]``: the optimiser's
+    # groups, each ``{"params": [...], "lr_scale": s}``, whose rate is ``s`` times the scheduled
+    # one (discriminative learning rates); without it one group holds every trainable parameter.
+
 
 @dataclass(frozen=True)
 class ValidationReport:

@@ -8,9 +8,16 @@ The learning rate of step ``s`` (0-based: the number of steps already taken) is 
     step      base = lr * lr_decay ** floor(max(0, s - warmup_steps) / lr_step_size)
     cosine    base = min_lr + (lr - min_lr) * (1 + cos(pi * p)) / 2,  p in [0, 1] the progress
     plateau   base = max(min_lr, lr * lr_decay ** k),  k = decays so far
+    slanted   base = lr * (1 + q * (ratio - 1)) / ratio,
+              q = s / cut before the cut, else max(0, 1 - (s - cut) / (cut * (1 / cut_frac - 1)))
 
 Cosine progress is ``(s - warmup_steps) / (total_steps - warmup_steps)`` when the number of steps
 is known (epochs or max_steps); with only a time limit it is the fraction of the time spent.
+The slanted triangle is ULMFiT's (Howard & Ruder 2018, eq. 3) with the paper's
+``cut_frac = 0.1`` and ``ratio = 32``: the rate rises linearly from ``lr / 32`` to ``lr`` over the
+first tenth of training and falls linearly back over the rest; ``cut = floor(T * cut_frac)``
+with ``T`` the steps after the warm-up. With only a time limit, ``s`` is the fraction of the time
+spent and ``cut`` is 0.1.
 Plateau decays when ``plateau_patience`` evaluations in a row fail to improve the monitored metric.
 """
 
@@ -20,6 +27,9 @@ import math
 from typing import Any
 
 from rnnkit.training.options import TrainOptions
+
+#: the slanted triangle's share of training spent rising, and its peak over its lowest rate
+SLANTED_CUT, SLANTED_RATIO = 0.1, 32.0
 
 
 class _SavedAttributes:
@@ -71,6 +81,8 @@ class LearningRateSchedule(_SavedAttributes):
             base = o.min_lr + (o.lr - o.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
         elif o.schedule == "plateau":
             base = max(o.min_lr, o.lr * o.lr_decay**self.decays)
+        elif o.schedule == "slanted":
+            base = o.lr * slanted_fraction(self._slanted_point(after_warmup, elapsed_seconds))
         else:
             raise ValueError(f"unknown schedule {o.schedule!r}")
         return warm * base
@@ -82,6 +94,14 @@ class LearningRateSchedule(_SavedAttributes):
         if self.time_limit:
             return min(1.0, elapsed_seconds / self.time_limit)
         return 0.0
+
+    def _slanted_point(self, after_warmup: int, elapsed_seconds: float) -> tuple[float, float]:
+        """(position, cut) of the slanted triangle: in steps when the step count ``T`` is known
+        (``cut = floor(T * SLANTED_CUT)``, at least 1), else in fractions of the time limit."""
+        if self.total_steps is not None:
+            span = max(1, self.total_steps - self.options.warmup_steps)
+            return float(after_warmup), float(max(1, math.floor(span * SLANTED_CUT)))
+        return self._progress(after_warmup, elapsed_seconds), SLANTED_CUT
 
     def observe(self, value: float) -> None:
         """Record one evaluation of the monitored metric (lower is better) for ``plateau``."""
@@ -95,6 +115,18 @@ class LearningRateSchedule(_SavedAttributes):
         if self.evaluations_without_improvement >= self.options.plateau_patience:
             self.decays += 1
             self.evaluations_without_improvement = 0
+
+
+def slanted_fraction(point: tuple[float, float]) -> float:
+    """The slanted triangle's rate over its peak at ``(position, cut)``: it rises from
+    ``1 / SLANTED_RATIO`` at 0 to 1 at ``cut``, then falls back to ``1 / SLANTED_RATIO`` at
+    ``cut / SLANTED_CUT`` (the end of training) and stays there."""
+    position, cut = point
+    if position < cut:
+        q = position / cut
+    else:
+        q = max(0.0, 1.0 - (position - cut) / (cut * (1.0 / SLANTED_CUT - 1.0)))
+    return (1.0 + q * (SLANTED_RATIO - 1.0)) / SLANTED_RATIO
 
 
 class EarlyStopping(_SavedAttributes):

@@ -81,9 +81,15 @@ class TrainingDiverged(UserError):
     """The loss or gradients were NaN/Inf for ``max_bad_steps`` steps in a row."""
 
 
-def build_optimizer(model: nn.Module, options: TrainOptions) -> torch.optim.Optimizer:
-    """The optimiser named by ``options`` over the model's trainable parameters."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
+def build_optimizer(
+    model: nn.Module, options: TrainOptions, groups: list[dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
+    """The optimiser named by ``options`` over the model's trainable parameters, or over
+    ``groups`` (``{"params": [...], "lr_scale": s}``: each group's rate is ``s`` times the
+    scheduled one)."""
+    parameters: Any = [p for p in model.parameters() if p.requires_grad]
+    if groups is not None:
+        parameters = [{**group, "params": list(group["params"])} for group in groups]
     if not parameters:
         raise ValueError("the model has no trainable parameters")
     decay = options.effective_weight_decay()
@@ -208,7 +214,8 @@ class Trainer:
         self.model.to(self.device)
         if self.dist.enabled:
             distributed.broadcast_module(self.model)
-        self.optimizer = build_optimizer(self.model, o)
+        groups = getattr(self.objective, "parameter_groups", None)
+        self.optimizer = build_optimizer(self.model, o, groups(self.model) if groups else None)
         self.average = WeightAverage(self.model, o.ema_decay) if o.weight_average == "ema" else None
         self.steps_per_epoch = self.objective.batches_per_epoch()
         if self.steps_per_epoch < 1:
@@ -315,7 +322,7 @@ class Trainer:
         batch = move_to_device({k: t[:1] for k, t in batch.items()} if idle else shard, self.device)
         lr = self.schedule.lr_at(state.step, self._elapsed())
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         self.model.train()
         with precision_context(self.device, o.precision):

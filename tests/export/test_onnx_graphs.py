@@ -158,13 +158,18 @@ def test_classifier_on_a_padded_batch(tmp_path):
 
 
 def test_classifier_ensemble_with_ngram_features_on_a_padded_batch(tmp_path):
+    """Character n-grams, and the hybrid's linear model of word uni- and bigram ids after them."""
     member = SequenceClassifier(
         3, vocab_size=20, embedding_size=6, hidden_size=5, pooling="max_attention",
-        ngram_buckets=50,
+        ngram_buckets=50, word_ngram_buckets=40,
     )  # fmt: skip
     model = ClassifierEnsemble(2, member.config()).eval()
+    with torch.no_grad():
+        for classifier in model.members:
+            classifier.word_ngrams.weight[1:].normal_()
     session = sessions(model, tmp_path)["model"]
-    inputs = torch.cat([torch.randint(1, 20, (3, 8, 1)), torch.randint(0, 50, (3, 8, 6))], -1)
+    words, grams = torch.randint(1, 20, (3, 8, 1)), torch.randint(0, 50, (3, 8, 6))
+    inputs = torch.cat([words, grams, torch.randint(0, 40, (3, 8, 2))], -1)
     lengths = torch.tensor([8, 3, 5])
     with torch.no_grad():
         logits, weights = model.forward_with_weights(inputs, lengths)

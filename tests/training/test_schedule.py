@@ -93,3 +93,25 @@ def test_early_stopping_counts_evaluations_without_improvement(mode):
         (False, True),
     ]
     assert stopper.best == sign * 1.5 and stopper.best_step == 3
+
+
+def test_slanted_triangle_matches_values_worked_by_hand_from_ulmfits_formula():
+    # T = 100 steps, lr 0.01: cut = floor(100 * 0.1) = 10, ratio 32, so the rate starts at
+    # 0.01 / 32, peaks at 0.01 at step 10, and falls by 31 / 32 * 0.01 / 90 per step after it
+    s = schedule(lr=0.01, schedule="slanted", total_steps=100)
+    worked = {
+        0: 0.0003125,  # (1 + 0 * 31) / 32 * 0.01
+        5: 0.00515625,  # p = 5 / 10: (1 + 15.5) / 32 * 0.01
+        10: 0.01,  # p = 1
+        55: 0.00515625,  # p = 1 - 45 / 90 = 0.5
+        99: 0.0004201388888888889,  # p = 1 - 89 / 90 = 1 / 90: (1 + 31 / 90) / 32 * 0.01
+    }
+    for step, rate in worked.items():
+        assert s.lr_at(step) == pytest.approx(rate, rel=1e-12), step
+    # T = 105: cut = 10 still, so the triangle ends at step 100 and the rate stays at lr / 32
+    s = schedule(lr=0.01, schedule="slanted", total_steps=105)
+    assert [s.lr_at(i) for i in (100, 104)] == pytest.approx([0.0003125, 0.0003125])
+    # with only a time limit the position is the fraction of the time spent (cut at 0.1)
+    s = schedule(lr=0.01, schedule="slanted", time_limit=60.0)
+    assert s.lr_at(3, elapsed_seconds=3.0) == pytest.approx(0.00515625)
+    assert s.lr_at(30, elapsed_seconds=33.0) == pytest.approx(0.00515625)
