@@ -15,7 +15,9 @@ the CPU and wall seconds the model actually took.
     python benchmarks/lm_quality.py --time-limit 10m --clock cpu      # tiny Shakespeare
     python benchmarks/lm_quality.py --time-limit 10m --only plain
 
-The two run one after the other in the same process, so the machine's state is as alike as it gets.
+The two run one after the other in the same process, so the machine's state is as alike as it gets;
+with ``--parallel`` they run at the same time in two processes, each on its own CPU-time budget
+(half the wall time on a busy machine, and both see the same load).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import multiprocessing
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -129,6 +133,12 @@ def rnnkit_defaults(data: Path, seconds: float, out: Path, clock: str) -> tuple:
     return min(losses), steps, steps * options.batch_size * options.bptt / wall
 
 
+def rnnkit_in_scratch(data: Path, seconds: float, clock: str) -> tuple:
+    """``rnnkit_defaults`` into a temporary run directory, removed afterwards."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return rnnkit_defaults(data, seconds, Path(scratch) / "run", clock)
+
+
 def measured(function, *args) -> tuple:
     """``function(*args)``'s result, then the CPU and wall seconds it took."""
     cpu, wall = cpu_seconds(), time.perf_counter()
@@ -142,6 +152,9 @@ def main() -> None:
     parser.add_argument("--time-limit", default="10m")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--only", choices=["plain", "rnnkit"], default=None)
+    parser.add_argument(
+        "--parallel", action="store_true", help="run both at once, in two processes"
+    )
     args = parser.parse_args()
     seconds = parse_duration(args.time_limit)
     text = args.data.read_text(encoding="utf-8")
@@ -149,15 +162,19 @@ def main() -> None:
     index = {s: i for i, s in enumerate(symbols)}
     ids = torch.tensor([index[c] for c in text], dtype=torch.long)
     split = int(len(ids) * 0.9)
-    results = {}
+    jobs = {}
     if args.only in (None, "plain"):
-        plain = measured(plain_loop, ids[:split], ids[split:], len(symbols), seconds, args.clock)
-        results["plain loop (nn.LSTM)"] = plain
+        plain_args = (ids[:split], ids[split:], len(symbols), seconds, args.clock)
+        jobs["plain loop (nn.LSTM)"] = (plain_loop, *plain_args)
     if args.only in (None, "rnnkit"):
-        with tempfile.TemporaryDirectory() as scratch:
-            run = Path(scratch) / "run"
-            trained = measured(rnnkit_defaults, args.data, seconds, run, args.clock)
-            results["rnnkit train lm"] = trained
+        jobs["rnnkit train lm"] = (rnnkit_in_scratch, args.data, seconds, args.clock)
+    if args.parallel:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
+            futures = {name: pool.submit(measured, *job) for name, job in jobs.items()}
+            results = {name: future.result() for name, future in futures.items()}
+    else:
+        results = {name: measured(*job) for name, job in jobs.items()}
     threads = torch.get_num_threads()
     print(f"\n{args.data.name}, {args.time_limit} of {args.clock} time each, {threads} threads")
     print(
