@@ -12,6 +12,8 @@ import json
 import multiprocessing
 import os
 import signal
+import traceback
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -159,8 +161,12 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_the_study(reviews, tmp_
     assert (out / "model.safetensors").is_file()
 
 
-def _tune(argv: list[str]) -> None:
-    os._exit(CliRunner().invoke(app, argv).exit_code)
+def _tune(argv: list[str], log: Path) -> None:
+    """One tune process: its output and any exception go to ``log`` for the failure message."""
+    result = CliRunner().invoke(app, argv)
+    error = result.exc_info and "".join(traceback.format_exception(*result.exc_info))
+    log.write_text(f"{result.output}\n{error or ''}", encoding="utf-8")
+    os._exit(result.exit_code)
 
 
 def test_two_processes_on_one_storage_share_the_study_and_its_count(reviews, tmp_path):
@@ -169,12 +175,14 @@ def test_two_processes_on_one_storage_share_the_study_and_its_count(reviews, tmp
     argv = [str(a) for a in ("tune", "classify", "--data", reviews, "--out", out, "--trials", "3",
                              "--storage", storage, "--study", "shared", *TINY)]  # fmt: skip
     fork = multiprocessing.get_context("fork")
-    workers = [fork.Process(target=_tune, args=(argv,)) for _ in range(2)]
+    logs = [tmp_path / f"worker{k}.log" for k in range(2)]
+    workers = [fork.Process(target=_tune, args=(argv, log)) for log in logs]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    said = [log.read_text() if log.is_file() else "(no log)" for log in logs]
+    assert [worker.exitcode for worker in workers] == [0, 0], said
     trials = optuna.load_study(study_name="shared", storage=storage).get_trials()
     # 3 in all, not 3 each (a 4th only if both began one at the same instant)
     assert {t.state.name for t in trials} == {"COMPLETE"} and len(trials) in (3, 4)
