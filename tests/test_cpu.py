@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import builtins
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -37,3 +40,15 @@ def test_unreadable_cpuinfo_gives_no_flags_and_the_processor_name(monkeypatch, f
     monkeypatch.setattr(cpu.platform, "processor", lambda: "arm64")
     assert cpu.cpu_flags() == frozenset()
     assert cpu.cpu_description() == "arm64"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_rnnkit_before_torch_makes_openmp_threads_wait_passively(given, expected):
+    # in a fresh interpreter, where torch's OpenMP runtime has not read its settings yet
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, rnnkit, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == expected
