@@ -1,16 +1,12 @@
 """rnnkit: recurrent neural networks on PyTorch, from the cell to the command line."""
 
-import os
+from rnnkit.openmp import choose_wait_policy
 
-# Before torch loads its OpenMP runtime: threads waiting for work sleep instead of spinning. A
-# spinning thread takes a core that another process also needs, and on a 2-core machine with one
-# core busy that made `rnnkit demo`'s training 20x slower (1,200 against 19,600-25,000
-# characters/s). A value the user set is kept; it has no effect once torch is loaded.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+choose_wait_policy()  # before torch loads (the imports below load it): see rnnkit/openmp.py
 
-from rnnkit.cells import Cell, ElmanCell, GRUCell, LSTMCell
-from rnnkit.errors import UserError
-from rnnkit.layers import RNN, Recurrent
+from rnnkit.cells import Cell, ElmanCell, GRUCell, LSTMCell  # noqa: E402
+from rnnkit.errors import UserError  # noqa: E402
+from rnnkit.layers import RNN, Recurrent  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rnnkit"
 #: package -> the rnnkit packages it may import (besides itself); cli may import all
 ALLOWED = {
     "errors": set(),
+    "openmp": set(),
     "cpu": set(),
     "native": {"cpu", "errors"},
     "cells": {"native", "cpu", "errors"},

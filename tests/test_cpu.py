@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from rnnkit import cpu
+from rnnkit import cpu, openmp
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -42,13 +42,34 @@ def test_unreadable_cpuinfo_gives_no_flags_and_the_processor_name(monkeypatch, f
     assert cpu.cpu_description() == "arm64"
 
 
-@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_importing_rnnkit_before_torch_makes_openmp_threads_wait_passively(given, expected):
-    # in a fresh interpreter, where torch's OpenMP runtime has not read its settings yet
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+@pytest.mark.parametrize(
+    ("given", "load", "expected"),
+    [
+        (None, 1.2, "PASSIVE"),
+        (None, 0.1, None),
+        ("ACTIVE", 1.2, "ACTIVE"),
+        ("PASSIVE", 0.1, "PASSIVE"),
+    ],
+)
+def test_threads_sleep_while_waiting_only_on_a_busy_machine_unless_the_user_chose(
+    monkeypatch, given, load, expected
+):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     if given is not None:
-        env["OMP_WAIT_POLICY"] = given
-    code = "import os, rnnkit, torch; print(os.environ['OMP_WAIT_POLICY'])"
+        monkeypatch.setenv("OMP_WAIT_POLICY", given)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    openmp.choose_wait_policy()
+    assert os.environ.get("OMP_WAIT_POLICY") == expected
+
+
+def test_importing_rnnkit_chooses_the_policy_before_torch_loads():
+    # a fresh interpreter whose load average reads busy: the policy is set by the time torch is
+    # imported (rnnkit/__init__.py runs it first)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = (
+        "import os; os.getloadavg = lambda: (9.0, 9.0, 9.0); import rnnkit, torch; "
+        "print(os.environ['OMP_WAIT_POLICY'])"
+    )
     shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.strip() == expected
+    assert shown.stdout.strip() == "PASSIVE"
