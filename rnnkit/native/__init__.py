@@ -89,15 +89,20 @@ def load(name: str) -> ctypes.CDLL | None:
 def bind(name: str, signatures: dict[str, list[type]]) -> ctypes.CDLL | None:
     """``load(name)`` with each function's argument types set from ``signatures`` (function
     name -> ctypes types, every function returning void); None where the library is not to be
-    had."""
+    had or ``RNNKIT_NATIVE=0``. Cheap to call per step: a library's types are set once."""
     library = load(name)
-    if library is None:
-        return None
+    if library is None or _bound.get(name) is library:
+        return library
     for function_name, argtypes in signatures.items():
         function = getattr(library, function_name)
         function.argtypes = argtypes
         function.restype = None
+    _bound[name] = library
     return library
+
+
+#: name -> the loaded library whose functions ``bind`` has typed (a reload is typed again)
+_bound: dict[str, ctypes.CDLL] = {}
 
 
 @functools.cache

@@ -9,9 +9,8 @@ with their batch, channel and pixel strides (in elements).
 from __future__ import annotations
 
 import ctypes
-import functools
 
-from rnnkit.native import bind, enabled
+from rnnkit.native import bind
 
 _INT, _PTR = ctypes.c_int64, ctypes.c_void_p
 
@@ -30,9 +29,4 @@ _SIGNATURES = {
 def kernel() -> ctypes.CDLL | None:
     """The compiled kernel with its functions' signatures set, or None where it is unavailable
     or ``RNNKIT_NATIVE=0``."""
-    return _kernel() if enabled() else None
-
-
-@functools.cache
-def _kernel() -> ctypes.CDLL | None:
     return bind("convgates", _SIGNATURES)

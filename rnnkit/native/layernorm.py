@@ -8,9 +8,8 @@ tensor float32 (the mask uint8), contiguous in the layout the C file documents.
 from __future__ import annotations
 
 import ctypes
-import functools
 
-from rnnkit.native import bind, enabled
+from rnnkit.native import bind
 
 _INT, _PTR, _FLOAT = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
 
@@ -34,9 +33,4 @@ _SIGNATURES = {
 def kernel() -> ctypes.CDLL | None:
     """The compiled kernel with its functions' signatures set, or None where it is unavailable
     or ``RNNKIT_NATIVE=0``."""
-    return _kernel() if enabled() else None
-
-
-@functools.cache
-def _kernel() -> ctypes.CDLL | None:
     return bind("layernorm", _SIGNATURES)

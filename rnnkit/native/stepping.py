@@ -10,9 +10,8 @@ vector float32 and contiguous; weights are row-major ``(rows, cols)`` in the kin
 from __future__ import annotations
 
 import ctypes
-import functools
 
-from rnnkit.native import bind, enabled
+from rnnkit.native import bind
 
 _INT, _PTR = ctypes.c_int64, ctypes.c_void_p
 
@@ -41,9 +40,4 @@ PROGRAM_WIDTH = 11
 def kernel() -> ctypes.CDLL | None:
     """The compiled kernel with its functions' signatures set, or None where it is unavailable
     or ``RNNKIT_NATIVE=0``."""
-    return _kernel() if enabled() else None
-
-
-@functools.cache
-def _kernel() -> ctypes.CDLL | None:
     return bind("stepping", _SIGNATURES)
