@@ -25,13 +25,15 @@ window is normalised by its own spread (``--normalise window``), the forecast is
 seasonal-naive forecast of ``--season`` (``--residual``) plus a linear autoregression over the
 normalised window (``--linear``, LSTNet's highway, fitted in closed form before training:
 ``rnnkit.models.linear_ar``) plus the network's correction; the targets' transform and the linear
-part's ridge penalty are chosen together on rolling-origin validation folds (``--transform
-auto``: ``rnnkit.tasks.series_transforms``); once trained, the network's part is shrunk towards
+part's ridge penalties are chosen together on rolling-origin validation folds (``--transform
+auto``: ``rnnkit.tasks.series_transforms``; the linear part is the average of the best three
+penalties' fits); once trained, the network's part is shrunk towards
 the linear forecast by a weight chosen on the validation windows (``NET_WEIGHTS``;
 ``results.net_weight``); the hidden size and the ensemble (``--ensemble K`` nets averaged) follow
 the number of training windows. A point forecaster's intervals (``--quantiles``) are calibrated
-on its validation residuals (``rnnkit.tasks.forecast_intervals``; on log values for a log
-transform), stored in config.json's ``intervals`` section.
+on its validation residuals and its linear part's residuals on the earlier rolling folds
+(``rnnkit.tasks.forecast_intervals``; on log values for a log transform), stored in config.json's
+``intervals`` section.
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``, ``results``),
 ``scaler.json``, ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
@@ -79,14 +81,16 @@ from rnnkit.metrics import forecast as fm
 from rnnkit.models import linear_ar
 from rnnkit.models.forecaster import DECODERS, LIKELIHOODS, NORMALISATIONS, Forecast, Forecaster
 from rnnkit.tasks import lifecycle, series_common
-from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, movement
+from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, movement, recent_movement
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import model_option, option
 from rnnkit.tasks.series_transforms import (
     CHOICES,
+    FoldForecasts,
     check_transform,
     choose_penalty,
     choose_transform,
+    fold_forecasts,
     to_file_units,
     transformed_table,
 )
@@ -274,7 +278,7 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
         )
         spans = Spans.of(table, options.split)
-        transform, penalty, transform_errors = target_transform(options, table, spans, resumed)
+        transform, penalties, transform_errors = target_transform(options, table, spans, resumed)
         model_table = transformed_table(table, transform)
         scaler = series_common.training_scaler(model_table, spans, resumed)
         train_windows = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
@@ -294,7 +298,8 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             if model.linear and len(val_windows):
                 results["net_weight"] = choose_net_weight(model, val_windows)
                 save_weights(model, Path(options.out) / WEIGHTS_FILE)
-            intervals = calibrate_intervals(model, table, scaler, spans, settings)
+            folds = linear_fold_forecasts(model, table, spans, transform, penalties)
+            intervals = calibrate_intervals(model, table, scaler, spans, settings, folds)
             test = backtest(model, table, scaler, spans, settings, intervals)
             results["test"] = test
             print(
@@ -308,10 +313,11 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             options, len(table.columns.targets), len(table.covariate_names), len(train_windows)
         )
         if model.linear:
-            fit_linear_part(model, train_windows, penalty)
+            fit_linear_part(model, train_windows, penalties)
         data = data_section(options, table, spans, len(train_windows), len(val_windows))
         data["transform"] = transform
-        data["linear_penalty"] = penalty
+        data["linear_penalty"] = penalties[0]
+        data["linear_penalties"] = list(penalties)
         if transform_errors:
             data["transform_errors"] = transform_errors
         return Prepared(
@@ -395,13 +401,13 @@ def build_model(
     )
 
 
-def fit_linear_part(model: Forecaster, train: Windows, penalty: float) -> None:
-    """Fit the model's linear autoregression on the training windows in closed form, with the
-    ridge ``penalty`` per regression row (``rnnkit.models.linear_ar``)."""
+def fit_linear_part(model: Forecaster, train: Windows, penalties: tuple[float, ...]) -> None:
+    """Fit the model's linear autoregression on the training windows in closed form: the mean of
+    the ridge fits with each of ``penalties`` per regression row (``rnnkit.models.linear_ar``)."""
     x, y, _, _ = linear_ar.design(
         train.history, train.future, model.season, model.relative, model.normalise
     )
-    weight, bias = linear_ar.ridge(x, y, penalty * len(x))
+    weight, bias = linear_ar.combined_ridge(x, y, penalties)
     with torch.no_grad():
         model.set_linear(weight.float(), bias.float())
 
@@ -421,27 +427,29 @@ def choose_net_weight(model: Forecaster, val: Windows) -> float:
 
 def target_transform(
     options: ForecastOptions, table: SeriesTable, spans: Spans, resumed: Run | None
-) -> tuple[str, float, dict[str, float]]:
-    """The run's transform of its targets, the ridge penalty of its linear part (both chosen on
-    the validation windows: ``rnnkit.tasks.series_transforms``) and, for ``auto``, each
-    candidate transform's validation error (a resumed run keeps what it started with)."""
+) -> tuple[str, tuple[float, ...], dict[str, float]]:
+    """The run's transform of its targets, the ridge penalties whose fits its linear part
+    averages (both chosen on the validation windows: ``rnnkit.tasks.series_transforms``) and,
+    for ``auto``, each candidate transform's validation error (a resumed run keeps what it
+    started with; runs written before the combination stored one penalty)."""
     if resumed is not None:
         data = resumed.section("data")
-        return stored_transform(resumed), float(data.get("linear_penalty", 0.0)), {}
+        penalties = data.get("linear_penalties") or [data.get("linear_penalty", 0.0)]
+        return stored_transform(resumed), tuple(float(p) for p in penalties), {}
     residual = options.residual and options.decoder == "direct"
     season = (options.season or 1) if residual else 0
     windows = (options.lookback, options.horizon, season, options.relative, options.normalise)
     if options.transform != "auto":
         check_transform(options.transform, table, options.data)
-        penalty, _ = choose_penalty(table, spans, options.transform, *windows)
-        return options.transform, penalty, {}
-    name, penalty, errors = choose_transform(table, spans, *windows)
+        penalties, _ = choose_penalty(table, spans, options.transform, *windows)
+        return options.transform, penalties, {}
+    name, penalties, errors = choose_transform(table, spans, *windows)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
     print(
         f"--transform auto: {name} (validation error of the linear part: {shown})",
         file=sys.stderr,
     )
-    return name, penalty, errors
+    return name, penalties, errors
 
 
 def stored_transform(run: Run) -> str:
@@ -587,8 +595,7 @@ def file_unit_forecasts(
             to_file_units(settings.transform, scaler, name, prediction.mean[row].numpy(), last)
         )
         actual.append(values[origin : origin + H])
-        recent = values[max(0, origin - SCALE_LOOKBACKS * L) : origin]
-        scale.append(movement(recent[None], log_scale)[0])
+        scale.append(recent_movement(values, origin, L, log_scale))
         if quantiles is not None:
             moved = np.moveaxis(quantiles[row], -1, 0)  # (Q, H, n)
             units = to_file_units(settings.transform, scaler, name, moved, last[None])
@@ -603,15 +610,33 @@ def file_unit_forecasts(
     )
 
 
+def linear_fold_forecasts(
+    model: Forecaster,
+    table: SeriesTable,
+    spans: Spans,
+    transform: str,
+    penalties: tuple[float, ...],
+) -> FoldForecasts | None:
+    """The out-of-sample forecasts of the model's linear part on the rolling folds before the
+    validation span (``series_transforms.fold_forecasts``); None for a model without a linear
+    part (they would not stand for its errors)."""
+    if not model.linear:
+        return None
+    windows = (model.lookback, model.horizon, model.season, model.relative, model.normalise)
+    return fold_forecasts(table, spans, transform, penalties, *windows)
+
+
 def calibrate_intervals(
     model: Forecaster,
     table: SeriesTable,
     scaler: SeriesScaler,
     spans: Spans,
     settings: BacktestSettings,
+    folds: FoldForecasts | None = None,
 ) -> Intervals | None:
     """Intervals of a point forecaster from its residuals on the validation windows (on the
-    training windows when the validation span holds none); None for a Gaussian head."""
+    training windows when the validation span holds none), pooled with the residuals of
+    ``folds`` (earlier windows forecast out of sample); None for a Gaussian head."""
     if model.likelihood == "gaussian" or len(settings.quantiles) < 2:
         return None
     model_table = transformed_table(table, settings.transform)
@@ -621,7 +646,19 @@ def calibrate_intervals(
         windows = make_windows(model_table, scaler, L, H, TRAIN, spans)
     log = settings.transform == "log"
     scored = file_unit_forecasts(model, table, scaler, windows, settings, log)
-    return Intervals.fit(scored.actual, scored.forecast, scored.scale, settings.quantiles, log)
+    actual, forecast, scale = scored.actual, scored.forecast, scored.scale
+    if folds is not None and len(folds.origins):
+        by_name = {s.name: s for s in table.series}
+        fold_scale = np.stack(
+            [
+                recent_movement(by_name[name].values, origin, L, log)
+                for name, origin in zip(folds.series, folds.origins, strict=True)
+            ]
+        )
+        actual = np.concatenate([actual, folds.actual])
+        forecast = np.concatenate([forecast, folds.forecast])
+        scale = np.concatenate([scale, fold_scale])
+    return Intervals.fit(actual, forecast, scale, settings.quantiles, log)
 
 
 def backtest(

@@ -7,7 +7,10 @@ forecast (``window_scale``; over one lookback it is too noisy on a noisy series)
 step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing
 in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A
 forecast's interval at level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in
-spirit: the residuals come from windows the model did not train on).
+spirit: the residuals come from windows the model did not train on). The task pools the model's
+validation residuals with the out-of-sample residuals of its linear part on the earlier rolling
+folds (``rnnkit.tasks.series_transforms.fold_forecasts``): more windows, from more of the
+series' past, than the validation span alone holds.
 
 With ``log`` (a run whose targets go through ``--transform log``) all of it happens on the log
 values: residuals ``log(actual) - log(forecast)``, the movement ``s`` of the log history, and
@@ -36,6 +39,15 @@ def to_log(values: np.ndarray) -> np.ndarray:
 def movement(history: np.ndarray, log: bool = False) -> np.ndarray:
     """``(N, n)``: the scale ``s`` of histories ``(N, R, n)``, of their logs with ``log``."""
     return window_scale(to_log(history) if log else history)
+
+
+def recent_movement(
+    values: np.ndarray, origin: int, lookback: int, log: bool = False
+) -> np.ndarray:
+    """``(n,)``: the movement ``s`` of a forecast from row ``origin`` of a series ``values (T, n)``:
+    over the ``SCALE_LOOKBACKS * lookback`` rows before it (fewer at the series' start)."""
+    recent = values[max(0, origin - SCALE_LOOKBACKS * lookback) : origin]
+    return movement(recent[None], log)[0]
 
 
 def window_scale(history: np.ndarray) -> np.ndarray:

@@ -7,19 +7,24 @@ needs the last raw value before the forecast.
 
 ``--transform auto`` fits, for every transform the training targets allow, the forecaster's own
 linear autoregression (``rnnkit.models.linear_ar``: the normalised window, the seasonal-naive
-residual) with every ridge penalty of ``linear_ar.PENALTIES``, and keeps the transform and penalty
-whose forecasts have the smallest mean absolute error in the file's units (scaled per series by
-the in-sample seasonal-naive error) over rolling-origin folds: the validation span, fitted on the
-training windows, and up to two spans of its length before it, each fitted on the windows before
-it (one split of a short series is a noisy judge). The network's linear part, fitted in a
-fraction of a second. ``choose_penalty`` makes the same choice of the penalty for a
-transform the user fixed.
+residual) with every ridge penalty of ``linear_ar.PENALTIES``, and scores each by the mean
+absolute error of its forecasts in the file's units (scaled per series by the in-sample
+seasonal-naive error) over rolling-origin folds: the validation span, fitted on the training
+windows, and up to two spans of its length before it, each fitted on the windows before it (one
+split of a short series is a noisy judge). The transform is the one whose best penalty scores
+best; the linear part then averages the fits of that transform's ``linear_ar.COMBINED`` best
+penalties (a forecast combination: a few folds often pick a light penalty whose trend does not
+last; the average of the best few is steadier). The network's linear part, fitted in a fraction
+of a second. ``choose_penalty`` makes the same choice of the penalties for a transform the user
+fixed, and ``fold_forecasts`` gives the combined linear part's forecasts of the earlier folds,
+out of sample, for calibrating intervals.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -77,11 +82,11 @@ def choose_transform(
     season: int,
     relative: bool,
     normalise: str,
-) -> tuple[str, float, dict[str, float]]:
-    """The transform and ridge penalty with the smallest validation error of the linear
-    autoregression, and each transform's best error (scaled MAE; NaN where it could not be
-    measured). ``none`` (and ``linear_ar.DEFAULT_PENALTY``) when no candidate has validation
-    windows."""
+) -> tuple[str, tuple[float, ...], dict[str, float]]:
+    """The transform whose best ridge penalty has the smallest validation error of the linear
+    autoregression, that transform's combined penalties (``choose_penalty``), and each
+    transform's best error (scaled MAE; NaN where it could not be measured). ``none`` (and
+    ``linear_ar.DEFAULT_PENALTY``) when no candidate has validation windows."""
     errors, penalties = {}, {}
     for name in transforms.TRANSFORMS:
         if not all(transforms.applicable(name, s.values) for s in table.series):
@@ -91,7 +96,7 @@ def choose_transform(
         )
     finite = {k: v for k, v in errors.items() if math.isfinite(v)}
     if not finite:
-        return "none", linear_ar.DEFAULT_PENALTY, errors
+        return "none", (linear_ar.DEFAULT_PENALTY,), errors
     best = min(finite, key=finite.get)
     return best, penalties[best], errors
 
@@ -105,46 +110,118 @@ def choose_penalty(
     season: int,
     relative: bool,
     normalise: str,
-) -> tuple[float, float]:
-    """The ridge penalty (per regression row) of the linear autoregression on the targets
-    transformed by ``name`` with the smallest rolling-origin validation error, and that error
-    (NaN, and ``linear_ar.DEFAULT_PENALTY``, without training or validation windows).
+) -> tuple[tuple[float, ...], float]:
+    """The ``linear_ar.COMBINED`` ridge penalties (per regression row) of the linear
+    autoregression on the targets transformed by ``name`` with the smallest rolling-origin
+    validation errors, best first, and the best one's error (NaN, and
+    ``(linear_ar.DEFAULT_PENALTY,)``, without training or validation windows).
 
-    The error is the mean over the folds of ``rolling_folds``: fitted on the windows whose
-    targets end before a fold, scored on the fold's windows.
+    A penalty's error is the mean over the folds of ``rolling_folds``: fitted on the windows
+    whose targets end before a fold, scored on the fold's windows.
     """
+    setup = _rolling_setup(table, spans, name, lookback, horizon)
+    if setup is None:
+        return (linear_ar.DEFAULT_PENALTY,), math.nan
+    scaler, pool, folds = setup
+    predictions = _fold_predictions(pool, folds, linear_ar.PENALTIES, season, relative, normalise)
+    errors = {}
+    for index, factor in enumerate(linear_ar.PENALTIES):
+        fold_errors = [
+            _file_unit_error(
+                table, spans, name, scaler, _subset(pool, scored), predicted[index], season
+            )
+            for (_, scored), predicted in zip(folds, predictions, strict=True)
+        ]
+        errors[factor] = float(np.mean(fold_errors))
+    ranked = sorted(errors, key=errors.get)
+    return tuple(ranked[: linear_ar.COMBINED]), errors[ranked[0]]
+
+
+@dataclass
+class FoldForecasts:
+    """Out-of-sample forecasts of the windows of the earlier rolling folds, in the file's
+    units: ``forecast``, ``actual`` ``(N, H, n)``, each window's ``series`` and ``origins``."""
+
+    forecast: np.ndarray
+    actual: np.ndarray
+    series: list[str]
+    origins: np.ndarray
+
+
+def fold_forecasts(
+    table: SeriesTable,
+    spans: Spans,
+    name: str,
+    penalties: tuple[float, ...],
+    lookback: int,
+    horizon: int,
+    season: int,
+    relative: bool,
+    normalise: str,
+) -> FoldForecasts | None:
+    """The forecasts of the linear part (the mean fit of ``penalties`` on the targets transformed
+    by ``name``) of every window of the rolling folds before the validation span (folds 1, 2...),
+    each fold fitted on the windows whose targets end before it; None when there is no such
+    fold."""
+    setup = _rolling_setup(table, spans, name, lookback, horizon)
+    if setup is None or len(setup[2]) < 2:
+        return None
+    scaler, pool, folds = setup
+    earlier = folds[1:]
+    predictions = _fold_predictions(pool, earlier, penalties, season, relative, normalise)
+    forecasts, actuals, series, origins = [], [], [], []
+    for (_, scored_rows), predicted in zip(earlier, predictions, strict=True):
+        scored = _subset(pool, scored_rows)
+        forecast, actual = _to_file_units(table, name, scaler, scored, np.mean(predicted, axis=0))
+        forecasts.append(forecast)
+        actuals.append(actual)
+        series += scored.series
+        origins.append(scored.origins)
+    return FoldForecasts(
+        forecast=np.concatenate(forecasts),
+        actual=np.concatenate(actuals),
+        series=series,
+        origins=np.concatenate(origins),
+    )
+
+
+def _rolling_setup(
+    table: SeriesTable, spans: Spans, name: str, lookback: int, horizon: int
+) -> tuple[SeriesScaler, Windows, list[tuple[np.ndarray, np.ndarray]]] | None:
+    """The scaler of the ``name``-transformed table, its training and validation windows joined,
+    and their rolling folds; None without training or validation windows."""
     model_table = transformed_table(table, name)
     scaler = fit_scaler(model_table, spans)
     train = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
     val = make_windows(model_table, scaler, lookback, horizon, VALIDATION, spans)
     if len(train) == 0 or len(val) == 0:
-        return linear_ar.DEFAULT_PENALTY, math.nan
+        return None
     pool = _joined_windows(train, val)
-    folds = rolling_folds(pool, spans, horizon, min_fit=lookback)
-    designs = []
+    return scaler, pool, rolling_folds(pool, spans, horizon, min_fit=lookback)
+
+
+def _fold_predictions(
+    pool: Windows,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    factors: tuple[float, ...],
+    season: int,
+    relative: bool,
+    normalise: str,
+) -> list[np.ndarray]:
+    """Per fold, ``(P, N, H, n)``: the linear part's forecasts (scaled units of the transformed
+    targets) of the fold's scored windows, fitted on its fitting windows with each penalty."""
+    result = []
     for fit_rows, score_rows in folds:
         fit, scored = _subset(pool, fit_rows), _subset(pool, score_rows)
         x, y, _, _ = linear_ar.design(fit.history, fit.future, season, relative, normalise)
-        designs.append(
-            (
-                x,
-                y,
-                scored,
-                *linear_ar.design(scored.history, scored.future, season, relative, normalise),
-            )
+        x_val, _, base, spread = linear_ar.design(
+            scored.history, scored.future, season, relative, normalise
         )
-    errors = {}
-    for factor in linear_ar.PENALTIES:
-        fold_errors = []
-        for x, y, scored, x_val, _, base, spread in designs:
-            weight, bias = linear_ar.ridge(x, y, factor * len(x))
-            predicted = linear_ar.predict(x_val, base, spread, weight, bias).numpy()
-            fold_errors.append(
-                _file_unit_error(table, spans, name, scaler, scored, predicted, horizon, season)
-            )
-        errors[factor] = float(np.mean(fold_errors))
-    best = min(errors, key=errors.get)
-    return best, errors[best]
+        fits = [linear_ar.ridge(x, y, factor * len(x)) for factor in factors]
+        result.append(
+            np.stack([linear_ar.predict(x_val, base, spread, w, b).numpy() for w, b in fits])
+        )
+    return result
 
 
 def rolling_folds(
@@ -191,6 +268,25 @@ def _subset(windows: Windows, rows: np.ndarray) -> Windows:
     )
 
 
+def _to_file_units(
+    table: SeriesTable, name: str, scaler: SeriesScaler, windows: Windows, predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts ``predicted (N, H, n)`` of ``windows`` (scaled units of the targets transformed
+    by ``name``) in the file's units, and the actual values ``(N, H, n)``."""
+    by_name = {s.name: s for s in table.series}
+    horizon = predicted.shape[1]
+    forecast = np.empty(predicted.shape, dtype=np.float64)
+    actual = np.empty(predicted.shape, dtype=np.float64)
+    for series_name in dict.fromkeys(windows.series):
+        rows = np.array([s == series_name for s in windows.series])
+        values = by_name[series_name].values
+        origins = windows.origins[rows]
+        last = values[origins - 1]
+        forecast[rows] = to_file_units(name, scaler, series_name, predicted[rows], last)
+        actual[rows] = np.stack([values[o : o + horizon] for o in origins])
+    return forecast, actual
+
+
 def _file_unit_error(
     table: SeriesTable,
     spans: Spans,
@@ -198,21 +294,16 @@ def _file_unit_error(
     scaler: SeriesScaler,
     val: Windows,
     predicted: np.ndarray,
-    horizon: int,
     season: int,
 ) -> float:
     """Mean over series of the MAE of ``predicted (N, H, n)`` (scaled units of the transformed
     targets) in the file's units, over the series' in-sample seasonal-naive MAE."""
+    forecast, actual = _to_file_units(table, name, scaler, val, predicted)
     by_name = {s.name: s for s in table.series}
     errors = []
     for series_name in dict.fromkeys(val.series):
         rows = np.array([s == series_name for s in val.series])
-        series = by_name[series_name]
-        origins = val.origins[rows]
-        last = series.values[origins - 1]
-        forecast = to_file_units(name, scaler, series_name, predicted[rows], last)
-        actual = np.stack([series.values[o : o + horizon] for o in origins])
-        training = series.values[: spans.train_end(series_name)]
+        training = by_name[series_name].values[: spans.train_end(series_name)]
         scale = max(fm.naive_scale(training[:, 0], min(season or 1, len(training) - 1)), 1e-12)
-        errors.append(fm.mae(actual, forecast) / scale)
+        errors.append(fm.mae(actual[rows], forecast[rows]) / scale)
     return float(np.mean(errors))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit.models.forecaster import Forecaster
-from rnnkit.models.linear_ar import design, ridge
+from rnnkit.models.linear_ar import combined_ridge, design, predict, ridge
 
 
 def numpy_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
@@ -28,6 +28,31 @@ def test_ridge_equals_augmented_least_squares(penalty: float) -> None:
     expected_w, expected_b = numpy_ridge(x, y, penalty)
     np.testing.assert_allclose(weight.numpy(), expected_w, atol=1e-9)
     np.testing.assert_allclose(bias.numpy(), expected_b, atol=1e-9)
+
+
+def test_combined_ridge_averages_the_fits_and_so_their_forecasts() -> None:
+    # the oracle: each penalty's fit by augmented least squares (penalty per row times the rows),
+    # averaged; a forecast of the averaged fit is the average of the single fits' forecasts
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 5)), rng.normal(size=(30, 2))
+    factors = (0.01, 1.0, 10.0)
+    fits = [numpy_ridge(x, y, factor * 30) for factor in factors]
+    weight, bias = combined_ridge(torch.from_numpy(x), torch.from_numpy(y), factors)
+    np.testing.assert_allclose(weight.numpy(), np.mean([w for w, _ in fits], axis=0), atol=1e-9)
+    np.testing.assert_allclose(bias.numpy(), np.mean([b for _, b in fits], axis=0), atol=1e-9)
+
+    # 3 windows of 2 targets (6 rows of x), base and spread per window and target
+    x_new = rng.normal(size=(6, 5))
+    base, spread = rng.normal(size=(3, 2, 2)), rng.uniform(1, 2, size=(3, 1, 2))
+    got = predict(
+        torch.from_numpy(x_new), torch.from_numpy(base), torch.from_numpy(spread), weight, bias
+    ).numpy()
+    singles = [
+        base + spread * (x_new @ w.T + b).reshape(3, 2, 2).transpose(0, 2, 1) for w, b in fits
+    ]
+    np.testing.assert_allclose(got, np.mean(singles, axis=0), atol=1e-9)
+    with pytest.raises(ValueError, match="penalty"):
+        combined_ridge(torch.from_numpy(x), torch.from_numpy(y), ())
 
 
 def seasonal_windows(count: int, lookback: int, horizon: int, targets: int, seed: int):

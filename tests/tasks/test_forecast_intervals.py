@@ -7,11 +7,18 @@ import pytest
 import torch
 
 from rnnkit.data.series import Series, SeriesColumns, SeriesTable
-from rnnkit.data.windows import Spans, Windows
+from rnnkit.data.windows import Spans, Windows, fit_scaler
 from rnnkit.metrics import forecast as fm
-from rnnkit.models.linear_ar import PENALTIES
+from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.linear_ar import COMBINED, PENALTIES
+from rnnkit.tasks.forecast import BacktestSettings, calibrate_intervals
 from rnnkit.tasks.forecast_intervals import Intervals, movement, window_scale
-from rnnkit.tasks.series_transforms import choose_penalty, choose_transform, rolling_folds
+from rnnkit.tasks.series_transforms import (
+    choose_penalty,
+    choose_transform,
+    fold_forecasts,
+    rolling_folds,
+)
 
 
 def test_window_scale_is_the_mean_absolute_change() -> None:
@@ -82,9 +89,8 @@ def test_rolling_folds_by_hand() -> None:
     assert len(rolling_folds(windows, Spans({"_": (40, 50, 60)}), 3, min_fit=13)) == 3
 
 
-def test_auto_keeps_the_penalty_with_the_smaller_rolling_error() -> None:
-    # a noisy seasonal series: the chosen penalty is the argmin of the errors computed fold by
-    # fold with NumPy least squares (ridge as augmented rows) from the same windows
+def noisy_seasonal_table() -> tuple[np.ndarray, SeriesTable, Spans]:
+    """200 rows of trend + season + noise: training rows 0..140, validation 140..170."""
     rng = np.random.default_rng(5)
     t = np.arange(200)
     y = (50 + 0.1 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(size=200))[:, None]
@@ -94,46 +100,88 @@ def test_auto_keeps_the_penalty_with_the_smaller_rolling_error() -> None:
         file_columns=["y"],
         covariate_names=[],
     )
-    spans = Spans({"_": (140, 170, 200)})
-    penalty, error = choose_penalty(table, spans, "none", 24, 6, 12, True, "window")
+    return y, table, Spans({"_": (140, 170, 200)})
 
-    scale = np.mean(np.abs(y[12:140, 0] - y[:128, 0]))
-    eps = 1e-2 * y[:140, 0].std()  # the window's spread gets 0.01 in the scaler's units
 
-    def fold_error(factor: float, fit_origins: range, scored_origins: range) -> float:
-        def rows(origins):
-            x, target = [], []
-            for o in origins:
-                history = y[o - 24 : o, 0]
-                spread = history.std() + eps
-                x.append((history - history[-1]) / spread)
-                base = np.tile(history[-12:], 1)[:6]
-                target.append((y[o : o + 6, 0] - base) / spread)
-            return np.array(x), np.array(target)
+def numpy_fold_forecasts(
+    y: np.ndarray, factors: tuple[float, ...], fit_origins: range, scored_origins: range
+) -> np.ndarray:
+    """``(N, 6)`` forecasts of the scored origins by the mean of the ridge fits (NumPy least
+    squares, ridge as augmented rows) of windows L=24, H=6, season 12, each normalised by its
+    last value and its standard deviation plus 0.01 in the scaler's units (training rows)."""
+    eps = 1e-2 * y[:140, 0].std()
 
-        x, target = rows(fit_origins)
-        a = np.concatenate([np.c_[x, np.ones(len(x))], np.sqrt(factor * len(x)) * np.eye(25)])
-        b = np.concatenate([target, np.zeros((25, 6))])
-        solution = np.linalg.lstsq(a, b, rcond=None)[0]
-        errors = []
-        for o in scored_origins:
+    def rows(origins):
+        x, target = [], []
+        for o in origins:
             history = y[o - 24 : o, 0]
             spread = history.std() + eps
-            x_o = np.r_[(history - history[-1]) / spread, 1.0]
-            forecast = history[-12:][:6] + spread * (x_o @ solution)
-            errors.append(np.abs(y[o : o + 6, 0] - forecast))
-        return float(np.mean(errors)) / scale
+            x.append((history - history[-1]) / spread)
+            target.append((y[o : o + 6, 0] - history[-12:][:6]) / spread)
+        return np.array(x), np.array(target)
 
-    # folds: validation 140..170 (origins 140..164), then 110..140 and 80..110
-    folds = [
-        (range(24, 135), range(140, 165)),
-        (range(24, 105), range(110, 135)),
-        (range(24, 75), range(80, 105)),
-    ]
+    x, target = rows(fit_origins)
+    solutions = []
+    for factor in factors:
+        a = np.concatenate([np.c_[x, np.ones(len(x))], np.sqrt(factor * len(x)) * np.eye(25)])
+        b = np.concatenate([target, np.zeros((25, 6))])
+        solutions.append(np.linalg.lstsq(a, b, rcond=None)[0])
+    solution = np.mean(solutions, axis=0)
+    forecasts = []
+    for o in scored_origins:
+        history = y[o - 24 : o, 0]
+        spread = history.std() + eps
+        x_o = np.r_[(history - history[-1]) / spread, 1.0]
+        forecasts.append(history[-12:][:6] + spread * (x_o @ solution))
+    return np.array(forecasts)
 
-    expected = {f: np.mean([fold_error(f, *fold) for fold in folds]) for f in PENALTIES}
-    assert penalty == min(expected, key=expected.get)
-    assert error == pytest.approx(expected[penalty], rel=1e-4)
+
+#: the rolling folds of ``noisy_seasonal_table`` with L=24, H=6: (fitted, scored) origins of the
+#: validation span 140..170, then of 110..140 and 80..110
+NOISY_FOLDS = [
+    (range(24, 135), range(140, 165)),
+    (range(24, 105), range(110, 135)),
+    (range(24, 75), range(80, 105)),
+]
+
+
+def test_auto_keeps_the_penalties_with_the_smaller_rolling_errors() -> None:
+    # the chosen penalties are the three of smallest error computed fold by fold with NumPy,
+    # best first, and the error returned is the best one's
+    y, table, spans = noisy_seasonal_table()
+    penalties, error = choose_penalty(table, spans, "none", 24, 6, 12, True, "window")
+
+    scale = np.mean(np.abs(y[12:140, 0] - y[:128, 0]))
+
+    def fold_error(factor: float, fit_origins: range, scored_origins: range) -> float:
+        forecasts = numpy_fold_forecasts(y, (factor,), fit_origins, scored_origins)
+        actual = np.array([y[o : o + 6, 0] for o in scored_origins])
+        return float(np.mean(np.abs(actual - forecasts))) / scale
+
+    expected = {f: np.mean([fold_error(f, *fold) for fold in NOISY_FOLDS]) for f in PENALTIES}
+    assert penalties == tuple(sorted(expected, key=expected.get)[:COMBINED])
+    assert len(penalties) == COMBINED == 3
+    assert error == pytest.approx(expected[penalties[0]], rel=1e-4)
+
+
+def test_fold_forecasts_are_the_combined_fit_of_each_earlier_fold() -> None:
+    # folds 1 and 2 (not the validation span), each fitted on the windows before it with the
+    # mean of the penalties' fits; forecasts and actual values in the file's units
+    y, table, spans = noisy_seasonal_table()
+    factors = (0.1, 10.0)
+    folds = fold_forecasts(table, spans, "none", factors, 24, 6, 12, True, "window")
+    assert folds is not None
+    expected_origins = [*NOISY_FOLDS[1][1], *NOISY_FOLDS[2][1]]
+    assert folds.origins.tolist() == expected_origins
+    assert folds.series == ["_"] * len(expected_origins)
+    expected = np.concatenate([numpy_fold_forecasts(y, factors, *NOISY_FOLDS[k]) for k in (1, 2)])
+    np.testing.assert_allclose(folds.forecast[..., 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        folds.actual[..., 0], np.array([y[o : o + 6, 0] for o in expected_origins])
+    )
+    # a validation span with no fold before it gives none
+    short = Spans({"_": (60, 90, 200)})
+    assert fold_forecasts(table, short, "none", factors, 24, 6, 12, True, "window") is None
 
 
 def test_log_intervals_are_multiplicative_and_follow_the_level() -> None:
@@ -157,3 +205,43 @@ def test_log_intervals_are_multiplicative_and_follow_the_level() -> None:
     actual, forecast, history = draw(1000.0, 2000)
     q = fitted.quantiles(forecast, movement(history, log=True))
     assert fm.coverage(actual, q[..., 0], q[..., -1]) == pytest.approx(0.8, abs=0.03)
+
+
+def test_intervals_pool_validation_and_earlier_fold_residuals() -> None:
+    # a model whose linear part and network are zero forecasts the seasonal-naive values; its
+    # validation residuals and the folds' residuals, each over the window's movement (mean
+    # |change| of the 4 lookbacks before it), give the step spreads and pooled quantiles by hand
+    y, table, spans = noisy_seasonal_table()
+    model = Forecaster(
+        1,
+        horizon=6,
+        hidden_size=3,
+        relative=True,
+        normalise="window",
+        season=12,
+        lookback=24,
+        linear=True,
+    ).eval()
+    settings = BacktestSettings(
+        lookback=24, horizon=6, stride=6, season=12, quantiles=[0.1, 0.9], split="140,30,30"
+    )
+    folds = fold_forecasts(table, spans, "none", (0.1, 10.0), 24, 6, 12, True, "window")
+    intervals = calibrate_intervals(model, table, fit_scaler(table, spans), spans, settings, folds)
+
+    val_origins = range(140, 165)
+    actual = [y[o : o + 6, 0] for o in val_origins] + list(folds.actual[..., 0])
+    forecast = [y[o - 12 : o - 6, 0] for o in val_origins] + list(folds.forecast[..., 0])
+    origins = [*val_origins, *folds.origins]
+    scale = np.array([np.abs(np.diff(y[max(0, o - 96) : o, 0])).mean() for o in origins])
+    residual = (np.array(actual) - np.array(forecast)) / scale[:, None]
+    spread = np.maximum.accumulate(np.sqrt((residual**2).mean(axis=0)))
+    pooled = (residual / spread).ravel()
+    np.testing.assert_allclose(intervals.spread, spread, rtol=1e-4)
+    np.testing.assert_allclose(intervals.z, np.quantile(pooled, [0.1, 0.9]), rtol=1e-4)
+    # without the folds only the validation windows count
+    alone = calibrate_intervals(model, table, fit_scaler(table, spans), spans, settings)
+    own = residual[: len(val_origins)]
+    assert not np.allclose(alone.spread, intervals.spread, rtol=1e-2)
+    np.testing.assert_allclose(
+        alone.spread, np.maximum.accumulate(np.sqrt((own**2).mean(axis=0))), rtol=1e-4
+    )
