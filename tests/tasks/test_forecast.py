@@ -186,3 +186,22 @@ def test_log_transform_of_values_that_are_not_positive_is_refused(tmp_path: Path
         forecast.ForecastOptions(
             data=data, out=tmp_path / "run", target="y", lookback=8, season=12
         ).validate()
+
+
+class _StoredRun:
+    """What ``target_transform`` reads of a resumed run: its ``data`` section."""
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+
+    def section(self, name: str) -> dict:
+        assert name == "data"
+        return self.data
+
+
+def test_a_resumed_run_keeps_its_penalties_and_an_older_run_its_one_penalty() -> None:
+    options = forecast.ForecastOptions(target="y", lookback=8, horizon=2)
+    newer = _StoredRun({"transform": "log", "linear_penalty": 0.1, "linear_penalties": [0.1, 1.0]})
+    assert forecast.target_transform(options, None, None, newer) == ("log", (0.1, 1.0), {})
+    older = _StoredRun({"transform": "diff", "linear_penalty": 10.0})
+    assert forecast.target_transform(options, None, None, older) == ("diff", (10.0,), {})
