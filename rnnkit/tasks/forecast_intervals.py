@@ -5,7 +5,11 @@ residual ``r[i, h] = actual - forecast`` (file units) is divided by the series' 
 ``s_i = mean |y_t - y_{t-1}|`` over the ``SCALE_LOOKBACKS`` lookbacks of rows before the
 forecast (``window_scale``; over one lookback it is too noisy on a noisy series) and by the
 step's spread ``sigma_h`` (the RMS of those scaled residuals at step ``h``, made non-decreasing
-in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration. A
+in ``h``); the quantiles ``z_q`` of the pooled ``r / (s sigma)`` are the calibration:
+symmetric ones, ``z_q = sign(q - 1/2) * Q_{|2q - 1|}(|r / (s sigma)|)`` (split conformal's
+absolute-residual score), since the sign of a short series' bias seldom lasts from one span to
+the next (the airline's validation years are over-forecast, the two years before them
+under-forecast); ``symmetric=False`` takes the signed quantiles. A
 forecast's interval at level ``q`` is then ``forecast + z_q * sigma_h * s_i`` (split-conformal in
 spirit: the residuals come from windows the model did not train on). The task pools the model's
 validation residuals with the out-of-sample residuals of its linear part on the earlier rolling
@@ -77,21 +81,23 @@ class Intervals:
         scale: np.ndarray,
         levels: list[float],
         log: bool = False,
+        symmetric: bool = True,
     ) -> Intervals:
         """Calibrate on ``actual``/``forecast`` ``(N, H, n)`` with window scales ``(N, n)``
-        (``movement``; of the log histories with ``log``)."""
+        (``movement``; of the log histories with ``log``): symmetric quantiles of the scaled
+        residuals, or with ``symmetric=False`` their signed quantiles."""
         if log:
             actual, forecast = to_log(actual), to_log(forecast)
         residual = (np.asarray(actual) - np.asarray(forecast)) / scale[:, None, :]
         spread = np.sqrt(np.mean(residual**2, axis=(0, 2)))  # (H,)
         spread = np.maximum.accumulate(np.maximum(spread, _EPS))
         pooled = (residual / spread[None, :, None]).ravel()
-        return cls(
-            levels=[float(q) for q in levels],
-            spread=spread.tolist(),
-            z=[float(np.quantile(pooled, q)) for q in levels],
-            log=log,
-        )
+        if symmetric:
+            size = np.abs(pooled)
+            z = [float(np.sign(q - 0.5) * np.quantile(size, abs(2 * q - 1))) for q in levels]
+        else:
+            z = [float(np.quantile(pooled, q)) for q in levels]
+        return cls(levels=[float(q) for q in levels], spread=spread.tolist(), z=z, log=log)
 
     def quantiles(self, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """``(N, S, n, Q)`` quantiles of forecasts ``(N, S, n)`` with window scales ``(N, n)``.

@@ -21,6 +21,20 @@ from rnnkit.tasks.series_transforms import (
 )
 
 
+def test_symmetric_and_signed_quantiles_by_hand() -> None:
+    # one step, scale 1, residuals -3, -1, 0, 1, 2: spread sqrt(15 / 5); |r| sorted 0, 1, 1, 2, 3
+    # has its 0.8 quantile at 2.2 (linear interpolation at position 3.2); the signed 0.1 and 0.9
+    # quantiles are -2.2 (position 0.4) and 1.6 (position 3.6)
+    actual = np.array([-3.0, -1.0, 0.0, 1.0, 2.0]).reshape(5, 1, 1)
+    forecast, scale = np.zeros((5, 1, 1)), np.ones((5, 1))
+    root = np.sqrt(3.0)
+    symmetric = Intervals.fit(actual, forecast, scale, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(symmetric.spread, [root])
+    np.testing.assert_allclose(symmetric.z, [-2.2 / root, 0.0, 2.2 / root])
+    signed = Intervals.fit(actual, forecast, scale, [0.1, 0.5, 0.9], symmetric=False)
+    np.testing.assert_allclose(signed.z, [-2.2 / root, 0.0, 1.6 / root])
+
+
 def test_window_scale_is_the_mean_absolute_change() -> None:
     history = np.array([[[1.0], [3.0], [2.0], [6.0]]])  # changes 2, 1, 4
     np.testing.assert_allclose(window_scale(history), [[7.0 / 3.0]])
@@ -235,9 +249,9 @@ def test_intervals_pool_validation_and_earlier_fold_residuals() -> None:
     scale = np.array([np.abs(np.diff(y[max(0, o - 96) : o, 0])).mean() for o in origins])
     residual = (np.array(actual) - np.array(forecast)) / scale[:, None]
     spread = np.maximum.accumulate(np.sqrt((residual**2).mean(axis=0)))
-    pooled = (residual / spread).ravel()
+    size = np.quantile(np.abs(residual / spread), 0.8)  # symmetric: the 80% of |residual|
     np.testing.assert_allclose(intervals.spread, spread, rtol=1e-4)
-    np.testing.assert_allclose(intervals.z, np.quantile(pooled, [0.1, 0.9]), rtol=1e-4)
+    np.testing.assert_allclose(intervals.z, [-size, size], rtol=1e-4)
     # without the folds only the validation windows count
     alone = calibrate_intervals(model, table, fit_scaler(table, spans), spans, settings)
     own = residual[: len(val_origins)]
