@@ -5,6 +5,7 @@ separately trained runs and against what the final model's training saw."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from test_classify import FAST, invoke, sentiment_rows, write_csv
 from rnnkit.data.labelled import stratified_split
 from rnnkit.errors import UserError
 from rnnkit.tasks import classify
+from rnnkit.training.trainer import Trainer
 
 TEST_TEXTS = [text for text, _ in sentiment_rows(40, seed=9)]
 
@@ -130,3 +132,24 @@ def test_refit_and_ensemble_options_are_checked(tmp_path):
     )
     assert result.exit_code == 2 and "--refit" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "cli").exists()
+
+
+def test_an_ensemble_killed_before_its_config_resumes_from_its_members_checkpoints(
+    tmp_path, monkeypatch
+):
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(60, seed=3))
+    options = classify.ClassifyOptions(
+        data=train, out=tmp_path / "run", epochs=1, ensemble=2, seed=0, **FAST
+    )
+    run_dir = classify.train(options)
+    weights = load_file(run_dir / "model.safetensors")
+    logs = [(run_dir / "members" / str(i) / "metrics.csv").read_text() for i in range(2)]
+    (run_dir / "config.json").unlink()  # as if killed after the members, before the config
+    (run_dir / "model.safetensors").unlink()
+    steps = []
+    monkeypatch.setattr(Trainer, "_train_step", lambda self, batch: steps.append(batch))
+    classify.train(dataclasses.replace(options, resume=True))
+    assert steps == []  # both members were finished: nothing trained again
+    for name, tensor in load_file(run_dir / "model.safetensors").items():
+        torch.testing.assert_close(tensor, weights[name])
+    assert [(run_dir / "members" / str(i) / "metrics.csv").read_text() for i in range(2)] == logs
