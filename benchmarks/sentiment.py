@@ -17,8 +17,10 @@ so the folds matter.
   training part for keeping the best weights), with ``--time-limit`` if given;
 - variants (``--variant NAME=option=value,option=value``, repeatable): rnnkit with those options
   besides the defaults, each its own column, e.g. ``--variant pretrain=pretrain_lm=true`` (ULMFiT's
-  recipe), ``--variant hybrid=ngram_features=262144``; ``unlabelled=OTHERS`` passes a UCI set the
-  sentences of the other two UCI sets, labels removed, as ``--unlabelled`` text; ``--no-defaults``
+  recipe), ``--variant hybrid=ngram_features=262144``, ``--variant ens3=ensemble=3`` (three
+  members, each trained as the run of its own seed), ``--variant refit=refit=true``;
+  ``unlabelled=OTHERS`` passes a UCI set the sentences of the other two UCI sets, labels
+  removed, as ``--unlabelled`` text; ``--no-defaults``
   leaves out the plain rnnkit column (when its figures are known);
 - optionally (``--pretrain-steps N``), rnnkit with transfer: a word-level LSTM language model
   trained for N steps on the training part's texts, then ``--init-from`` it with gradual
