@@ -41,7 +41,10 @@ hashed token uni- and bigram counts whose logits add to the RNN's (a hybrid, rep
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
 names, ``results``), ``tokenizer.json``, ``scaler.json``, ``features.json`` or ``images.json``,
 ``model.safetensors``, ``metrics.csv``, ``loss.png``, ``confusion.png`` (validation) and
-``checkpoint/``.
+``checkpoint/``. ``ensemble`` (K > 1) trains K members one after the other, member ``i`` as the
+run of seed ``seed + i`` would be, each a trainer run in ``members/<i>/``; ``refit`` chooses the
+epoch count in a run with the hold-out in ``selection/``, then learns every example
+(``rnnkit.tasks.classify_members``).
 """
 
 from __future__ import annotations
