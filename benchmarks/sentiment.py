@@ -17,8 +17,10 @@ so the folds matter.
   training part for keeping the best weights), with ``--time-limit`` if given;
 - variants (``--variant NAME=option=value,option=value``, repeatable): rnnkit with those options
   besides the defaults, each its own column, e.g. ``--variant pretrain=pretrain_lm=true`` (ULMFiT's
-  recipe), ``--variant hybrid=ngram_features=262144``; ``unlabelled=OTHERS`` passes a UCI set the
-  sentences of the other two UCI sets, labels removed, as ``--unlabelled`` text; ``--no-defaults``
+  recipe), ``--variant hybrid=ngram_features=262144``, ``--variant ens3=ensemble=3`` (three
+  members, each trained as the run of its own seed), ``--variant refit=refit=true``;
+  ``unlabelled=OTHERS`` passes a UCI set the sentences of the other two UCI sets, labels
+  removed, as ``--unlabelled`` text; ``--no-defaults``
   leaves out the plain rnnkit column (when its figures are known);
 - optionally (``--pretrain-steps N``), rnnkit with transfer: a word-level LSTM language model
   trained for N steps on the training part's texts, then ``--init-from`` it with gradual
@@ -166,6 +168,22 @@ def rnn_classifier(
     return classify.evaluate(out, test_csv)["accuracy"]
 
 
+def member_accuracies(run_dir: Path, test_csv: Path) -> list[float]:
+    """Test accuracy of each member of an ``--ensemble`` run alone (member ``i`` is the run
+    ``--seed S+i`` would train; none for a single classifier)."""
+    run = classify.load_run(run_dir)
+    members = getattr(run.model, "members", None)
+    if members is None:
+        return []
+    labelled = run.data_options().read(test_csv)
+    truth = torch.tensor([run.class_names.index(label) for label in labelled.labels])
+    inputs = run.encoder.encode(labelled)
+    return [
+        float((classify.predict_probabilities(m, inputs).argmax(1) == truth).float().mean())
+        for m in members
+    ]
+
+
 def pretrain_language_model(texts: list[str], out: Path, args: argparse.Namespace) -> None:
     """Train a word-level LSTM language model on ``texts``."""
     corpus = out.with_suffix(".txt")
@@ -234,6 +252,7 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
             settings = {**settings, "unlabelled": other_sentences(name, args.data_dir, unlabelled)}
         variants[label] = settings
         results[label], cpu[label] = [], 0.0
+    members: dict[str, list[float]] = {}  # each ensemble member's accuracy alone
     labels = [y for _, y in rows]
     folds = folds_of(labels, args.folds, args.seed, args.test_fraction)
     for k, test_rows in enumerate(folds):
@@ -255,13 +274,16 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
             accuracy = rnn_classifier(train_csv, test_csv, out, args, None, settings)
             results[label].append(accuracy)
             cpu[label] += cpu_seconds() - began
+            alone = member_accuracies(out, test_csv)
+            for i, member in enumerate(alone):
+                members.setdefault(f"{label}[{i}]", []).append(member)
         if args.pretrain_steps:
             began = cpu_seconds()
             pretrain_language_model([t for t, _ in train], folder / "lm", args)
             tuned = rnn_classifier(train_csv, test_csv, folder / "rnn_lm", args, folder / "lm")
             results["rnn_lm"].append(tuned)
             cpu["rnn_lm"] += cpu_seconds() - began
-        shown = "  ".join(f"{label} {v[-1]:.3f}" for label, v in results.items() if v)
+        shown = "  ".join(f"{label} {v[-1]:.3f}" for label, v in (results | members).items() if v)
         print(f"  {name} fold {k + 1}/{len(folds)}: {shown}", file=sys.stderr, flush=True)
     line = f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
     for label in ["rnn", *variants] if not args.no_defaults else list(variants):
@@ -270,6 +292,8 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
     if args.pretrain_steps:
         line += f"  {mean_sd(results['rnn_lm']):>12} {cpu['rnn_lm'] / len(folds):>7.0f}"
     print(line, flush=True)
+    for label, values in members.items():
+        print(f"{'':<10} member {label} alone: {mean_sd(values)}", flush=True)
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Several sequence classifiers of one shape whose class probabilities are averaged.
 
-On small data sets the members, started from different random weights and trained on the same
-batches with their own dropout, err on different examples; the mean of their probabilities is
-more accurate than a typical member (an ensemble of seeds, as in Lakshminarayanan et al. 2017).
-Training keeps the members apart: the loss is the mean of each member's own cross-entropy
-(``member_logits``), never a loss of the averaged prediction, so each learns as it would alone.
+On small data sets the members, each trained as a classifier of its own (different random
+weights, dropout, batch order and held-out examples: ``rnnkit.tasks.classify_members``), err on
+different examples; the mean of their probabilities is more accurate than a typical member (an
+ensemble of seeds, as in Lakshminarayanan et al. 2017). ``of`` gathers trained members;
+``member_logits`` gives each member's own logits.
 
 ``forward(x, lengths) -> (B, K)`` returns ``log(mean_m softmax(logits_m))``, so a softmax of the
 output gives the averaged probabilities and an argmax the ensemble's choice, wherever a single
@@ -37,6 +37,15 @@ class ClassifierEnsemble(nn.Module):
         self.members = nn.ModuleList(
             SequenceClassifier.from_config(member_config) for _ in range(members)
         )
+
+    @classmethod
+    def of(cls, members: list[SequenceClassifier]) -> ClassifierEnsemble:
+        """An ensemble of these (trained) classifiers, which must share one configuration."""
+        if any(member.config() != members[0].config() for member in members):
+            raise ValueError("the members of an ensemble must share one configuration")
+        ensemble = cls(len(members), members[0].config())
+        ensemble.members = nn.ModuleList(members)
+        return ensemble
 
     def config(self) -> dict[str, Any]:
         """The members' configuration with ``members`` added (flat, so that a reader of a single

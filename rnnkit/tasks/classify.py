@@ -41,7 +41,10 @@ hashed token uni- and bigram counts whose logits add to the RNN's (a hybrid, rep
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
 names, ``results``), ``tokenizer.json``, ``scaler.json``, ``features.json`` or ``images.json``,
 ``model.safetensors``, ``metrics.csv``, ``loss.png``, ``confusion.png`` (validation) and
-``checkpoint/``.
+``checkpoint/``. ``ensemble`` (K > 1) trains K members one after the other, member ``i`` as the
+run of seed ``seed + i`` would be, each a trainer run in ``members/<i>/``; ``refit`` chooses the
+epoch count in a run with the hold-out in ``selection/``, then learns every example
+(``rnnkit.tasks.classify_members``).
 """
 
 from __future__ import annotations
@@ -82,8 +85,9 @@ from rnnkit.metrics.classification import classification_metrics, confusion_matr
 from rnnkit.models.classifier import POOLINGS, SequenceClassifier
 from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.image_classifier import ImageClassifier
-from rnnkit.tasks import lifecycle, text_pretraining, tokenizing
+from rnnkit.tasks import classify_members, lifecycle, text_pretraining, tokenizing
 from rnnkit.tasks.audio_options import AUDIO, AudioOptions
+from rnnkit.tasks.classify_members import Examples, Pool
 from rnnkit.tasks.image_options import (
     DEFAULT_ENCODER_WIDTHS,
     ENCODER_WIDTHS_HELP,
@@ -100,7 +104,7 @@ from rnnkit.tasks.search_space import (
     SearchSpace,
 )
 from rnnkit.tasks.tokenizing import LOWERCASE_HELP, MIN_COUNT_HELP, TOKENIZER_HELP, VOCAB_SIZE_HELP
-from rnnkit.training import CONFIG_FILE, StepResult, TrainOptions
+from rnnkit.training import CONFIG_FILE, StepResult, TrainOptions, seed_everything
 from rnnkit.training.checkpoint import checkpoint_path
 
 TASK = "classify"
@@ -213,8 +217,15 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     )
     ensemble: int = model_option(
         1,
-        help="Classifiers trained side by side from different random weights; their "
-        "probabilities are averaged (1: a single classifier).",
+        help="Classifiers trained one after the other, member i as a run with --seed S+i (its "
+        "own weights, hold-out and best epoch); their probabilities are averaged (1: one).",
+    )
+    refit: bool = option(
+        False,
+        help="Choose the number of epochs on the held-out share, then train again from the same "
+        "weights on every example for that many epochs and keep the last weights.",
+        panel="Training",
+        fixed=True,
     )
     label_smoothing: float = option(
         0.1, help="Share of each target spread evenly over all classes.", panel="Training"
@@ -308,6 +319,15 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         self.require_fractions("val_fraction")
+        if self.refit and self.val is not None:
+            raise UserError(
+                "--refit trains again on the share of --data held out for validation, but with "
+                "--val nothing is held out; drop --refit or --val."
+            )
+        if self.refit and self.ensemble != 1:
+            raise UserError(
+                "--refit and --ensemble each choose their epochs their own way; give one of them."
+            )
         if self.freeze_epochs and self.init_from is None and not self.pretrains:
             raise UserError(
                 "--freeze-epochs applies to a pretrained model; add --pretrain-lm or --init-from "
@@ -472,18 +492,28 @@ def check_labels(train: LabelledData, val: LabelledData | None) -> list[str]:
     return names
 
 
-def read_training_data(options: ClassifyOptions) -> tuple[LabelledData, LabelledData, list[str]]:
-    """(training examples, validation examples, class names): ``--val``, or a stratified
-    ``--val-fraction`` of ``--data`` drawn with the run's seed."""
-    train_data = options.read(options.data)
+@dataclass
+class TrainingData:
+    """What a run reads: ``--data`` whole (``labelled``), its training and validation parts
+    (``--val``, or a stratified ``--val-fraction`` of ``--data`` drawn with the run's seed), and
+    the class names."""
+
+    labelled: LabelledData
+    train: LabelledData
+    val: LabelledData
+    class_names: list[str]
+
+
+def read_training_data(options: ClassifyOptions) -> TrainingData:
+    """The examples of ``--data`` (and ``--val``) and the class names; ``UserError`` if unfit."""
+    labelled = options.read(options.data)
     val_data = options.read(options.val) if options.val is not None else None
-    class_names = check_labels(train_data, val_data)
+    class_names = check_labels(labelled, val_data)
+    train_data = labelled
     if val_data is None:
-        train_rows, val_rows = stratified_split(
-            train_data.labels, options.val_fraction, options.seed
-        )
-        train_data, val_data = subset(train_data, train_rows), subset(train_data, val_rows)
-    return train_data, val_data, class_names
+        train_rows, val_rows = stratified_split(labelled.labels, options.val_fraction, options.seed)
+        train_data, val_data = subset(labelled, train_rows), subset(labelled, val_rows)
+    return TrainingData(labelled, train_data, val_data, class_names)
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -745,17 +775,11 @@ class ClassificationObjective:
             inner = getattr(model, "module", model)
             groups = len(inner.pretrained_groups())
             inner.freeze_bottom(groups - unfrozen_groups(self.epoch, self.freeze_epochs, groups))
-        # an ensemble's members each learn from their own loss (M, B, K); one model is M = 1
-        inner = getattr(model, "module", model)
-        if isinstance(inner, ClassifierEnsemble):
-            logits = inner.member_logits(batch["inputs"], batch["lengths"])
-        else:
-            logits = model(batch["inputs"], batch["lengths"]).unsqueeze(0)
+        logits = model(batch["inputs"], batch["lengths"])
         weight = None if self.class_weights is None else self.class_weights.to(logits.device)
-        members = logits.shape[0]
         loss = F.cross_entropy(
-            logits.float().flatten(0, 1),
-            batch["labels"].repeat(members),
+            logits.float(),
+            batch["labels"],
             weight=weight,
             label_smoothing=self.label_smoothing,
         )
@@ -795,7 +819,15 @@ class ClassifyTask(Task[ClassifyOptions]):
     summary = (
         "Train a classifier of texts, numeric sequences, audio or images (one label per input)."
     )
-    artifact_files = (TOKENIZER_FILE, SCALER_FILE, FEATURES_FILE, IMAGES_FILE)
+    # and the folders of the runs that prepare trains (ensemble members, a refit's selection)
+    artifact_files = (
+        TOKENIZER_FILE,
+        SCALER_FILE,
+        FEATURES_FILE,
+        IMAGES_FILE,
+        classify_members.MEMBERS_DIR,
+        classify_members.SELECTION_DIR,
+    )
     described_model = {
         **RNN_DESCRIPTION,
         "bidirectional": "bidirectional",
@@ -807,7 +839,8 @@ class ClassifyTask(Task[ClassifyOptions]):
     }
 
     def prepare(self, options: ClassifyOptions, resumed: Run | None) -> Prepared:
-        train_data, val_data, class_names = read_training_data(options)
+        data = read_training_data(options)
+        train_data, val_data, class_names = data.train, data.val, data.class_names
         unlabelled: list[str] = []
         if options.unlabelled is not None:
             unlabelled = text_pretraining.read_unlabelled(options.unlabelled, options.encoding)
@@ -821,40 +854,83 @@ class ClassifyTask(Task[ClassifyOptions]):
             tokenizer = pretrained[1] if pretrained else None
             encoder = fit_encoder(options, train_data, tokenizer, unlabelled)
 
-        train_inputs, val_inputs = encoder.encode(train_data), encoder.encode(val_data)
         index = {name: k for k, name in enumerate(class_names)}
-        train_labels = torch.tensor([index[label] for label in train_data.labels])
-        val_labels = torch.tensor([index[label] for label in val_data.labels])
+
+        def examples(labelled: LabelledData) -> Examples:
+            labels = torch.tensor([index[label] for label in labelled.labels])
+            return Examples(encoder.encode(labelled), labels)
+
+        train, val = examples(train_data), examples(val_data)
         weights = None
         if options.class_weights == "balanced":
-            weights = balanced_class_weights(train_labels, len(class_names))
-        model = build_model(options, class_names, encoder, pretrained)
-        pretraining = None
-        if options.pretrains:
-            texts = [*train_data.texts, *unlabelled]
-            pretraining = _pretrain(model, encoder, options, resumed, texts, val_data.texts)
+            weights = balanced_class_weights(train.labels, len(class_names))
         freeze_epochs = options.freeze_epochs
         if options.pretrains and not freeze_epochs:
-            freeze_epochs = len(model.pretrained_groups())
-        objective = ClassificationObjective(
-            train_inputs,
-            train_labels,
-            val_inputs,
-            val_labels,
-            class_names,
-            batch_size=options.batch_size,
-            class_weights=weights,
-            freeze_epochs=freeze_epochs,
-            label_smoothing=options.label_smoothing,
-            lr_factor=options.lr_factor if options.pretrains else None,
-        )
+            # one group per epoch: the embedding, then each RNN layer (pretrained_groups)
+            freeze_epochs = 1 + options.layers
+
+        def make_objective(part: Examples, held: Examples | None) -> ClassificationObjective:
+            return ClassificationObjective(
+                part.inputs,
+                part.labels,
+                held.inputs if held is not None else None,
+                held.labels if held is not None else None,
+                class_names,
+                batch_size=options.batch_size,
+                class_weights=weights,
+                freeze_epochs=freeze_epochs,
+                label_smoothing=options.label_smoothing,
+                lr_factor=options.lr_factor if options.pretrains else None,
+            )
+
+        def pretrain(model: nn.Module, seed: int) -> dict[str, Any] | None:
+            if not options.pretrains:
+                return None
+            texts = [*train_data.texts, *unlabelled]
+            seeded = dataclasses.replace(options, seed=seed)
+            return _pretrain(model, encoder, seeded, resumed, texts, val_data.texts)
+
+        pool = None
+        if options.ensemble > 1 or options.refit:  # they split --data their own ways
+            pool = Pool(examples(data.labelled), data.labelled.labels, options.val_fraction)
+            pool.val = val if options.val is not None else None
+        out = Path(options.out)
+        train_options = options.train_options()
+        trained = None
+        refit = None
+        if pool is not None and options.ensemble > 1:
+
+            def build(seed: int) -> nn.Module:
+                seed_everything(seed)  # as the lifecycle seeds a run of its own
+                member = build_model(options, class_names, encoder, pretrained)
+                pretrain(member, seed)
+                return member
+
+            members, member_results = classify_members.train_members(
+                build, options.ensemble, pool, make_objective, train_options, out
+            )
+            model: nn.Module = ClassifierEnsemble.of(members)
+            pretraining = None
+            trained = ensemble_results(member_results)
+        else:
+            model = build_model(options, class_names, encoder, pretrained)
+            pretraining = pretrain(model, options.seed)
+        if pool is not None and options.refit:
+            epochs, selection = classify_members.select_epochs(
+                model, pool, make_objective, train_options, out
+            )
+            train_options = dataclasses.replace(train_options, epochs=epochs)
+            train, val = pool.examples, None
+            refit = {"epochs": epochs, "selection": selection}
+        # the validation examples no member learnt from, if any
+        unseen = val if options.val is not None or (trained is None and not options.refit) else None
         data_section = {
             "kind": options.data_kind,
             "labels": class_names,
             "train_file": str(options.data),
             "val_file": str(options.val) if options.val is not None else None,
-            "train_examples": len(train_inputs),
-            "val_examples": len(val_inputs),
+            "train_examples": len(train.inputs),
+            "val_examples": len(val.inputs) if val is not None else 0,
             "class_weights": None if weights is None else weights.tolist(),
             "max_length": options.max_length,
             "features": _feature_names(train_data, encoder),
@@ -862,21 +938,27 @@ class ClassifyTask(Task[ClassifyOptions]):
             "char_ngrams": encoder.ngrams.to_dict() if encoder.ngrams is not None else None,
             "word_ngrams": encoder.word_ngrams.to_dict() if encoder.word_ngrams else None,
             "pretraining": pretraining,
+            "refit": refit,
         }
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
-            """Draw the confusion matrix of the kept weights on the validation examples."""
-            predicted = predict_probabilities(model, val_inputs).argmax(dim=1).tolist()
-            matrix = confusion_matrix(val_labels.tolist(), predicted, len(class_names))
-            _plot_confusion(matrix, class_names, Path(options.out) / CONFUSION_FILE, "validation")
+            """Draw the confusion matrix of the kept weights on the validation examples that
+            no member learnt from (none after a refit or an ensemble without ``--val``)."""
+            if unseen is not None:
+                predicted = predict_probabilities(model, unseen.inputs).argmax(dim=1).tolist()
+                matrix = confusion_matrix(unseen.labels.tolist(), predicted, len(class_names))
+                path = Path(options.out) / CONFUSION_FILE
+                _plot_confusion(matrix, class_names, path, "validation")
             return {}
 
         return Prepared(
             model=model,
-            objective=objective,
+            objective=make_objective(train, val),
             sections={"data": data_section},
             artifacts=encoder.artifacts(),
             finish=finish,
+            train_options=train_options,
+            trained=trained,
         )
 
     def describe_model(self, model_config: dict[str, Any]) -> dict[str, Any]:
@@ -1000,14 +1082,29 @@ def _check_same_data(resumed: Run, options: ClassifyOptions, class_names: list[s
         )
 
 
+def ensemble_results(member_results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results of an ensemble whose members trained one by one: their mean validation
+    metrics (each on its own hold-out), their steps and seconds summed, each member's results."""
+    return {
+        "metrics": classify_members.mean_member_metrics(member_results),
+        "monitor": ClassificationObjective.monitor,
+        "mode": ClassificationObjective.mode,
+        "step": sum(r["step"] for r in member_results),
+        "epoch": max(r["epoch"] for r in member_results),
+        "stop_reason": "members",
+        "train_seconds": sum(r["train_seconds"] for r in member_results),
+        "members": member_results,
+    }
+
+
 def build_model(
     options: ClassifyOptions,
     class_names: list[str],
     encoder: Encoder,
     pretrained: tuple[nn.Module, Tokenizer, dict[str, Any]] | None = None,
-) -> SequenceClassifier | ImageClassifier | ClassifierEnsemble:
-    """The classifier ``options`` describe (``--ensemble`` of them); with ``pretrained`` (an lm
-    run), its shape and weights, copied into every member; for images read whole, an
+) -> SequenceClassifier | ImageClassifier:
+    """The one classifier ``options`` describe (an ``--ensemble``'s members are each built
+    so); with ``pretrained`` (an lm run), its shape and weights; for images read whole, an
     ``ImageClassifier``."""
     if encoder.image_settings is not None:
         return ImageClassifier(
@@ -1022,14 +1119,7 @@ def build_model(
             pooling=options.pooling,
             dropout=options.dropout,
         )
-    model = _build_classifier(options, class_names, encoder, pretrained)
-    if options.ensemble == 1:
-        return model
-    ensemble = ClassifierEnsemble(options.ensemble, model.config())
-    if pretrained is not None:
-        for member in ensemble.members:
-            copy_language_model(pretrained[0], member)
-    return ensemble
+    return _build_classifier(options, class_names, encoder, pretrained)
 
 
 def _build_classifier(

@@ -45,11 +45,13 @@ from rnnkit.training import (
     WEIGHTS_FILE,
     Objective,
     Trainer,
+    TrainOptions,
     ValidationHook,
     load_weights,
     read_run_config,
     require_same_config,
     resolve_device,
+    save_weights,
     seed_everything,
     write_config,
 )
@@ -143,6 +145,12 @@ class Prepared:
     finish: Callable[[nn.Module, dict[str, Any]], dict[str, Any]] | None = None
     #: the ``model`` section, when it is more than ``model.config()`` (None: that)
     model_config: dict[str, Any] | None = None
+    #: the trainer's options when ``prepare`` settles them (a refit's epoch count; None: the
+    #: options' ``train_options()``)
+    train_options: TrainOptions | None = None
+    #: the results, when ``prepare`` trained the model itself (an ensemble of members trained
+    #: one by one): no trainer runs, the lifecycle saves the weights as they are
+    trained: dict[str, Any] | None = None
 
 
 class Task(ABC, Generic[Options]):
@@ -282,14 +290,19 @@ def train(
     if main and resumed is None:
         write_artifacts(out, prepared.artifacts)
         write_config(out, task.name, **sections)  # last: a config marks a complete start
-    trainer = Trainer(
-        prepared.model,
-        prepared.objective,
-        options.train_options(),
-        out,
-        on_validation=on_validation,
-    )
-    results = trainer.fit()
+    if prepared.trained is not None:
+        results = prepared.trained
+        if main:
+            save_weights(prepared.model, out / WEIGHTS_FILE)
+    else:
+        trainer = Trainer(
+            prepared.model,
+            prepared.objective,
+            prepared.train_options or options.train_options(),
+            out,
+            on_validation=on_validation,
+        )
+        results = trainer.fit()
     results = {key: value for key, value in results.items() if not isinstance(value, Tensor)}
     if main:
         more: dict[str, Any] = {}

@@ -419,20 +419,6 @@ def test_label_smoothed_loss_matches_the_analytic_value():
     assert float(plain) == pytest.approx(float(-log_p[np.arange(3), labels].mean()), rel=1e-6)
 
 
-def test_an_ensembles_training_loss_is_the_mean_of_its_members_own_losses():
-    torch.manual_seed(0)
-    member = classify.SequenceClassifier(3, vocab_size=9, embedding_size=4, hidden_size=3)
-    ensemble = classify.ClassifierEnsemble(3, member.config())
-    batch = classify.make_batch([torch.tensor([1, 2, 3]), torch.tensor([4])], torch.tensor([2, 0]))
-    loss = _objective().training_step(ensemble, batch, None).loss
-    torch.manual_seed(1)  # dropout is off (0.0), so the members are deterministic
-    alone = [
-        torch.nn.functional.cross_entropy(m(batch["inputs"], batch["lengths"]), batch["labels"])
-        for m in ensemble.members
-    ]
-    torch.testing.assert_close(loss, torch.stack(alone).mean())
-
-
 def test_word_runs_carry_each_words_ngrams_and_an_unseen_word_gets_its_own(text_run):
     run_dir, _ = text_run
     run = classify.load_run(run_dir)
