@@ -69,6 +69,12 @@ class Pool:
     val_fraction: float
     val: Examples | None = None
 
+    def held_out_rows(self, seed: int) -> list[int]:
+        """The rows a run with ``seed`` holds out (none with ``val``)."""
+        if self.val is not None:
+            return []
+        return stratified_split(self.label_names, self.val_fraction, seed)[1]
+
     def split(self, seed: int) -> tuple[Examples, Examples]:
         """(training part, validation part) of a run with ``seed``."""
         if self.val is not None:
@@ -104,17 +110,53 @@ def train_members(
     out: Path,
 ) -> tuple[list[nn.Module], list[dict[str, Any]]]:
     """``count`` members: member ``i`` built by ``build(seed + i)`` (which seeds its weights),
-    trained by ``train_member`` with seed ``seed + i`` in ``out/members/<i>``.
+    trained by ``train_member`` with seed ``seed + i`` in ``out/members/<i>``, each with
+    ``1 / count`` of ``options.time_limit`` (the run keeps the user's budget).
 
-    Returns (the trained members, their results)."""
+    A member stopped by Ctrl-C (``stop_reason`` ``interrupted``) ends the loop: the members
+    after it are built but not trained, and ``--resume`` continues inside the stopped one.
+
+    Returns (the members, the results of those that trained)."""
+    time_limit = None if options.time_limit is None else options.time_limit / count
     members, results = [], []
     for i in range(count):
-        member_options = dataclasses.replace(options, seed=options.seed + i)
+        member_options = dataclasses.replace(options, seed=options.seed + i, time_limit=time_limit)
         model = build(member_options.seed)
+        members.append(model)
+        if results and results[-1].get("stop_reason") == "interrupted":
+            continue
         run_dir = out / MEMBERS_DIR / str(i)
         results.append(train_member(model, pool, make_objective, member_options, run_dir))
-        members.append(model)
     return members, results
+
+
+def out_of_bag(
+    members: Sequence[nn.Module],
+    pool: Pool,
+    seed: int,
+    predict: Callable[[nn.Module, list[Tensor]], Tensor],
+) -> tuple[list[int], Tensor]:
+    """The ensemble's out-of-bag predictions: the rows of ``pool`` that at least one member
+    (member ``i`` trained with ``seed + i``) held out, in row order, and for each the mean of
+    the probabilities ``(R, K)`` of the members that held it out (a row no member learnt from
+    is scored only by members that never saw it, as in Breiman's out-of-bag estimate).
+    ``predict(model, inputs)`` gives ``(N, K)`` probabilities."""
+    held = [set(pool.held_out_rows(seed + i)) for i in range(len(members))]
+    rows = sorted(set().union(*held))
+    if not rows:
+        return [], torch.empty(0)
+    total = torch.zeros(len(rows), 0)
+    counts = torch.zeros(len(rows), 1)
+    for member, rows_out in zip(members, held, strict=True):
+        chosen = [k for k, row in enumerate(rows) if row in rows_out]
+        if not chosen:
+            continue
+        probabilities = predict(member.eval(), [pool.examples.inputs[rows[k]] for k in chosen])
+        if total.shape[1] == 0:
+            total = torch.zeros(len(rows), probabilities.shape[1])
+        total[chosen] += probabilities
+        counts[chosen] += 1
+    return rows, total / counts
 
 
 def select_epochs(

@@ -77,6 +77,12 @@ class TaskOptions(TrainOptions):
         self.require_known("cell", CELL_NAMES)
         return self
 
+    def for_tuning(self) -> TaskOptions:
+        """The options each ``rnnkit tune`` trial starts from (a task whose default suits one
+        run but not a trial, such as an ensemble trained before the pruner hears of it, changes
+        that default here)."""
+        return self
+
     def model_options(self) -> dict[str, Any]:
         """The options that fix the model or the data layout (``fixed``), and the seed: a
         resumed run must keep them, or its weights and artifacts would not fit."""

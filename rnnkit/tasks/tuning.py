@@ -153,7 +153,7 @@ def tune(
     settings.validate()
     if options.resume:
         raise UserError("rnnkit tune resumes through its --storage; drop --resume.")
-    options.validate()
+    options = options.validate().for_tuning()
     out = Path(options.out)
     study_name = settings.study or out.name
     _require_free_out(out, study_name)

@@ -85,7 +85,8 @@ def test_a_hybrid_run_learns_records_its_hasher_and_predicts(tmp_path):
     data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows * 12))
     out = tmp_path / "run"
     args = ["train", "classify", "--data", data, "--out", out, "--progress", "off", "--hidden",
-            "8", "--embedding-size", "8", "--epochs", "3", "--ngram-features", "512"]  # fmt: skip
+            "8", "--embedding-size", "8", "--epochs", "3", "--ngram-features", "512",
+            "--ensemble", "1"]  # fmt: skip
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     run = classify.load_run(out)

@@ -174,8 +174,10 @@ CASES = [
     Case(
         "classify",
         labelled_files,
+        # one classifier: the lifecycle's own checkpoint (an ensemble's members resume in
+        # members/<i>/, tests/tasks/test_classify_members.py)
         lambda f: ["--data", f["data"], "--hidden", "8", "--embedding-size", "8",
-                   "--batch-size", "4", "--max-steps", "6"],
+                   "--batch-size", "4", "--max-steps", "6", "--ensemble", "1"],
         ["--hidden", "9"],
         lambda run, f: [["predict", run, "--text", "a good film"]],
     ),

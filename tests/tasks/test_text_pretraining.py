@@ -150,6 +150,7 @@ def test_fine_tuning_unfreezes_one_group_per_epoch_at_discriminative_slanted_rat
         epochs=4,
         lr=0.01,
         progress="off",
+        ensemble=1,
     )
     options.validate()
     prepared = classify.TASK_SPEC.prepare(options, None)
@@ -213,7 +214,7 @@ def train_args(data, out, *more):
     return [
         "train", "classify", "--data", data, "--out", out, "--progress", "off",
         "--hidden", "8", "--embedding-size", "8", "--batch-size", "8", "--pretrain-epochs", "1",
-        *more,
+        "--ensemble", "1", *more,
     ]  # fmt: skip
 
 
