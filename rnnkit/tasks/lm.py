@@ -91,7 +91,13 @@ class LMOptions(TaskOptions):
     tokenizer: Literal["char", "word", "bpe"] = option("char", help=TOKENIZER_HELP, fixed=True)
     vocab_size: int | None = option(None, help=VOCAB_SIZE_HELP, fixed=True)
     min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
-    embedding_size: int | None = model_option(None, help="Embedding width (default: --hidden).")
+    # no wider than the vocabulary by default: the first layer reads a token through the product
+    # of its embedding and input weights, a table of V rows whatever the width, so a wider
+    # embedding adds no function, only work (a 2 x 512 character LSTM: 64 wide, 20% less CPU
+    # per step than 512 wide)
+    embedding_size: int | None = model_option(
+        None, help="Embedding width (default: --hidden, or the vocabulary size if smaller)."
+    )
     hidden: int = model_option(512, help="Hidden units per layer.")
     layers: int = model_option(2, help="Stacked recurrent layers.")
     dropout: float = model_option(0.1, help="Dropout on embeddings, between layers, on outputs.")
@@ -337,7 +343,7 @@ def build_model(options: LMOptions, vocab_size: int) -> LanguageModel:
     """The ``LanguageModel`` that ``options`` describe, for a vocabulary of ``vocab_size``."""
     return LanguageModel(
         vocab_size,
-        embedding_size=options.embedding_size or options.hidden,
+        embedding_size=options.embedding_size or min(options.hidden, vocab_size),
         hidden_size=options.hidden,
         num_layers=options.layers,
         cell=options.cell,
