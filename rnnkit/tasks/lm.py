@@ -100,6 +100,8 @@ class LMOptions(TaskOptions):
     )
     hidden: int = model_option(512, help="Hidden units per layer.")
     layers: int = model_option(2, help="Stacked recurrent layers.")
+    # 0.1 kept: with a 64-wide embedding, 10 CPU min on tiny Shakespeare reached 1.4908 nats/char
+    # with it and 1.4886 without (7% more steps, the training loss 0.2 below validation at the end)
     dropout: float = model_option(0.1, help="Dropout on embeddings, between layers, on outputs.")
     embedding_dropout: float = model_option(
         0.0, help="Probability of dropping a whole token's embedding."
