@@ -54,8 +54,7 @@ def test_train_evaluate_generate_info(tiny_run, tiny_corpus):
     vocab = load_tokenizer(tiny_run).vocab_size
     assert vocab == 4 + 9  # four special tokens and the nine characters of the text
     assert info["task"] == "lm"
-    # --hidden 16: the embedding is as wide as the vocabulary, the smaller of the two
-    assert info["model"]["parameters"] == lstm_lm_parameters(vocab, vocab, 16)
+    assert info["model"]["parameters"] == lstm_lm_parameters(vocab, 16, 16)
     assert info["training"]["steps"] == 3
     assert info["metrics"]["loss"] > 0
     text = rnnkit("info", tiny_run)

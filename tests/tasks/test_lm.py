@@ -188,22 +188,27 @@ def test_text_stream_rebuilds_the_decoded_text(tokenizer):
     assert tokenizer.decode(prime) + continued == tokenizer.decode(ids)
 
 
-def test_default_embedding_is_no_wider_than_the_vocabulary(tmp_path):
+def test_default_embedding_is_at_most_64_wide_for_characters(tmp_path):
     data, out = tmp_path / "x.txt", tmp_path / "run"
-    assert lm.build_model(tiny_options(data, out, hidden=24), 13).embedding.weight.shape == (13, 13)
-    assert lm.build_model(tiny_options(data, out, hidden=8), 13).embedding.weight.shape == (13, 8)
-    given = tiny_options(data, out, hidden=24, embedding_size=40)
-    assert lm.build_model(given, 13).embedding.weight.shape == (13, 40)
+    assert lm.build_model(tiny_options(data, out, hidden=100), 70).embedding.weight.shape == (
+        70,
+        64,
+    )
+    assert lm.build_model(tiny_options(data, out, hidden=24), 70).embedding.weight.shape == (70, 24)
+    words = tiny_options(data, out, hidden=100, tokenizer="word")
+    assert lm.build_model(words, 70).embedding.weight.shape == (70, 100)
+    given = tiny_options(data, out, hidden=100, embedding_size=40)
+    assert lm.build_model(given, 70).embedding.weight.shape == (70, 40)
 
 
 def test_an_embedding_as_wide_as_the_vocabulary_computes_what_a_wider_one_does(tmp_path):
-    # the reason for the default width: a model with a 40-wide embedding of 13 tokens, and the
-    # default model given the identity as embedding and the product of the wide model's
+    # why a narrow embedding loses nothing: a model with a 40-wide embedding of 13 tokens, and a
+    # 13-wide one given the identity as embedding and the product of the wide model's
     # embedding and first input weights as its first input weights, score alike
     options = tiny_options(tmp_path / "x.txt", tmp_path / "run", hidden=24, layers=2)
     torch.manual_seed(0)
     wide = lm.build_model(dataclasses.replace(options, embedding_size=40), 13).double().eval()
-    narrow = lm.build_model(options, 13).double().eval()
+    narrow = lm.build_model(dataclasses.replace(options, embedding_size=13), 13).double().eval()
     weights = dict(wide.state_dict())
     weights["rnn.cells.0.weight_ih"] = (
         weights["rnn.cells.0.weight_ih"] @ weights["embedding.weight"].T
