@@ -69,8 +69,6 @@ BATCHING = "Batching"
 #: tokens scored without context at stream starts, so the figure is close to a single pass.
 EVAL_STREAMS = 16
 EVAL_CHUNK = 256
-#: the widest default embedding of a character model (see ``LMOptions.embedding_size``)
-CHAR_EMBEDDING = 64
 
 
 @dataclass
@@ -93,18 +91,9 @@ class LMOptions(TaskOptions):
     tokenizer: Literal["char", "word", "bpe"] = option("char", help=TOKENIZER_HELP, fixed=True)
     vocab_size: int | None = option(None, help=VOCAB_SIZE_HELP, fixed=True)
     min_count: int | None = option(None, help=MIN_COUNT_HELP, fixed=True)
-    # 64 wide for characters by default: the first layer reads a token through the product of its
-    # embedding and input weights, a table of V rows (about 65 for a text's characters) at any
-    # width, so 512 wide added little but work. 10 CPU min on tiny Shakespeare: 1.4908 nats/char
-    # at 64 against 1.5032 at 512, from 806 steps; a width of 69 (the vocabulary) was slower per
-    # step than 512 in torch's fused bf16 LSTM (64, 96 and 128 were 13-25% faster than 512)
-    embedding_size: int | None = model_option(
-        None, help="Embedding width (default: --hidden; with --tokenizer char, at most 64)."
-    )
+    embedding_size: int | None = model_option(None, help="Embedding width (default: --hidden).")
     hidden: int = model_option(512, help="Hidden units per layer.")
     layers: int = model_option(2, help="Stacked recurrent layers.")
-    # 0.1 kept: with a 64-wide embedding, 10 CPU min on tiny Shakespeare reached 1.4908 nats/char
-    # with it and 1.4886 without (7% more steps, the training loss 0.2 below validation at the end)
     dropout: float = model_option(0.1, help="Dropout on embeddings, between layers, on outputs.")
     embedding_dropout: float = model_option(
         0.0, help="Probability of dropping a whole token's embedding."
@@ -348,7 +337,7 @@ def build_model(options: LMOptions, vocab_size: int) -> LanguageModel:
     """The ``LanguageModel`` that ``options`` describe, for a vocabulary of ``vocab_size``."""
     return LanguageModel(
         vocab_size,
-        embedding_size=options.embedding_size or default_embedding_size(options),
+        embedding_size=options.embedding_size or options.hidden,
         hidden_size=options.hidden,
         num_layers=options.layers,
         cell=options.cell,
@@ -359,14 +348,6 @@ def build_model(options: LMOptions, vocab_size: int) -> LanguageModel:
         tie_weights=options.tie_weights,
         init=options.init,
     )
-
-
-def default_embedding_size(options: LMOptions) -> int:
-    """The embedding width when ``--embedding-size`` is not given: ``--hidden``, at most
-    ``CHAR_EMBEDDING`` for characters."""
-    if options.tokenizer == "char":
-        return min(options.hidden, CHAR_EMBEDDING)
-    return options.hidden
 
 
 def _read_corpora(options: LMOptions) -> tuple[str, str, str]:

@@ -3,7 +3,6 @@ what generation produces, and how runs of other tasks are refused."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
@@ -186,40 +185,6 @@ def test_text_stream_rebuilds_the_decoded_text(tokenizer):
     stream = lm.TextStream(tokenizer, context=prime)
     continued = "".join([stream.feed(i) for i in rest] + [stream.flush()])
     assert tokenizer.decode(prime) + continued == tokenizer.decode(ids)
-
-
-def test_default_embedding_is_at_most_64_wide_for_characters(tmp_path):
-    data, out = tmp_path / "x.txt", tmp_path / "run"
-    assert lm.build_model(tiny_options(data, out, hidden=100), 70).embedding.weight.shape == (
-        70,
-        64,
-    )
-    assert lm.build_model(tiny_options(data, out, hidden=24), 70).embedding.weight.shape == (70, 24)
-    words = tiny_options(data, out, hidden=100, tokenizer="word")
-    assert lm.build_model(words, 70).embedding.weight.shape == (70, 100)
-    given = tiny_options(data, out, hidden=100, embedding_size=40)
-    assert lm.build_model(given, 70).embedding.weight.shape == (70, 40)
-
-
-def test_an_embedding_as_wide_as_the_vocabulary_computes_what_a_wider_one_does(tmp_path):
-    # why a narrow embedding loses nothing: a model with a 40-wide embedding of 13 tokens, and a
-    # 13-wide one given the identity as embedding and the product of the wide model's
-    # embedding and first input weights as its first input weights, score alike
-    options = tiny_options(tmp_path / "x.txt", tmp_path / "run", hidden=24, layers=2)
-    torch.manual_seed(0)
-    wide = lm.build_model(dataclasses.replace(options, embedding_size=40), 13).double().eval()
-    narrow = lm.build_model(dataclasses.replace(options, embedding_size=13), 13).double().eval()
-    weights = dict(wide.state_dict())
-    weights["rnn.cells.0.weight_ih"] = (
-        weights["rnn.cells.0.weight_ih"] @ weights["embedding.weight"].T
-    )
-    weights["embedding.weight"] = torch.eye(13, dtype=torch.float64)
-    narrow.load_state_dict(weights)
-    tokens = torch.randint(13, (3, 20), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected, _ = wide(tokens)
-        actual, _ = narrow(tokens)
-    torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_options_are_checked_before_anything_is_read(tmp_path):
