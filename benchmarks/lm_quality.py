@@ -10,10 +10,12 @@ the CPU and wall seconds the model actually took.
   2e-3 with a cosine schedule over the budget, bf16 autocast where the CPU has bf16 instructions,
   B=64 streams of T=128 steps, gradient clipping at 1.0 (the loop the issue describes);
 - rnnkit: ``rnnkit train lm --data FILE --time-limit BUDGET [--clock cpu]``, every other option at
-  its default.
+  its default, or as ``--set option=value`` (repeatable, ``LMOptions`` field names) says for a
+  variant.
 
     python benchmarks/lm_quality.py --time-limit 10m --clock cpu      # tiny Shakespeare
     python benchmarks/lm_quality.py --time-limit 10m --only plain
+    python benchmarks/lm_quality.py --time-limit 10m --clock cpu --only rnnkit --set dropout=0
 
 The two run one after the other in the same process, so the machine's state is as alike as it gets;
 with ``--parallel`` they run at the same time in two processes, each on its own CPU-time budget
@@ -29,8 +31,11 @@ import multiprocessing
 import resource
 import tempfile
 import time
+import types
+import typing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,10 +90,16 @@ def cpu_seconds() -> float:
 
 
 def plain_loop(
-    train: torch.Tensor, val: torch.Tensor, vocab: int, seconds: float, clock: str
+    train: torch.Tensor,
+    val: torch.Tensor,
+    vocab: int,
+    seconds: float,
+    clock: str,
+    curve_every: int = 0,
 ) -> tuple:
     """Train the hand-written loop for ``seconds`` on ``clock``; return (validation loss, steps,
-    tokens per wall second)."""
+    tokens per wall second). With ``curve_every`` > 0 it also prints the validation loss every
+    that many steps, on stopped clocks (outside its budget), to show whether it still improves."""
     now = time.process_time if clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
     batch, bptt, peak_lr = 64, 128, 2e-3
@@ -115,14 +126,50 @@ def plain_loop(
         optimizer.step()
         state = tuple(s.detach() for s in state)
         step += 1
+        if curve_every and step % curve_every == 0:
+            paused, wall_paused = now(), time.perf_counter()
+            curve_loss = stream_loss(model, val, bptt, autocast)
+            print(f"plain loop step {step}: validation {curve_loss:.4f}", flush=True)
+            began, wall_began = (
+                began + now() - paused,
+                wall_began + time.perf_counter() - wall_paused,
+            )
     tokens_per_s = step * batch * bptt / (time.perf_counter() - wall_began)
     return stream_loss(model, val, bptt, autocast), step, tokens_per_s
 
 
-def rnnkit_defaults(data: Path, seconds: float, out: Path, clock: str) -> tuple:
-    """``rnnkit train lm`` with its defaults; return (val loss of the kept weights, steps, tokens
-    per wall second)."""
-    options = lm.LMOptions(data=data, out=out, time_limit=seconds, clock=clock, progress="plain")
+def option_setting(text: str) -> tuple[str, Any]:
+    """``"dropout=0"`` -> ``("dropout", 0.0)``: an ``LMOptions`` field and the text read as its
+    declared type (``none`` for an optional field's None, ``true``/``false`` for a flag)."""
+    name, equals, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    hints = typing.get_type_hints(lm.LMOptions)
+    if not equals or name not in hints:
+        raise SystemExit(f"--set takes option=value with an LMOptions field, got {text!r}")
+    kinds = typing.get_args(hints[name]) if isinstance(hints[name], types.UnionType) else ()
+    if value.lower() == "none" and type(None) in kinds:
+        return name, None
+    for kind in [k for k in kinds if k is not type(None)] or [hints[name]]:
+        if kind is bool:
+            if value.lower() in ("true", "false"):
+                return name, value.lower() == "true"
+        elif kind in (int, float):
+            try:
+                return name, kind(value)
+            except ValueError:
+                continue
+        else:
+            return name, value
+    raise SystemExit(f"--set {name}: {value!r} is not a {hints[name]}")
+
+
+def rnnkit_defaults(
+    data: Path, seconds: float, out: Path, clock: str, settings: dict[str, Any]
+) -> tuple:
+    """``rnnkit train lm`` with its defaults, or ``settings`` where given; return (val loss of
+    the kept weights, steps, tokens per wall second)."""
+    given = {"data": data, "out": out, "time_limit": seconds, "clock": clock, "progress": "plain"}
+    options = lm.LMOptions(**(given | settings))
     began = time.perf_counter()
     lm.train(options)
     wall = time.perf_counter() - began
@@ -133,10 +180,10 @@ def rnnkit_defaults(data: Path, seconds: float, out: Path, clock: str) -> tuple:
     return min(losses), steps, steps * options.batch_size * options.bptt / wall
 
 
-def rnnkit_in_scratch(data: Path, seconds: float, clock: str) -> tuple:
+def rnnkit_in_scratch(data: Path, seconds: float, clock: str, settings: dict[str, Any]) -> tuple:
     """``rnnkit_defaults`` into a temporary run directory, removed afterwards."""
     with tempfile.TemporaryDirectory() as scratch:
-        return rnnkit_defaults(data, seconds, Path(scratch) / "run", clock)
+        return rnnkit_defaults(data, seconds, Path(scratch) / "run", clock, settings)
 
 
 def measured(function, *args) -> tuple:
@@ -155,7 +202,22 @@ def main() -> None:
     parser.add_argument(
         "--parallel", action="store_true", help="run both at once, in two processes"
     )
+    parser.add_argument(
+        "--plain-curve",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="print the plain loop's validation loss every STEPS steps (outside its budget)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="an rnnkit lm option other than its default (repeatable), e.g. dropout=0",
+    )
     args = parser.parse_args()
+    settings = dict(option_setting(text) for text in args.set)
     seconds = parse_duration(args.time_limit)
     text = args.data.read_text(encoding="utf-8")
     symbols = sorted(set(text))
@@ -164,10 +226,10 @@ def main() -> None:
     split = int(len(ids) * 0.9)
     jobs = {}
     if args.only in (None, "plain"):
-        plain_args = (ids[:split], ids[split:], len(symbols), seconds, args.clock)
+        plain_args = (ids[:split], ids[split:], len(symbols), seconds, args.clock, args.plain_curve)
         jobs["plain loop (nn.LSTM)"] = (plain_loop, *plain_args)
     if args.only in (None, "rnnkit"):
-        jobs["rnnkit train lm"] = (rnnkit_in_scratch, args.data, seconds, args.clock)
+        jobs["rnnkit train lm"] = (rnnkit_in_scratch, args.data, seconds, args.clock, settings)
     if args.parallel:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(jobs), mp_context=context) as pool:
@@ -177,6 +239,11 @@ def main() -> None:
         results = {name: measured(*job) for name, job in jobs.items()}
     threads = torch.get_num_threads()
     print(f"\n{args.data.name}, {args.time_limit} of {args.clock} time each, {threads} threads")
+    if settings:
+        print(
+            "rnnkit options: "
+            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+        )
     print(
         f"{'':<24}{'val nats/char':>14}{'bpc':>8}{'steps':>8}{'tok/s':>10}{'cpu s':>8}{'wall s':>8}"
     )
