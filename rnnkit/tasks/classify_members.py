@@ -114,17 +114,19 @@ def train_members(
     ``1 / count`` of ``options.time_limit`` (the run keeps the user's budget).
 
     A member stopped by Ctrl-C (``stop_reason`` ``interrupted``) ends the loop: the members
-    after it are built but not trained, and ``--resume`` continues inside the stopped one.
+    after it are untrained copies of its shape (``build``, which may pretrain, is not called),
+    and ``--resume`` continues inside the stopped one.
 
     Returns (the members, the results of those that trained)."""
     time_limit = None if options.time_limit is None else options.time_limit / count
     members, results = [], []
     for i in range(count):
+        if results and results[-1].get("stop_reason") == "interrupted":
+            members.append(_copy(members[-1]))  # a placeholder; only its shape is stored
+            continue
         member_options = dataclasses.replace(options, seed=options.seed + i, time_limit=time_limit)
         model = build(member_options.seed)
         members.append(model)
-        if results and results[-1].get("stop_reason") == "interrupted":
-            continue
         run_dir = out / MEMBERS_DIR / str(i)
         results.append(train_member(model, pool, make_objective, member_options, run_dir))
     return members, results

@@ -235,8 +235,13 @@ def test_ctrl_c_in_a_member_stops_the_ensemble_and_resume_finishes_it(tmp_path, 
         return requests
 
     monkeypatch.setattr(trainer_module._StopRequests, "__enter__", enter)
+    built = []
+    original_build = classify.build_model
+    monkeypatch.setattr(
+        classify, "build_model", lambda *a, **k: built.append(1) or original_build(*a, **k)
+    )
     run_dir = classify.train(options)
-    assert started == [0, 1]  # member 2 never started
+    assert started == [0, 1] and len(built) == 2  # member 2 was neither built nor trained
     assert classify.load_run(run_dir).config["results"]["stop_reason"] == "interrupted"
     monkeypatch.setattr(trainer_module._StopRequests, "__enter__", original_enter)
     classify.train(dataclasses.replace(options, resume=True))
