@@ -923,7 +923,8 @@ class ClassifyTask(Task[ClassifyOptions]):
         train_options = options.train_options()
         trained = None
         refit = None
-        oob: tuple[list[int], Tensor] = ([], torch.empty(0))
+        oob_truth: list[int] = []  # an ensemble's out-of-bag labels and predictions
+        oob_predicted: list[int] = []
         if pool is not None and options.ensemble > 1:
 
             def build(seed: int) -> nn.Module:
@@ -939,9 +940,12 @@ class ClassifyTask(Task[ClassifyOptions]):
             pretraining = None
             trained = ensemble_results(member_results)
             if options.val is None and trained["stop_reason"] != "interrupted":
-                oob = classify_members.out_of_bag(
+                rows, probabilities = classify_members.out_of_bag(
                     members, pool, options.seed, predict_probabilities
                 )
+                if rows:
+                    oob_truth = pool.examples.labels[rows].tolist()
+                    oob_predicted = probabilities.argmax(dim=1).tolist()
         else:
             model = build_model(options, class_names, encoder, pretrained)
             pretraining = pretrain(model, options.seed)
@@ -980,11 +984,8 @@ class ClassifyTask(Task[ClassifyOptions]):
                 predicted = predict_probabilities(model, unseen.inputs).argmax(dim=1).tolist()
                 matrix = confusion_matrix(unseen.labels.tolist(), predicted, len(class_names))
                 _plot_confusion(matrix, class_names, path, "validation")
-            elif oob[0]:
-                rows, probabilities = oob
-                truth = pool.examples.labels[rows].tolist() if pool is not None else []
-                predicted = probabilities.argmax(dim=1).tolist()
-                matrix = confusion_matrix(truth, predicted, len(class_names))
+            elif oob_predicted:
+                matrix = confusion_matrix(oob_truth, oob_predicted, len(class_names))
                 _plot_confusion(matrix, class_names, path, "out-of-bag validation")
             return {}
 

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.labelled import stratified_split
+from rnnkit.tasks.lifecycle import storable_results
 from rnnkit.training import Objective, Trainer, TrainOptions
 
 #: the folders of a run directory that hold its members' runs and a refit's selection run
@@ -83,11 +84,6 @@ class Pool:
         return self.examples.take(train_rows), self.examples.take(val_rows)
 
 
-def clean_results(results: dict[str, Any]) -> dict[str, Any]:
-    """The trainer's results without tensors (what config.json stores)."""
-    return {key: value for key, value in results.items() if not isinstance(value, Tensor)}
-
-
 def train_member(
     model: nn.Module,
     pool: Pool,
@@ -98,7 +94,7 @@ def train_member(
     """Train ``model`` in place as a run with ``options.seed`` would: on its split of ``pool``,
     keeping the weights of its best validation; its files in ``run_dir``. Returns its results."""
     train, val = pool.split(options.seed)
-    return clean_results(Trainer(model, make_objective(train, val), options, run_dir).fit())
+    return storable_results(Trainer(model, make_objective(train, val), options, run_dir).fit())
 
 
 def train_members(
@@ -147,17 +143,18 @@ def out_of_bag(
     rows = sorted(set().union(*held))
     if not rows:
         return [], torch.empty(0)
-    total = torch.zeros(len(rows), 0)
+    total: Tensor | None = None  # (R, K), once the number of classes is known
     counts = torch.zeros(len(rows), 1)
     for member, rows_out in zip(members, held, strict=True):
         chosen = [k for k, row in enumerate(rows) if row in rows_out]
         if not chosen:
             continue
         probabilities = predict(member.eval(), [pool.examples.inputs[rows[k]] for k in chosen])
-        if total.shape[1] == 0:
-            total = torch.zeros(len(rows), probabilities.shape[1])
+        if total is None:
+            total = probabilities.new_zeros(len(rows), probabilities.shape[1])
         total[chosen] += probabilities
         counts[chosen] += 1
+    assert total is not None  # every row was held out by some member
     return rows, total / counts
 
 
@@ -173,7 +170,7 @@ def select_epochs(
     train, val = pool.split(options.seed)
     objective = make_objective(train, val)
     trainer = Trainer(_copy(model), objective, options, out / SELECTION_DIR)
-    results = clean_results(trainer.fit())
+    results = storable_results(trainer.fit())
     best_step = results.get("best_step") or results["step"]
     return max(1, round(best_step / objective.batches_per_epoch())), results
 

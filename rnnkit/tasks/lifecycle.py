@@ -303,13 +303,18 @@ def train(
             on_validation=on_validation,
         )
         results = trainer.fit()
-    results = {key: value for key, value in results.items() if not isinstance(value, Tensor)}
+    results = storable_results(results)
     if main:
         more: dict[str, Any] = {}
         if prepared.finish is not None:
             more = prepared.finish(prepared.model.eval(), results)
         write_config(out, task.name, **sections, **more, results=results)
     return out
+
+
+def storable_results(results: dict[str, Any]) -> dict[str, Any]:
+    """A trainer's results without its tensors (the best weights): what config.json stores."""
+    return {key: value for key, value in results.items() if not isinstance(value, Tensor)}
 
 
 def open_for_training(task: Task[Options], options: Options) -> Run | None:
