@@ -50,6 +50,8 @@ def test_the_page_lists_every_run_with_its_task_and_draws_its_curves(page, reque
     assert names == [path.name for path in served_runs.values()]
     tasks = page.locator("nav .run .task").all_inner_texts()
     assert tasks == [f"task: {task}" for task in served_runs]
+    # the curves are drawn once their metrics arrive, after the run list
+    page.wait_for_selector("#curves svg path.series", timeout=15_000)
     assert page.locator("#curves svg path.series").count() >= 1
 
 
