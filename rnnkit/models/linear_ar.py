@@ -13,7 +13,7 @@ the seasonal-naive one (rather than a drift learnt from the training years).
 
 The penalty is a multiple of the number of rows, one of ``PENALTIES``: the forecast task keeps
 the ``COMBINED`` whose validation forecasts are best
-(``rnnkit.tasks.series_transforms.choose_penalty``) and averages their fits (``combined_ridge``).
+(``rnnkit.tasks.series_transforms.choose_linear``) and averages their fits (``combined_ridge``).
 ``predict`` is affine in ``(W, b)``, so the averaged fit forecasts exactly the average of their
 forecasts: a forecast combination, steadier than any one penalty picked on a few folds.
 """

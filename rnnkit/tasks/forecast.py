@@ -85,10 +85,12 @@ from rnnkit.tasks.forecast_intervals import SCALE_LOOKBACKS, Intervals, movement
 from rnnkit.tasks.lifecycle import Prepared, Run
 from rnnkit.tasks.options import model_option, option
 from rnnkit.tasks.series_transforms import (
+    BASES,
     CHOICES,
     FoldForecasts,
+    LinearChoice,
     check_transform,
-    choose_penalty,
+    choose_linear,
     choose_transform,
     fold_forecasts,
     to_file_units,
@@ -149,6 +151,14 @@ class ForecastOptions(series_common.SeriesOptions):
         panel=WINDOWS,
         fixed=True,
     )
+    base: Literal["auto", "seasonal", "naive"] = option(
+        "auto",
+        help="The forecast the linear part shrinks to and the net corrects: seasonal naive of "
+        "--season, naive (the last value), or auto: naive only where it beats seasonal naive on "
+        "every rolling validation fold.",
+        panel=WINDOWS,
+        fixed=True,
+    )
     quantiles: str = option(
         "0.1,0.5,0.9",
         help="Quantile levels of the intervals (calibrated on validation residuals).",
@@ -184,6 +194,13 @@ class ForecastOptions(series_common.SeriesOptions):
             raise UserError(
                 f"--transform {self.transform!r} is not known; use {', '.join(CHOICES)}."
             )
+        if self.base not in BASES:
+            raise UserError(f"--base {self.base!r} is not known; use {', '.join(BASES)}.")
+        if self.base != "auto" and not self.has_residual:
+            raise UserError(
+                f"--base {self.base} is the base of the residual; it needs --residual and "
+                "--decoder direct."
+            )
         self.require_whole_numbers("ensemble", optional=True)
         if self.residual and self.decoder == "direct" and (self.season or 1) > self.lookback:
             raise UserError(
@@ -194,6 +211,16 @@ class ForecastOptions(series_common.SeriesOptions):
         parse_quantiles(self.quantiles)
         parse_split(self.split)
         return self
+
+    @property
+    def has_residual(self) -> bool:
+        """Whether the model learns the correction to a naive forecast (``--residual``, direct)."""
+        return self.residual and self.decoder == "direct"
+
+    @property
+    def residual_season(self) -> int:
+        """The season ``--season`` gives the residual's base: 0 without a residual."""
+        return (self.season or 1) if self.has_residual else 0
 
 
 def parse_quantiles(text: str) -> list[float]:
@@ -278,7 +305,8 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             table, lookback + horizon, f"--lookback {lookback} + --horizon {horizon}", options.data
         )
         spans = Spans.of(table, options.split)
-        transform, penalties, transform_errors = target_transform(options, table, spans, resumed)
+        linear, transform_errors = linear_choice(options, table, spans, resumed)
+        transform, penalties = linear.transform, linear.penalties
         model_table = transformed_table(table, transform)
         scaler = series_common.training_scaler(model_table, spans, resumed)
         train_windows = make_windows(model_table, scaler, lookback, horizon, TRAIN, spans)
@@ -310,12 +338,17 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             return {"intervals": intervals.to_dict()} if intervals is not None else {}
 
         model = build_model(
-            options, len(table.columns.targets), len(table.covariate_names), len(train_windows)
+            options,
+            len(table.columns.targets),
+            len(table.covariate_names),
+            len(train_windows),
+            base_season=linear.season,
         )
         if model.linear:
             fit_linear_part(model, train_windows, penalties)
         data = data_section(options, table, spans, len(train_windows), len(val_windows))
         data["transform"] = transform
+        data["base_season"] = linear.season
         data["linear_penalty"] = penalties[0]
         data["linear_penalties"] = list(penalties)
         if transform_errors:
@@ -352,7 +385,16 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
         return self.load_model(run), series_common.load_scaler(run)
 
     def describe_data(self, data: dict[str, Any]) -> dict[str, Any]:
-        keys = ("file", "targets", "time_column", "frequency", "rows", "train_windows", "transform")
+        keys = (
+            "file",
+            "targets",
+            "time_column",
+            "frequency",
+            "rows",
+            "train_windows",
+            "transform",
+            "base_season",
+        )
         return {key: data.get(key) for key in keys}
 
     def describe_more(self, run: Run) -> dict[str, Any]:
@@ -378,10 +420,14 @@ def default_hidden(train_windows: int) -> int:
 
 
 def build_model(
-    options: ForecastOptions, num_targets: int, num_covariates: int, train_windows: int
+    options: ForecastOptions,
+    num_targets: int,
+    num_covariates: int,
+    train_windows: int,
+    base_season: int | None = None,
 ) -> Forecaster:
-    """The ``Forecaster`` that ``options`` describe, for the table's targets and covariates."""
-    residual = options.residual and options.decoder == "direct"
+    """The ``Forecaster`` that ``options`` describe, for the table's targets and covariates;
+    ``base_season``: the season of its residual's base (default: ``--season``'s)."""
     return Forecaster(
         num_targets,
         num_covariates,
@@ -394,7 +440,7 @@ def build_model(
         likelihood=options.likelihood,
         relative=options.relative,
         normalise=options.normalise,
-        season=(options.season or 1) if residual else 0,
+        season=options.residual_season if base_season is None else base_season,
         members=options.ensemble or default_ensemble(train_windows),
         lookback=options.lookback,
         linear=options.linear and options.decoder == "direct",
@@ -425,31 +471,39 @@ def choose_net_weight(model: Forecaster, val: Windows) -> float:
     return best
 
 
-def target_transform(
+def linear_choice(
     options: ForecastOptions, table: SeriesTable, spans: Spans, resumed: Run | None
-) -> tuple[str, tuple[float, ...], dict[str, float]]:
-    """The run's transform of its targets, the ridge penalties whose fits its linear part
-    averages (both chosen on the validation windows: ``rnnkit.tasks.series_transforms``) and,
-    for ``auto``, each candidate transform's validation error (a resumed run keeps what it
-    started with; runs written before the combination stored one penalty)."""
+) -> tuple[LinearChoice, dict[str, float]]:
+    """The run's transform of its targets, the base of its residual and the ridge penalties
+    whose fits its linear part averages (chosen on the validation windows:
+    ``rnnkit.tasks.series_transforms``) and, for ``--transform auto``, each candidate
+    transform's validation error. A resumed run keeps what it started with (runs written
+    before the base was chosen used ``--season``'s, before the combination one penalty)."""
     if resumed is not None:
         data = resumed.section("data")
         penalties = data.get("linear_penalties") or [data.get("linear_penalty", 0.0)]
-        return stored_transform(resumed), tuple(float(p) for p in penalties), {}
-    residual = options.residual and options.decoder == "direct"
-    season = (options.season or 1) if residual else 0
-    windows = (options.lookback, options.horizon, season, options.relative, options.normalise)
+        season = int(data.get("base_season", options.residual_season))
+        penalties = tuple(float(p) for p in penalties)
+        return LinearChoice(stored_transform(resumed), season, penalties, math.nan), {}
+    windows = (
+        options.lookback,
+        options.horizon,
+        options.residual_season,
+        options.relative,
+        options.normalise,
+    )
     if options.transform != "auto":
         check_transform(options.transform, table, options.data)
-        penalties, _ = choose_penalty(table, spans, options.transform, *windows)
-        return options.transform, penalties, {}
-    name, penalties, errors = choose_transform(table, spans, *windows)
+        return choose_linear(table, spans, options.transform, *windows, options.base), {}
+    choice, errors = choose_transform(table, spans, *windows, options.base)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in errors.items())
+    base = {0: "", 1: ", naive base"}.get(choice.season, ", seasonal-naive base")
     print(
-        f"--transform auto: {name} (validation error of the linear part: {shown})",
+        f"--transform auto: {choice.transform}{base} (validation error of the linear part: "
+        f"{shown})",
         file=sys.stderr,
     )
-    return name, penalties, errors
+    return choice, errors
 
 
 def stored_transform(run: Run) -> str:

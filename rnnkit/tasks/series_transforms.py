@@ -15,9 +15,18 @@ split of a short series is a noisy judge). The transform is the one whose best p
 best; the linear part then averages the fits of that transform's ``linear_ar.COMBINED`` best
 penalties (a forecast combination: a few folds often pick a light penalty whose trend does not
 last; the average of the best few is steadier). The network's linear part, fitted in a fraction
-of a second. ``choose_penalty`` makes the same choice of the penalties for a transform the user
-fixed, and ``fold_forecasts`` gives the combined linear part's forecasts of the earlier folds,
-out of sample, for calibrating intervals.
+of a second.
+
+The base the linear part shrinks to (and the network corrects) is the seasonal-naive forecast of
+``--season``, unless the naive one (the last value) beats it on every fold (``choose_linear``,
+``--base auto``): a daily series given a weekly season it barely has, or a noisy one whose
+seasonal lag repeats last season's noise, forecasts better from its last value. Since the model
+reads each window relative to its last value, the two bases differ only in the ridge's
+shrinkage target: no seasonal lag, or the lag of the season.
+
+``choose_linear`` makes the same choices for a transform the user fixed, and ``fold_forecasts``
+gives the combined linear part's forecasts of the earlier folds, out of sample, for calibrating
+intervals.
 """
 
 from __future__ import annotations
@@ -74,6 +83,34 @@ def check_transform(name: str, table: SeriesTable, data: object) -> None:
         )
 
 
+#: what ``--base`` may say: the base the linear part shrinks to and the network corrects
+BASES = ("auto", "seasonal", "naive")
+
+
+@dataclass(frozen=True)
+class LinearChoice:
+    """What the validation folds fix of a run's linear part: the target ``transform``, the
+    ``season`` of its base forecast (the user's season: seasonal naive; 1: naive; 0: the window
+    offset, without a residual), the ridge ``penalties`` (per regression row) whose fits it
+    averages, best first, and the best penalty's mean fold ``error`` (scaled MAE; NaN when
+    nothing could be measured)."""
+
+    transform: str
+    season: int
+    penalties: tuple[float, ...]
+    error: float
+
+
+def base_seasons(season: int, base: str) -> tuple[int, ...]:
+    """The base seasons ``--base`` allows for the user's ``season`` (0: no residual, 1: none
+    given): ``auto`` weighs seasonal naive against naive when there is a season to weigh."""
+    if base not in BASES:
+        raise ValueError(f"unknown base {base!r}")
+    if season <= 1 or base == "seasonal":
+        return (season,)
+    return (1,) if base == "naive" else (season, 1)
+
+
 def choose_transform(
     table: SeriesTable,
     spans: Spans,
@@ -82,26 +119,29 @@ def choose_transform(
     season: int,
     relative: bool,
     normalise: str,
-) -> tuple[str, tuple[float, ...], dict[str, float]]:
-    """The transform whose best ridge penalty has the smallest validation error of the linear
-    autoregression, that transform's combined penalties (``choose_penalty``), and each
-    transform's best error (scaled MAE; NaN where it could not be measured). ``none`` (and
-    ``linear_ar.DEFAULT_PENALTY``) when no candidate has validation windows."""
-    errors, penalties = {}, {}
-    for name in transforms.TRANSFORMS:
-        if not all(transforms.applicable(name, s.values) for s in table.series):
-            continue
-        penalties[name], errors[name] = choose_penalty(
-            table, spans, name, lookback, horizon, season, relative, normalise
+    base: str = "auto",
+) -> tuple[LinearChoice, dict[str, float]]:
+    """The transform whose linear autoregression (base and penalties chosen by ``choose_linear``)
+    has the smallest validation error, and each transform's best error (scaled MAE; NaN where it
+    could not be measured). ``none`` with ``linear_ar.DEFAULT_PENALTY`` when no candidate has
+    validation windows."""
+    choices = {
+        name: choose_linear(
+            table, spans, name, lookback, horizon, season, relative, normalise, base
         )
+        for name in transforms.TRANSFORMS
+        if all(transforms.applicable(name, s.values) for s in table.series)
+    }
+    errors = {name: choice.error for name, choice in choices.items()}
     finite = {k: v for k, v in errors.items() if math.isfinite(v)}
     if not finite:
-        return "none", (linear_ar.DEFAULT_PENALTY,), errors
-    best = min(finite, key=finite.get)
-    return best, penalties[best], errors
+        return choose_linear(
+            table, spans, "none", lookback, horizon, season, relative, normalise, base
+        ), errors
+    return choices[min(finite, key=finite.get)], errors
 
 
-def choose_penalty(
+def choose_linear(
     table: SeriesTable,
     spans: Spans,
     name: str,
@@ -110,30 +150,78 @@ def choose_penalty(
     season: int,
     relative: bool,
     normalise: str,
-) -> tuple[tuple[float, ...], float]:
-    """The ``linear_ar.COMBINED`` ridge penalties (per regression row) of the linear
-    autoregression on the targets transformed by ``name`` with the smallest rolling-origin
-    validation errors, best first, and the best one's error (NaN, and
-    ``(linear_ar.DEFAULT_PENALTY,)``, without training or validation windows).
+    base: str = "auto",
+) -> LinearChoice:
+    """The base and the ridge penalties of the linear autoregression on the targets transformed
+    by ``name``.
 
-    A penalty's error is the mean over the folds of ``rolling_folds``: fitted on the windows
-    whose targets end before a fold, scored on the fold's windows.
+    With ``base="auto"`` and a season over 1, the naive base (the last value, which the ridge's
+    penalty then shrinks to) replaces the seasonal-naive one only when its best penalty's
+    forecasts beat the seasonal base's best on every rolling fold: the user's ``--season`` is
+    the prior, set aside only on evidence that holds fold after fold (a series given a season it
+    does not have, or whose noise the seasonal lag repeats). Both are scored in the same units:
+    MAE over the in-sample seasonal-naive MAE of ``season``.
+    """
+    ranked = {
+        candidate: rank_penalties(
+            table, spans, name, lookback, horizon, candidate, relative, normalise, season
+        )
+        for candidate in base_seasons(season, base)
+    }
+    measured = {k: v for k, v in ranked.items() if v is not None}
+    if not measured:
+        return LinearChoice(
+            name, base_seasons(season, base)[0], (linear_ar.DEFAULT_PENALTY,), math.nan
+        )
+    chosen = next(iter(measured))
+    if len(measured) == 2:
+        seasonal, naive = measured[season][1], measured[1][1]
+        chosen = 1 if bool(np.all(naive < seasonal)) else season
+    penalties, fold_errors = measured[chosen]
+    return LinearChoice(name, chosen, penalties, float(np.mean(fold_errors)))
+
+
+def rank_penalties(
+    table: SeriesTable,
+    spans: Spans,
+    name: str,
+    lookback: int,
+    horizon: int,
+    season: int,
+    relative: bool,
+    normalise: str,
+    scale_season: int,
+) -> tuple[tuple[float, ...], np.ndarray] | None:
+    """The ``linear_ar.COMBINED`` penalties with the smallest mean rolling-origin errors, best
+    first, and the best one's error on each fold ``(F,)``; None without training or validation
+    windows.
+
+    A penalty's error on a fold: the linear part with the base of ``season``, fitted on the
+    windows whose targets end before the fold, scored on the fold's windows by its MAE in the
+    file's units over the in-sample seasonal-naive MAE of ``scale_season``.
     """
     setup = _rolling_setup(table, spans, name, lookback, horizon)
     if setup is None:
-        return (linear_ar.DEFAULT_PENALTY,), math.nan
+        return None
     scaler, pool, folds = setup
     predictions = _fold_predictions(pool, folds, linear_ar.PENALTIES, season, relative, normalise)
     errors = {}
     for index, factor in enumerate(linear_ar.PENALTIES):
-        fold_errors = [
-            _file_unit_error(
-                table, spans, name, scaler, _subset(pool, scored), predicted[index], season
-            )
-            for (_, scored), predicted in zip(folds, predictions, strict=True)
-        ]
-        errors[factor] = float(np.mean(fold_errors))
-    ranked = sorted(errors, key=errors.get)
+        errors[factor] = np.array(
+            [
+                _file_unit_error(
+                    table,
+                    spans,
+                    name,
+                    scaler,
+                    _subset(pool, scored),
+                    predicted[index],
+                    scale_season,
+                )
+                for (_, scored), predicted in zip(folds, predictions, strict=True)
+            ]
+        )
+    ranked = sorted(errors, key=lambda factor: float(np.mean(errors[factor])))
     return tuple(ranked[: linear_ar.COMBINED]), errors[ranked[0]]
 
 

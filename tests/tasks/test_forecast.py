@@ -3,6 +3,7 @@ and a resumed run keeps its scaler."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def test_log_transform_of_values_that_are_not_positive_is_refused(tmp_path: Path
 
 
 class _StoredRun:
-    """What ``target_transform`` reads of a resumed run: its ``data`` section."""
+    """What ``linear_choice`` reads of a resumed run: its ``data`` section."""
 
     def __init__(self, data: dict) -> None:
         self.data = data
@@ -199,9 +200,51 @@ class _StoredRun:
         return self.data
 
 
-def test_a_resumed_run_keeps_its_penalties_and_an_older_run_its_one_penalty() -> None:
-    options = forecast.ForecastOptions(target="y", lookback=8, horizon=2)
-    newer = _StoredRun({"transform": "log", "linear_penalty": 0.1, "linear_penalties": [0.1, 1.0]})
-    assert forecast.target_transform(options, None, None, newer) == ("log", (0.1, 1.0), {})
-    older = _StoredRun({"transform": "diff", "linear_penalty": 10.0})
-    assert forecast.target_transform(options, None, None, older) == ("diff", (10.0,), {})
+def test_a_resumed_run_keeps_its_choices_and_an_older_run_its_season_and_one_penalty() -> None:
+    options = forecast.ForecastOptions(target="y", lookback=24, horizon=2, season=12)
+
+    def kept(data: dict) -> tuple:
+        choice, errors = forecast.linear_choice(options, None, None, _StoredRun(data))
+        return choice.transform, choice.season, choice.penalties, errors
+
+    newer = {
+        "transform": "log",
+        "base_season": 1,
+        "linear_penalty": 0.1,
+        "linear_penalties": [0.1, 1.0],
+    }
+    assert kept(newer) == ("log", 1, (0.1, 1.0), {})
+    # before the base was chosen: the season of --season; before the combination: one penalty
+    assert kept({"transform": "diff", "linear_penalty": 10.0}) == ("diff", 12, (10.0,), {})
+
+
+def test_a_random_walk_given_a_season_is_forecast_over_its_last_value(tmp_path: Path) -> None:
+    # the run's model takes the base the fold choice names (here the naive one: a random walk
+    # has no season), while the backtest still scores MASE and seasonal naive with --season
+    rng = np.random.default_rng(3)
+    data = tmp_path / "walk.csv"
+    pd.DataFrame({"y": 100 + np.cumsum(rng.normal(size=200))}).to_csv(data, index=False)
+    options = forecast.ForecastOptions(
+        data=data,
+        out=tmp_path / "run",
+        target="y",
+        lookback=24,
+        horizon=6,
+        season=12,
+        split="140,30,30",
+        epochs=1,
+        progress="off",
+    )
+    config = json.loads((forecast.train(options) / "config.json").read_text())
+    assert config["data"]["base_season"] == config["model"]["season"] == 1
+    assert config["results"]["test"]["season"] == 12
+    fixed = dataclasses.replace(options, out=tmp_path / "fixed", base="seasonal")
+    assert json.loads((forecast.train(fixed) / "config.json").read_text())["model"]["season"] == 12
+
+
+def test_a_base_without_a_residual_or_unknown_is_refused(tmp_path: Path) -> None:
+    base = dict(data=tmp_path / "x.csv", out=tmp_path / "r", target="y", lookback=24, season=12)
+    with pytest.raises(UserError, match="--base naive is the base of the residual"):
+        forecast.ForecastOptions(**base, base="naive", residual=False).validate()
+    with pytest.raises(UserError, match="--base 'weekly' is not known"):
+        forecast.ForecastOptions(**base, base="weekly").validate()

@@ -14,7 +14,7 @@ from rnnkit.models.linear_ar import COMBINED, PENALTIES
 from rnnkit.tasks.forecast import BacktestSettings, calibrate_intervals
 from rnnkit.tasks.forecast_intervals import Intervals, movement, window_scale
 from rnnkit.tasks.series_transforms import (
-    choose_penalty,
+    choose_linear,
     choose_transform,
     fold_forecasts,
     rolling_folds,
@@ -74,9 +74,9 @@ def test_auto_transforms_a_multiplicative_seasonal_series() -> None:
         covariate_names=[],
     )
     spans = Spans({"_": (168, 204, 240)})
-    name, _, errors = choose_transform(table, spans, 24, 12, 12, True, "window")
+    choice, errors = choose_transform(table, spans, 24, 12, 12, True, "window")
     # log and diff both make the growth additive; either beats the raw values by far
-    assert name in ("log", "diff")
+    assert choice.transform in ("log", "diff")
     assert errors["log"] < 0.5 * errors["none"] and errors["diff"] < 0.5 * errors["none"]
 
 
@@ -107,7 +107,12 @@ def noisy_seasonal_table() -> tuple[np.ndarray, SeriesTable, Spans]:
     """200 rows of trend + season + noise: training rows 0..140, validation 140..170."""
     rng = np.random.default_rng(5)
     t = np.arange(200)
-    y = (50 + 0.1 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(size=200))[:, None]
+    return one_series_table(50 + 0.1 * t + 5 * np.sin(2 * np.pi * t / 12) + rng.normal(size=200))
+
+
+def one_series_table(values: np.ndarray) -> tuple[np.ndarray, SeriesTable, Spans]:
+    """200 values as a table of one series: training rows 0..140, validation 140..170."""
+    y = np.asarray(values, dtype=np.float64)[:, None]
     table = SeriesTable(
         series=[Series("_", y, np.zeros((200, 0)))],
         columns=SeriesColumns(targets=["y"]),
@@ -118,11 +123,16 @@ def noisy_seasonal_table() -> tuple[np.ndarray, SeriesTable, Spans]:
 
 
 def numpy_fold_forecasts(
-    y: np.ndarray, factors: tuple[float, ...], fit_origins: range, scored_origins: range
+    y: np.ndarray,
+    factors: tuple[float, ...],
+    fit_origins: range,
+    scored_origins: range,
+    season: int = 12,
 ) -> np.ndarray:
     """``(N, 6)`` forecasts of the scored origins by the mean of the ridge fits (NumPy least
-    squares, ridge as augmented rows) of windows L=24, H=6, season 12, each normalised by its
-    last value and its standard deviation plus 0.01 in the scaler's units (training rows)."""
+    squares, ridge as augmented rows) of windows L=24, H=6 over the seasonal-naive base of
+    ``season`` (1: the last value), each normalised by its last value and its standard deviation
+    plus 0.01 in the scaler's units (training rows)."""
     eps = 1e-2 * y[:140, 0].std()
 
     def rows(origins):
@@ -131,7 +141,7 @@ def numpy_fold_forecasts(
             history = y[o - 24 : o, 0]
             spread = history.std() + eps
             x.append((history - history[-1]) / spread)
-            target.append((y[o : o + 6, 0] - history[-12:][:6]) / spread)
+            target.append((y[o : o + 6, 0] - np.resize(history[-season:], 6)) / spread)
         return np.array(x), np.array(target)
 
     x, target = rows(fit_origins)
@@ -146,7 +156,7 @@ def numpy_fold_forecasts(
         history = y[o - 24 : o, 0]
         spread = history.std() + eps
         x_o = np.r_[(history - history[-1]) / spread, 1.0]
-        forecasts.append(history[-12:][:6] + spread * (x_o @ solution))
+        forecasts.append(np.resize(history[-season:], 6) + spread * (x_o @ solution))
     return np.array(forecasts)
 
 
@@ -163,7 +173,8 @@ def test_auto_keeps_the_penalties_with_the_smaller_rolling_errors() -> None:
     # the chosen penalties are the three of smallest error computed fold by fold with NumPy,
     # best first, and the error returned is the best one's
     y, table, spans = noisy_seasonal_table()
-    penalties, error = choose_penalty(table, spans, "none", 24, 6, 12, True, "window")
+    choice = choose_linear(table, spans, "none", 24, 6, 12, True, "window", "seasonal")
+    penalties, error = choice.penalties, choice.error
 
     scale = np.mean(np.abs(y[12:140, 0] - y[:128, 0]))
 
@@ -259,3 +270,40 @@ def test_intervals_pool_validation_and_earlier_fold_residuals() -> None:
     np.testing.assert_allclose(
         alone.spread, np.maximum.accumulate(np.sqrt((own**2).mean(axis=0))), rtol=1e-4
     )
+
+
+def numpy_best_fold_errors(y: np.ndarray, season: int) -> np.ndarray:
+    """``(3,)``: on each rolling fold, the scaled MAE of the penalty with the smallest mean over
+    the folds, for the base of ``season`` (scaled by the in-sample seasonal-naive MAE of 12)."""
+    scale = np.mean(np.abs(y[12:140, 0] - y[:128, 0]))
+    errors = []
+    for factor in PENALTIES:
+        per_fold = []
+        for fit_origins, scored_origins in NOISY_FOLDS:
+            forecasts = numpy_fold_forecasts(y, (factor,), fit_origins, scored_origins, season)
+            actual = np.array([y[o : o + 6, 0] for o in scored_origins])
+            per_fold.append(np.mean(np.abs(actual - forecasts)) / scale)
+        errors.append(per_fold)
+    errors = np.array(errors)
+    return errors[np.argmin(errors.mean(axis=1))]
+
+
+@pytest.mark.parametrize("kind", ["seasonal", "random walk"])
+def test_auto_base_is_naive_only_where_it_beats_seasonal_naive_on_every_fold(kind: str) -> None:
+    # a seasonal series keeps --season's base; a random walk given a season of 12 takes the
+    # last value, which its seasonal lag only adds noise to; both as NumPy's fold errors say
+    if kind == "seasonal":
+        y, table, spans = noisy_seasonal_table()
+    else:
+        rng = np.random.default_rng(3)
+        y, table, spans = one_series_table(100 + np.cumsum(rng.normal(size=200)))
+    choice = choose_linear(table, spans, "none", 24, 6, 12, True, "window")
+    seasonal, naive = numpy_best_fold_errors(y, 12), numpy_best_fold_errors(y, 1)
+    expected = 1 if np.all(naive < seasonal) else 12
+    assert choice.season == expected == (12 if kind == "seasonal" else 1)
+    best = naive if expected == 1 else seasonal
+    assert choice.error == pytest.approx(best.mean(), rel=1e-4)
+    # the fixed bases take no vote, and a series without a season has nothing to choose
+    for base, season in (("seasonal", 12), ("naive", 1)):
+        assert choose_linear(table, spans, "none", 24, 6, 12, True, "window", base).season == season
+    assert choose_linear(table, spans, "none", 24, 6, 1, True, "window").season == 1
