@@ -12,7 +12,7 @@ from rnnkit.metrics import forecast as fm
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.linear_ar import COMBINED, PENALTIES
 from rnnkit.tasks.forecast import BacktestSettings, calibrate_intervals
-from rnnkit.tasks.forecast_intervals import Intervals, movement, window_scale
+from rnnkit.tasks.forecast_intervals import Intervals, conformal_level, movement, window_scale
 from rnnkit.tasks.series_transforms import (
     choose_linear,
     choose_transform,
@@ -22,17 +22,28 @@ from rnnkit.tasks.series_transforms import (
 
 
 def test_symmetric_and_signed_quantiles_by_hand() -> None:
-    # one step, scale 1, residuals -3, -1, 0, 1, 2: spread sqrt(15 / 5); |r| sorted 0, 1, 1, 2, 3
-    # has its 0.8 quantile at 2.2 (linear interpolation at position 3.2); the signed 0.1 and 0.9
-    # quantiles are -2.2 (position 0.4) and 1.6 (position 3.6)
-    actual = np.array([-3.0, -1.0, 0.0, 1.0, 2.0]).reshape(5, 1, 1)
-    forecast, scale = np.zeros((5, 1, 1)), np.ones((5, 1))
-    root = np.sqrt(3.0)
+    # nine one-step windows, scale 1, residuals -4 -3 -1 0 0 1 2 2 5: spread sqrt(60 / 9).
+    # Split conformal over 9 windows takes the 80% interval at the ceil(10 * 0.8) / 9 = 8/9
+    # quantile: |r| sorted 0 0 1 1 2 2 3 4 5 at position 8 * 8/9 = 7.11, 4.11 by linear
+    # interpolation. Signed, the 0.9 quantile moves to ceil(10 * 0.9) / 9 = 1 (the largest, 5)
+    # and the 0.1 quantile to 1 - 1 = 0 (the smallest, -4)
+    residuals = np.array([-4.0, -3.0, -1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 5.0])
+    actual = residuals.reshape(9, 1, 1)
+    forecast, scale = np.zeros((9, 1, 1)), np.ones((9, 1))
+    root = np.sqrt(60.0 / 9.0)
     symmetric = Intervals.fit(actual, forecast, scale, [0.1, 0.5, 0.9])
     np.testing.assert_allclose(symmetric.spread, [root])
-    np.testing.assert_allclose(symmetric.z, [-2.2 / root, 0.0, 2.2 / root])
+    np.testing.assert_allclose(symmetric.z, [-(4 + 1 / 9) / root, 0.0, (4 + 1 / 9) / root])
     signed = Intervals.fit(actual, forecast, scale, [0.1, 0.5, 0.9], symmetric=False)
-    np.testing.assert_allclose(signed.z, [-2.2 / root, 0.0, 1.6 / root])
+    np.testing.assert_allclose(signed.z, [-4.0 / root, 0.0, 5.0 / root])
+
+
+def test_the_conformal_level_by_hand() -> None:
+    # ceil((N + 1) p) / N: 26 windows at 80% -> 22/26; 300 at 80% -> 241/300; 4 at 80% -> 1
+    assert conformal_level(0.8, 26) == pytest.approx(22 / 26)
+    assert conformal_level(0.8, 300) == pytest.approx(241 / 300)
+    assert conformal_level(0.8, 4) == 1.0
+    assert conformal_level(0.8, 9) == pytest.approx(8 / 9)  # (N + 1) p = 8 exactly
 
 
 def test_window_scale_is_the_mean_absolute_change() -> None:
@@ -260,7 +271,9 @@ def test_intervals_pool_validation_and_earlier_fold_residuals() -> None:
     scale = np.array([np.abs(np.diff(y[max(0, o - 96) : o, 0])).mean() for o in origins])
     residual = (np.array(actual) - np.array(forecast)) / scale[:, None]
     spread = np.maximum.accumulate(np.sqrt((residual**2).mean(axis=0)))
-    size = np.quantile(np.abs(residual / spread), 0.8)  # symmetric: the 80% of |residual|
+    # symmetric: the 80% of |residual| at split conformal's level over the windows
+    level = np.ceil((len(origins) + 1) * 0.8) / len(origins)
+    size = np.quantile(np.abs(residual / spread), level)
     np.testing.assert_allclose(intervals.spread, spread, rtol=1e-4)
     np.testing.assert_allclose(intervals.z, [-size, size], rtol=1e-4)
     # without the folds only the validation windows count
