@@ -119,8 +119,10 @@ IMAGE_MODEL_KEYS = ("encoder_widths", "image_size")
 CONFUSION_FILE = "confusion.png"
 EVAL_BATCH = 256
 CHAR_NGRAM_BUCKETS = 32768
-#: ``--ensemble``'s default on text sets of fewer than ``SMALL_TEXT_SET`` labelled examples
-SMALL_TEXT_ENSEMBLE, SMALL_TEXT_SET = 3, 20_000
+#: ``--ensemble``'s default on text sets: (fewer labelled examples than, members), smallest first;
+#: five members cost about 2 CPU minutes on 1,000 sentences, and a larger set gets fewer so that
+#: the default stays within minutes
+TEXT_ENSEMBLES = ((2_000, 5), (20_000, 3))
 #: the ``--help`` panels of the numeric-sequence and transfer options
 NUMERIC, TRANSFER, IMAGES = "Numeric sequences", "Transfer", "Images"
 #: the options of text or numeric data (default None) that ``--audio`` refuses
@@ -221,8 +223,9 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         None,
         help="Classifiers trained one after the other, member i as a run with --seed S+i (its "
         "own weights, hold-out and best epoch, 1/K of --time-limit); their probabilities are "
-        f"averaged (default: {SMALL_TEXT_ENSEMBLE} for texts of under {SMALL_TEXT_SET:,} "
-        "examples, else 1).",
+        "averaged (default, for texts: "
+        + ", ".join(f"{k} under {n:,} examples" for n, k in TEXT_ENSEMBLES)
+        + ", else 1).",
     )
     refit: bool = option(
         False,
@@ -437,15 +440,17 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         )
 
     def ensemble_size(self, examples: int) -> int:
-        """``--ensemble``, or its default for a training file of ``examples`` labelled examples:
-        on a small text set a single classifier's accuracy depends on its seed and its held-out
-        tenth by several points, and the mean of three members' probabilities gained 1.9 points
-        on the UCI sentence sets (README); on large sets, images, audio and numeric sequences,
-        where that was not measured, one classifier."""
+        """``--ensemble``, or its default for a training file of ``examples`` labelled examples
+        (``TEXT_ENSEMBLES``): on a small text set a single classifier's accuracy depends on its
+        seed and its held-out tenth by several points; on the UCI sentence sets (README) the
+        mean of three members' probabilities gained 1.9 points and five members 1.0 more (nine
+        no more than five); on large sets, images, audio and numeric sequences, where that was
+        not measured, one classifier."""
         if self.ensemble is not None:
             return self.ensemble
-        small_text = self.data_kind == "text" and examples < SMALL_TEXT_SET
-        return SMALL_TEXT_ENSEMBLE if small_text and not self.refit else 1
+        if self.data_kind != "text" or self.refit:
+            return 1
+        return next((k for bound, k in TEXT_ENSEMBLES if examples < bound), 1)
 
     def for_tuning(self) -> ClassifyOptions:
         """One classifier per trial unless ``--ensemble`` is given: the pruner hears the

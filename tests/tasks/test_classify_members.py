@@ -191,8 +191,8 @@ def test_out_of_bag_scores_each_row_by_the_members_that_held_it_out():
 def test_the_default_ensemble_follows_the_data_and_tuning_trains_one(tmp_path):
     options = classify.ClassifyOptions(data=tmp_path / "x.csv", out=tmp_path / "run")
     assert options.ensemble is None
-    assert options.ensemble_size(1000) == classify.SMALL_TEXT_ENSEMBLE == 3
-    assert options.ensemble_size(classify.SMALL_TEXT_SET) == 1
+    assert classify.TEXT_ENSEMBLES == ((2_000, 5), (20_000, 3))
+    assert [options.ensemble_size(n) for n in (1000, 1999, 2000, 19_999, 20_000)] == [5, 5, 3, 3, 1]
     assert dataclasses.replace(options, ensemble=5).ensemble_size(50_000) == 5
     assert dataclasses.replace(options, refit=True).ensemble_size(1000) == 1
     assert dataclasses.replace(options, images="rows").ensemble_size(1000) == 1
@@ -217,13 +217,15 @@ def test_default_run_on_a_small_text_set_is_an_ensemble_sharing_the_time_limit(
         data=train, out=tmp_path / "run", epochs=1, time_limit="90s", seed=5, **FAST
     )
     run = classify.load_run(classify.train(options))
-    assert run.config["model"]["members"] == 3
-    assert limits == [(30.0, 5, "0"), (30.0, 6, "1"), (30.0, 7, "2")]
+    assert run.config["model"]["members"] == 5
+    assert limits == [(18.0, 5 + i, str(i)) for i in range(5)]  # 90 s / 5, seeds 5..9
 
 
 def test_ctrl_c_in_a_member_stops_the_ensemble_and_resume_finishes_it(tmp_path, monkeypatch):
     train = write_csv(tmp_path / "train.csv", sentiment_rows(60, seed=4))
-    options = classify.ClassifyOptions(data=train, out=tmp_path / "run", epochs=2, seed=1, **FAST)
+    options = classify.ClassifyOptions(
+        data=train, out=tmp_path / "run", epochs=2, seed=1, ensemble=3, **FAST
+    )
     started = []  # the members whose training began
     original_enter = trainer_module._StopRequests.__enter__
 
@@ -247,9 +249,7 @@ def test_ctrl_c_in_a_member_stops_the_ensemble_and_resume_finishes_it(tmp_path, 
     classify.train(dataclasses.replace(options, resume=True))
     results = classify.load_run(run_dir).config["results"]
     assert results["stop_reason"] == "members" and len(results["members"]) == 3
-    plain = classify.train(
-        dataclasses.replace(options, out=tmp_path / "plain", ensemble=3, resume=False)
-    )
+    plain = classify.train(dataclasses.replace(options, out=tmp_path / "plain", resume=False))
     for i in range(3):  # resumed members end where uninterrupted ones do
         expected = load_file(plain / "members" / str(i) / "model.safetensors")
         for name, tensor in load_file(run_dir / "members" / str(i) / "model.safetensors").items():
