@@ -14,7 +14,7 @@ so the folds matter.
 - baseline: scikit-learn's ``TfidfVectorizer`` (word 1-2-grams, sublinear tf) and
   ``LogisticRegression`` (C=10) (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
 - rnnkit: ``rnnkit.tasks.classify`` with every option at its default (on these sets an ensemble
-  of three, each member holding out its own 10% of the training part for keeping its best
+  of five, each member holding out its own 10% of the training part for keeping its best
   weights), with ``--time-limit`` if given; ``--variant one=ensemble=1`` adds one classifier;
 - variants (``--variant NAME=option=value,option=value``, repeatable): rnnkit with those options
   besides the defaults, each its own column, e.g. ``--variant pretrain=pretrain_lm=true`` (ULMFiT's

@@ -443,7 +443,7 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         """``--ensemble``, or its default for a training file of ``examples`` labelled examples
         (``TEXT_ENSEMBLES``): on a small text set a single classifier's accuracy depends on its
         seed and its held-out tenth by several points; on the UCI sentence sets (README) the
-        mean of three members' probabilities gained 1.9 points and five members 1.0 more (nine
+        mean of three members' probabilities gained 1.9 points and five members 0.7 more (nine
         no more than five); on large sets, images, audio and numeric sequences, where that was
         not measured, one classifier."""
         if self.ensemble is not None:
