@@ -202,7 +202,7 @@ class ForecastOptions(series_common.SeriesOptions):
                 "--decoder direct."
             )
         self.require_whole_numbers("ensemble", optional=True)
-        if self.residual and self.decoder == "direct" and (self.season or 1) > self.lookback:
+        if self.has_residual and (self.season or 1) > self.lookback:
             raise UserError(
                 f"--season {self.season} is longer than --lookback {self.lookback}: the "
                 "seasonal-naive residual needs a season of history; raise --lookback or pass "
