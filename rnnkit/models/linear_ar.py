@@ -20,7 +20,8 @@ forecasts: a forecast combination, steadier than any one penalty picked on a few
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -53,12 +54,34 @@ def design(
 
 
 def ridge(x: Tensor, y: Tensor, penalty: float) -> tuple[Tensor, Tensor]:
-    """``W (H, L)`` and ``b (H,)`` minimising ``||y - x W^T - b||^2 + penalty ||(W, b)||^2``."""
+    """``W (H, L)`` and ``b (H,)`` minimising ``||y - x W^T - b||^2 + penalty ||(W, b)||^2``.
+
+    The fit is the same to the last bit in every process: its sums run on one thread (their
+    order, and so their rounding, would otherwise follow the thread count), and a positive
+    penalty makes the system positive definite, solved by LU (``lstsq``'s pivoted QR, kept for a
+    zero penalty, rounded differently from call to call). A run killed and resumed in another
+    process must fit the weights an uninterrupted run fits.
+    """
     ones = torch.ones(len(x), 1, dtype=x.dtype)
     inputs = torch.cat([x, ones], dim=1)  # (M, L + 1)
-    gram = inputs.T @ inputs + float(penalty) * torch.eye(inputs.shape[1], dtype=x.dtype)
-    solution = torch.linalg.lstsq(gram, inputs.T @ y).solution  # (L + 1, H)
+    with _one_thread():
+        gram = inputs.T @ inputs + float(penalty) * torch.eye(inputs.shape[1], dtype=x.dtype)
+        if penalty > 0:
+            solution = torch.linalg.solve(gram, inputs.T @ y)  # (L + 1, H)
+        else:
+            solution = torch.linalg.lstsq(gram, inputs.T @ y).solution
     return solution[:-1].T.contiguous(), solution[-1].contiguous()
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Torch's CPU operations on one thread for the block, then as many as before."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def combined_ridge(x: Tensor, y: Tensor, factors: Sequence[float]) -> tuple[Tensor, Tensor]:

@@ -30,6 +30,26 @@ def test_ridge_equals_augmented_least_squares(penalty: float) -> None:
     np.testing.assert_allclose(bias.numpy(), expected_b, atol=1e-9)
 
 
+def test_ridge_is_the_same_to_the_last_bit_on_any_thread_count_and_call() -> None:
+    # a killed run's first process and the process resuming it must fit the same weights; a
+    # window read relative to its last value has an all-zero last column, as here
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3000, 25, generator=g, dtype=torch.float64)
+    x[:, -1] = 0.0
+    y = torch.randn(3000, 6, generator=g, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    fits = []
+    try:
+        for count in (1, 2, 1, 2):
+            torch.set_num_threads(count)
+            fits.append(ridge(x, y, 30.0))
+    finally:
+        torch.set_num_threads(threads)
+    for weight, bias in fits[1:]:
+        assert torch.equal(weight, fits[0][0]) and torch.equal(bias, fits[0][1])
+    assert torch.get_num_threads() == threads
+
+
 def test_combined_ridge_averages_the_fits_and_so_their_forecasts() -> None:
     # the oracle: each penalty's fit by augmented least squares (penalty per row times the rows),
     # averaged; a forecast of the averaged fit is the average of the single fits' forecasts
