@@ -3,8 +3,7 @@
 On small data sets the members, each trained as a classifier of its own (different random
 weights, dropout, batch order and held-out examples: ``rnnkit.tasks.classify_members``), err on
 different examples; the mean of their probabilities is more accurate than a typical member (an
-ensemble of seeds, as in Lakshminarayanan et al. 2017). ``of`` gathers trained members;
-``member_logits`` gives each member's own logits.
+ensemble of seeds, as in Lakshminarayanan et al. 2017). ``of`` gathers trained members.
 
 ``forward(x, lengths) -> (B, K)`` returns ``log(mean_m softmax(logits_m))``, so a softmax of the
 output gives the averaged probabilities and an argmax the ensemble's choice, wherever a single
@@ -60,10 +59,6 @@ class ClassifierEnsemble(nn.Module):
     @property
     def num_classes(self) -> int:
         return self.members[0].num_classes
-
-    def member_logits(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Each member's logits ``(M, B, K)``."""
-        return torch.stack([member(x, lengths) for member in self.members])
 
     def forward_with_weights(
         self, x: Tensor, lengths: Tensor | None = None

@@ -922,8 +922,10 @@ class ClassifyTask(Task[ClassifyOptions]):
 
         pool = None
         if options.ensemble > 1 or options.refit:  # they split --data their own ways
-            pool = Pool(examples(data.labelled), data.labelled.labels, options.val_fraction)
-            pool.val = val if options.val is not None else None
+            given_val = val if options.val is not None else None
+            pool = Pool(
+                examples(data.labelled), data.labelled.labels, options.val_fraction, given_val
+            )
         out = Path(options.out)
         train_options = options.train_options()
         trained = None

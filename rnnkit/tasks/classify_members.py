@@ -50,9 +50,6 @@ class Examples:
         """The examples at ``rows``, in that order."""
         return Examples([self.inputs[r] for r in rows], self.labels[list(rows)])
 
-    def __add__(self, other: Examples) -> Examples:
-        return Examples([*self.inputs, *other.inputs], torch.cat([self.labels, other.labels]))
-
 
 #: builds the objective of a training part and a validation part (None: no validation)
 ObjectiveFactory = Callable[[Examples, Examples | None], Objective]
