@@ -46,6 +46,8 @@ from rnnkit.metrics import forecast as fm
 from rnnkit.models import linear_ar
 
 CHOICES = ("auto", *transforms.TRANSFORMS)
+#: the scaler of a transformed table, its training and validation windows joined, their folds
+RollingSetup = tuple[SeriesScaler, Windows, list[tuple[np.ndarray, np.ndarray]]]
 #: rolling-origin folds the linear part's transform and penalty are chosen on (at most)
 ROLLING_FOLDS = 3
 
@@ -162,22 +164,19 @@ def choose_linear(
     does not have, or whose noise the seasonal lag repeats). Both are scored in the same units:
     MAE over the in-sample seasonal-naive MAE of ``season``.
     """
+    candidates = base_seasons(season, base)
+    setup = _rolling_setup(table, spans, name, lookback, horizon)
+    if setup is None:
+        return LinearChoice(name, candidates[0], (linear_ar.DEFAULT_PENALTY,), math.nan)
     ranked = {
-        candidate: rank_penalties(
-            table, spans, name, lookback, horizon, candidate, relative, normalise, season
-        )
-        for candidate in base_seasons(season, base)
+        candidate: rank_penalties(table, spans, name, setup, candidate, relative, normalise, season)
+        for candidate in candidates
     }
-    measured = {k: v for k, v in ranked.items() if v is not None}
-    if not measured:
-        return LinearChoice(
-            name, base_seasons(season, base)[0], (linear_ar.DEFAULT_PENALTY,), math.nan
-        )
-    chosen = next(iter(measured))
-    if len(measured) == 2:
-        seasonal, naive = measured[season][1], measured[1][1]
+    chosen = candidates[0]
+    if len(ranked) == 2:
+        seasonal, naive = ranked[season][1], ranked[1][1]
         chosen = 1 if bool(np.all(naive < seasonal)) else season
-    penalties, fold_errors = measured[chosen]
+    penalties, fold_errors = ranked[chosen]
     return LinearChoice(name, chosen, penalties, float(np.mean(fold_errors)))
 
 
@@ -185,24 +184,20 @@ def rank_penalties(
     table: SeriesTable,
     spans: Spans,
     name: str,
-    lookback: int,
-    horizon: int,
+    setup: RollingSetup,
     season: int,
     relative: bool,
     normalise: str,
     scale_season: int,
-) -> tuple[tuple[float, ...], np.ndarray] | None:
+) -> tuple[tuple[float, ...], np.ndarray]:
     """The ``linear_ar.COMBINED`` penalties with the smallest mean rolling-origin errors, best
-    first, and the best one's error on each fold ``(F,)``; None without training or validation
-    windows.
+    first, and the best one's error on each fold ``(F,)``.
 
-    A penalty's error on a fold: the linear part with the base of ``season``, fitted on the
-    windows whose targets end before the fold, scored on the fold's windows by its MAE in the
-    file's units over the in-sample seasonal-naive MAE of ``scale_season``.
+    A penalty's error on a fold of ``setup`` (``_rolling_setup`` of the targets transformed by
+    ``name``): the linear part with the base of ``season``, fitted on the windows whose targets
+    end before the fold, scored on the fold's windows by its MAE in the file's units over the
+    in-sample seasonal-naive MAE of ``scale_season``.
     """
-    setup = _rolling_setup(table, spans, name, lookback, horizon)
-    if setup is None:
-        return None
     scaler, pool, folds = setup
     predictions = _fold_predictions(pool, folds, linear_ar.PENALTIES, season, relative, normalise)
     errors = {}
@@ -275,7 +270,7 @@ def fold_forecasts(
 
 def _rolling_setup(
     table: SeriesTable, spans: Spans, name: str, lookback: int, horizon: int
-) -> tuple[SeriesScaler, Windows, list[tuple[np.ndarray, np.ndarray]]] | None:
+) -> RollingSetup | None:
     """The scaler of the ``name``-transformed table, its training and validation windows joined,
     and their rolling folds; None without training or validation windows."""
     model_table = transformed_table(table, name)
