@@ -25,7 +25,7 @@ SCHEDULES = ("constant", "step", "cosine", "plateau", "slanted")
 PRECISIONS = ("fp32", "bf16")
 PROGRESS_MODES = ("auto", "bar", "plain", "off")
 CLOCKS = ("wall", "cpu")
-WEIGHT_AVERAGES = ("none", "ema")
+WEIGHT_AVERAGES = ("none", "ema", "neighbours")
 
 #: the ``--help`` panel of the training flags
 TRAINING = "Training"
@@ -109,9 +109,14 @@ class TrainOptions:
         None, "Steps between decays of the step schedule (default: an epoch)."
     )
     plateau_patience: int = _flag(2, "Evaluations without improvement before plateau decays.")
-    # weights validated and kept: the last step's, or a moving average of the steps' (averaging.py)
-    weight_average: Literal["none", "ema"] = _flag(
-        "none", "Validate and keep an exponential moving average of the weights (ema).", fixed=True
+    # weights validated and kept: the last step's, a moving average of the steps', or the mean
+    # of the best validation's and its neighbours' (averaging.py)
+    weight_average: Literal["none", "ema", "neighbours"] = _flag(
+        "none",
+        "Validate and keep an exponential moving average of the weights (ema), or keep the mean "
+        "of the best validation's weights and those of the validations before and after it "
+        "(neighbours).",
+        fixed=True,
     )
     ema_decay: float = _flag(0.999, "Decay of --weight-average ema per step.", fixed=True)
     # gradient clipping (both may be given: value first, then norm)

@@ -42,7 +42,7 @@ from torch import nn
 
 from rnnkit.errors import UserError
 from rnnkit.training import distributed
-from rnnkit.training.averaging import WeightAverage
+from rnnkit.training.averaging import NeighbourAverage, WeightAverage
 from rnnkit.training.checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -217,6 +217,7 @@ class Trainer:
         groups = getattr(self.objective, "parameter_groups", None)
         self.optimizer = build_optimizer(self.model, o, groups(self.model) if groups else None)
         self.average = WeightAverage(self.model, o.ema_decay) if o.weight_average == "ema" else None
+        self.neighbours = NeighbourAverage() if o.weight_average == "neighbours" else None
         self.steps_per_epoch = self.objective.batches_per_epoch()
         if self.steps_per_epoch < 1:
             raise ValueError(f"batches_per_epoch() must be >= 1, got {self.steps_per_epoch}")
@@ -495,14 +496,19 @@ class Trainer:
         with average.swapped_in(self.model) if average else contextlib.nullcontext():
             self._validate()
 
-    def _validate(self) -> None:
-        state = self.state
+    def _evaluated_metrics(self) -> dict[str, float]:
+        """The objective's validation metrics of the model's current weights."""
         rng = capture_rng_state()  # evaluation must not shift the training random streams
         self.model.eval()
         with torch.no_grad(), precision_context(self.device, self.options.precision):
             metrics = {k: float(v) for k, v in self.objective.evaluate(self.model).items()}
         self.model.train()
         restore_rng_state(rng)
+        return metrics
+
+    def _validate(self) -> None:
+        state = self.state
+        metrics = self._evaluated_metrics()
         state.last_eval_step = state.step
         state.last_metrics = metrics
         if not metrics:
@@ -514,12 +520,17 @@ class Trainer:
             )
         improved = self.stopper.update(metrics[monitor], state.step)
         self.schedule.observe(self.stopper.oriented(metrics[monitor]))
-        if improved:
-            state.best_metrics = dict(metrics)
-            state.best_weights = {
+        weights = None
+        if improved or self.neighbours is not None:
+            weights = {
                 name: t.detach().to("cpu", copy=True)
                 for name, t in unique_state_dict(self.model).items()
             }
+        if improved:
+            state.best_metrics = dict(metrics)
+            state.best_weights = weights
+        if self.neighbours is not None:
+            self.neighbours.observe(weights, improved)
         row = {"step": state.step, "epoch": round(self._epoch_progress(), 4)}
         row.update({f"val_{name}": value for name, value in metrics.items()})
         self.metrics_log.append(row)
@@ -549,6 +560,10 @@ class Trainer:
             tensors.update(with_prefix("best", state.best_weights))
         if self.average is not None:
             tensors.update(with_prefix("average", self.average.tensors))
+        neighbours_document = None
+        if self.neighbours is not None:
+            neighbour_tensors, neighbours_document = self.neighbours.state()
+            tensors.update(with_prefix("neighbours", neighbour_tensors))
         carry_structure, carry_tensors = flatten_carry(state.carry)
         per_rank = {
             **with_prefix("rng", capture_rng_state()),
@@ -576,6 +591,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.stopper.state_dict(),
             "average_updates": self.average.updates if self.average is not None else None,
+            "neighbours": neighbours_document,
             "options": self.options.to_dict(),
         }
         if self.dist.is_main:
@@ -593,6 +609,8 @@ class Trainer:
         state.best_weights = best or None
         if self.average is not None:
             self.average.load(checkpoint.tensors_under("average"), document["average_updates"])
+        if self.neighbours is not None and document.get("neighbours") is not None:
+            self.neighbours.load(checkpoint.tensors_under("neighbours"), document["neighbours"])
         state.step, state.epoch = document["step"], document["epoch"]
         state.position, state.elapsed = document["position"], document["elapsed"]
         state.bad_in_row = document["bad_in_row"]
@@ -617,7 +635,12 @@ class Trainer:
 
     def _finish(self, stop_reason: str) -> dict[str, Any]:
         state = self.state
-        if state.best_weights is not None:
+        averaged = self.neighbours.mean() if self.neighbours is not None else None
+        if averaged is not None:
+            _copy_into(self.model, averaged, "the averaged weights")
+            if self.neighbours.count > 1:  # the metrics reported are the kept weights'
+                state.best_metrics = self._evaluated_metrics()
+        elif state.best_weights is not None:
             _copy_into(self.model, state.best_weights, "the best weights")
         elif self.average is not None:  # no validation data: the last average is kept
             self.average.copy_to(self.model)

@@ -59,7 +59,9 @@ def test_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
 
 
 # with a weight average, the average (and its update count) must come back from the checkpoint too
-@pytest.mark.parametrize("average", [{}, {"weight_average": "ema", "ema_decay": 0.8}])
+@pytest.mark.parametrize(
+    "average", [{}, {"weight_average": "ema", "ema_decay": 0.8}, {"weight_average": "neighbours"}]
+)
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_the_uninterrupted_run(tmp_path, average):
     _, _, expected = train_toy(tmp_path / "reference", epochs=2, **average)
 

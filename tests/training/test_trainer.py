@@ -362,6 +362,40 @@ def test_weight_average_is_validated_and_kept_and_training_goes_on_from_the_raw_
         assert torch.equal(tensor, kept[name])
 
 
+@pytest.mark.parametrize(
+    ("validations", "neighbourhood"),
+    [
+        ([5.0, 3.0, 4.0, 6.0], [0, 1, 2]),  # the best and both neighbours
+        ([5.0, 4.0, 3.0], [1, 2]),  # the best is the last validation: no later neighbour
+        ([3.0, 5.0, 6.0], [0, 1]),  # the best is the first: no earlier neighbour
+        ([3.0], [0]),  # a single validation keeps its own weights
+    ],
+)
+def test_neighbour_average_keeps_the_mean_of_the_best_validation_and_its_neighbours(
+    tmp_path, validations, neighbourhood
+):
+    model, objective = _linear(), Regression(scripted_validation=validations)
+    options = _options(epochs=len(validations), weight_average="neighbours")
+    result = Trainer(model, objective, options, tmp_path).fit()
+    validated = objective.weights_at_evaluation
+    expected = {
+        name: torch.stack([validated[i][name] for i in neighbourhood]).mean(0)
+        for name in validated[0]
+    }
+    for name, tensor in model.state_dict().items():
+        assert torch.allclose(tensor, expected[name], atol=1e-7), name
+    saved = load_weights(_linear(seed=9), tmp_path / "model.safetensors")
+    assert all(torch.equal(saved.state_dict()[k], model.state_dict()[k]) for k in expected)
+    if len(neighbourhood) > 1:  # the averaged weights are validated once more and reported
+        assert len(validated) == len(validations) + 1
+        mse = nn.functional.mse_loss(
+            objective.x @ expected["weight"].T + expected["bias"], objective.y
+        )
+        assert result["metrics"]["loss"] == pytest.approx(float(mse), rel=1e-5)
+    else:
+        assert len(validated) == 1 and result["metrics"] == {"loss": 3.0}
+
+
 def test_the_validation_hook_hears_each_validation_and_can_stop_the_run(tmp_path):
     # scripted validations 5, 4, 6, 3: the hook stops after the third (a pruner's "pruned"); the
     # run ends there like early stopping, keeping the best weights (epoch 2's, loss 4.0)
