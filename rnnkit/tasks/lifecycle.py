@@ -56,7 +56,11 @@ from rnnkit.training import (
     write_config,
 )
 from rnnkit.training.atomic import atomic_write_text
-from rnnkit.training.distributed import is_main_process
+from rnnkit.training.distributed import (
+    init_distributed,
+    is_main_process,
+    shutdown_distributed,
+)
 
 Options = TypeVar("Options", bound=TaskOptions)
 
@@ -279,7 +283,19 @@ def train(
     stopping, with the hook's word as ``results.stop_reason``).
     """
     options.validate()
-    resolve_device(options.device)  # fail on a missing GPU before anything is read or written
+    device = resolve_device(options.device)  # fail on a missing GPU before anything is read
+    # Under torchrun one process group serves every trainer of the run (an ensemble's members,
+    # a language model's pretraining then the fine-tuning): a group destroyed after one trainer
+    # and created again for the next hung at its first broadcast.
+    group = init_distributed(device.type)
+    try:
+        return _train(task, options, on_validation)
+    finally:
+        shutdown_distributed(group)
+
+
+def _train(task: Task[Options], options: Options, on_validation: ValidationHook | None) -> Path:
+    """``train`` inside the run's process group (if any)."""
     out = Path(options.out)
     resumed = open_for_training(task, options)
     seed_everything(options.seed)  # artifacts and initial weights follow the run's seed

@@ -445,6 +445,9 @@ def _watch_writes_under(folder: Path) -> list[str]:
 def _run_as_rank(rank: int, port: int, argv: list[str], out: str) -> None:
     """A worker as ``torchrun --nproc-per-node=2`` starts it: rank and rendezvous in env vars."""
     become_rank(rank, port)
+    # a forked child that enters the parent's OpenMP thread pool can hang (torchrun starts
+    # fresh processes; this harness forks a parent that has trained in parallel)
+    torch.set_num_threads(1)
     seen = _watch_writes_under(Path(out)) if rank == 1 else []
     result = CliRunner().invoke(app, argv)
     if result.exit_code != 0:
@@ -467,6 +470,30 @@ def test_two_processes_train_one_run_that_rank_0_alone_writes(task, runs, tmp_pa
     assert steps == sorted(set(steps)), steps  # each row written once
     single, _ = runs[task]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in single.iterdir())
+    assert rnnkit("evaluate", out, "--data", files["data"]).exit_code == 0
+
+
+def test_two_processes_train_an_ensemble_whose_members_rank_0_alone_writes(runs, tmp_path):
+    case = BY_TASK["classify"]
+    _, files = runs["classify"]
+
+    def ensemble_args(out: Path) -> list[str]:
+        argv = [str(a) for a in train_args(case, files, out)]
+        argv[argv.index("--ensemble") + 1] = "2"
+        return argv
+
+    out, single = tmp_path / "ddp", tmp_path / "single"
+    assert run_two_ranks(_run_as_rank, ensemble_args(out), str(out)) == [0, 0]
+    assert rnnkit(*ensemble_args(single)).exit_code == 0
+
+    def files_of(run: Path) -> list[str]:
+        return sorted(str(path.relative_to(run)) for path in run.rglob("*"))
+
+    assert files_of(out) == files_of(single)  # both members, each in members/<i>/
+    for member in ("0", "1"):
+        steps = pd.read_csv(out / "members" / member / "metrics.csv")["step"].tolist()
+        assert steps == sorted(set(steps)), steps  # each row written once
+    assert json.loads((out / "config.json").read_text())["model"]["members"] == 2
     assert rnnkit("evaluate", out, "--data", files["data"]).exit_code == 0
 
 
