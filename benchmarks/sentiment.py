@@ -9,7 +9,8 @@ Each data set is split into ``--folds`` stratified folds (seeded); for each fold
 trained on the other folds and scored on it, in the same run, and the table shows the mean and
 standard deviation over the folds (with ``--folds 1``: one stratified split, ``--test-fraction``
 held out). On 1000 sentences one 200-sentence test part has a standard error of about 1.4 points,
-so the folds matter.
+so the folds matter. The ``gap±se`` column is rnnkit's lead over the baseline in points: the mean of
+the per-fold differences (both models score the same folds) and its standard error.
 
 - baseline: scikit-learn's ``TfidfVectorizer`` (word 1-2-grams, sublinear tf) and
   ``LogisticRegression`` (C=10) (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import resource
 import statistics
 import sys
@@ -227,6 +229,17 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f}±{statistics.stdev(values):.3f}"
 
 
+def paired_gap(values: list[float], baseline: list[float]) -> str:
+    """Points of accuracy over the baseline, the mean of the per-fold differences, with its
+    standard error (``+1.7±0.9``): the folds are shared, so the difference is paired, and its
+    error, not either column's spread, says whether a gap is more than the folds' luck."""
+    differences = [100 * (v - b) for v, b in zip(values, baseline, strict=True)]
+    gap = statistics.mean(differences)
+    if len(differences) == 1:
+        return f"{gap:+.1f}"
+    return f"{gap:+.1f}±{statistics.stdev(differences) / math.sqrt(len(differences)):.1f}"
+
+
 def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     """``"name=a=1,b=x"`` -> ``("name", {"a": 1, "b": "x"})``."""
     name, _, settings = text.partition("=")
@@ -288,8 +301,8 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
         print(f"  {name} fold {k + 1}/{len(folds)}: {shown}", file=sys.stderr, flush=True)
     line = f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
     for label in ["rnn", *variants] if not args.no_defaults else list(variants):
-        gap = 100 * (statistics.mean(results[label]) - statistics.mean(results["tfidf"]))
-        line += f"  {mean_sd(results[label]):>12} {cpu[label] / len(folds):>7.0f} {gap:>+6.1f}"
+        gap = paired_gap(results[label], results["tfidf"])
+        line += f"  {mean_sd(results[label]):>12} {cpu[label] / len(folds):>7.0f} {gap:>9}"
     if args.pretrain_steps:
         line += f"  {mean_sd(results['rnn_lm']):>12} {cpu['rnn_lm'] / len(folds):>7.0f}"
     print(line, flush=True)
@@ -341,7 +354,7 @@ def main() -> None:
     header = f"{'data':<10} {'size':>6} {'folds':>5}  {'tfidf+LR':>12}"
     columns = [] if args.no_defaults else ["rnnkit"]
     for label in [*columns, *(label for label, _ in args.variants)]:
-        header += f"  {label[:12]:>12} {'cpu s':>7} {'gap':>6}"
+        header += f"  {label[:12]:>12} {'cpu s':>7} {'gap±se':>9}"
     if args.pretrain_steps:
         header += f"  {'rnnkit+LM':>12} {'cpu s':>7}"
     print(header)
