@@ -497,6 +497,18 @@ def test_two_processes_train_an_ensemble_whose_members_rank_0_alone_writes(runs,
     assert rnnkit("evaluate", out, "--data", files["data"]).exit_code == 0
 
 
+def test_two_processes_pretrain_a_language_model_then_fine_tune_it(runs, tmp_path):
+    # two trainers one after the other in the same processes, as an ensemble's members
+    case = BY_TASK["classify"]
+    _, files = runs["classify"]
+    out = tmp_path / "ddp"
+    argv = [str(a) for a in train_args(case, files, out)]
+    argv += ["--pretrain-lm", "--pretrain-epochs", "1"]
+    assert run_two_ranks(_run_as_rank, argv, str(out)) == [0, 0]
+    assert json.loads((out / "config.json").read_text())["data"]["pretraining"] is not None
+    assert rnnkit("evaluate", out, "--data", files["data"]).exit_code == 0
+
+
 def test_resume_into_files_that_are_no_run_is_refused_and_leaves_them(tmp_path):
     case = BY_TASK["lm"]
     files = case.make_data(tmp_path)
