@@ -122,8 +122,8 @@ class NeighbourAverage:
         self.previous = weights
 
     def mean(self) -> dict[str, Tensor] | None:
-        """The averaged weights (integer tensors: those of the best validation's neighbourhood's
-        last member), or None before any best."""
+        """The averaged weights (integer tensors, counters, as the best validation's), or None
+        before any best."""
         if self.total is None:
             return None
         return {
