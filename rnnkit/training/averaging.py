@@ -18,12 +18,13 @@ dominated by the initial weights (the schedule of TensorFlow's ``ExponentialMovi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
+from rnnkit.training.checkpoint import with_prefix
 from rnnkit.training.rundir import copy_weights_into, unique_state_dict
 
 
@@ -109,17 +110,23 @@ class NeighbourAverage:
     def observe(self, weights: dict[str, Tensor], improved: bool) -> None:
         """Fold the weights of one validation in. ``weights`` must not change afterwards."""
         if improved:
-            neighbourhood = [w for w in (self.previous, weights) if w is not None]
-            self.total = {name: _summed(w[name] for w in neighbourhood) for name in weights}
-            self.count = len(neighbourhood)
+            self.total = {name: tensor.clone() for name, tensor in weights.items()}
+            self.count = 1
+            if self.previous is not None:
+                self._add(self.previous)
             self.awaiting_next = True
         elif self.awaiting_next and self.total is not None:
-            for name, tensor in weights.items():
-                if tensor.is_floating_point():
-                    self.total[name] += tensor
-            self.count += 1
+            self._add(weights)
             self.awaiting_next = False
         self.previous = weights
+
+    def _add(self, weights: dict[str, Tensor]) -> None:
+        """Add one validation's floating-point tensors to the sum (counters stay the best's)."""
+        assert self.total is not None
+        for name, tensor in weights.items():
+            if tensor.is_floating_point():
+                self.total[name] += tensor
+        self.count += 1
 
     def mean(self) -> dict[str, Tensor] | None:
         """The averaged weights (integer tensors, counters, as the best validation's), or None
@@ -132,31 +139,18 @@ class NeighbourAverage:
         }
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, int | bool]]:
-        """(tensors, document) for a checkpoint; ``load`` takes them back."""
-        tensors = {}
-        if self.previous is not None:
-            tensors.update({f"previous.{k}": v for k, v in self.previous.items()})
-        if self.total is not None:
-            tensors.update({f"total.{k}": v for k, v in self.total.items()})
+        """(tensors named ``previous.*`` and ``total.*``, document) for a checkpoint."""
+        tensors = with_prefix("previous", self.previous or {})
+        tensors.update(with_prefix("total", self.total or {}))
         return tensors, {"count": self.count, "awaiting_next": self.awaiting_next}
 
-    def load(self, tensors: dict[str, Tensor], document: dict[str, int | bool]) -> None:
-        """Restore the state ``state`` wrote."""
-
-        def under(prefix: str) -> dict[str, Tensor] | None:
-            found = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            return found or None
-
-        self.previous, self.total = under("previous."), under("total.")
+    def load(
+        self,
+        previous: dict[str, Tensor],
+        total: dict[str, Tensor],
+        document: dict[str, int | bool],
+    ) -> None:
+        """Restore what ``state`` wrote: its ``previous.*`` and ``total.*`` tensors, each with
+        the prefix removed (empty: none), and its document."""
+        self.previous, self.total = previous or None, total or None
         self.count, self.awaiting_next = int(document["count"]), bool(document["awaiting_next"])
-
-
-def _summed(tensors: Iterable[Tensor]) -> Tensor:
-    """The sum of floating-point tensors; an integer tensor's last value (counters)."""
-    items = list(tensors)
-    if not items[0].is_floating_point():
-        return items[-1].clone()
-    total = items[0].clone()
-    for tensor in items[1:]:
-        total += tensor
-    return total

@@ -610,7 +610,11 @@ class Trainer:
         if self.average is not None:
             self.average.load(checkpoint.tensors_under("average"), document["average_updates"])
         if self.neighbours is not None and document.get("neighbours") is not None:
-            self.neighbours.load(checkpoint.tensors_under("neighbours"), document["neighbours"])
+            self.neighbours.load(
+                checkpoint.tensors_under("neighbours.previous"),
+                checkpoint.tensors_under("neighbours.total"),
+                document["neighbours"],
+            )
         state.step, state.epoch = document["step"], document["epoch"]
         state.position, state.elapsed = document["position"], document["elapsed"]
         state.bad_in_row = document["bad_in_row"]
