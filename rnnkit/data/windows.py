@@ -54,6 +54,11 @@ class Spans:
         """The first row after the training span of series ``name``."""
         return self.ends[name][TRAIN]
 
+    def through_validation(self) -> Spans:
+        """These spans with each validation span joined to the training span before it: the
+        training span's windows are then every window whose targets precede the test span."""
+        return Spans({name: (end, end, test_end) for name, (_, end, test_end) in self.ends.items()})
+
 
 def joined(series: Series) -> np.ndarray:
     """Targets then covariates of a series: ``(T, n + C)``, the columns a scaler scales."""

@@ -33,7 +33,9 @@ the linear forecast by a weight chosen on the validation windows (``NET_WEIGHTS`
 the number of training windows. A point forecaster's intervals (``--quantiles``) are calibrated
 on its validation residuals and its linear part's residuals on the earlier rolling folds
 (``rnnkit.tasks.forecast_intervals``; on log values for a log transform), stored in config.json's
-``intervals`` section.
+``intervals`` section. Once the validation span has made those choices, the linear part is
+fitted again, with the same penalties, on every window before the test span
+(``--refit-linear``): a short series' next years resemble its latest ones most.
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data``, ``results``),
 ``scaler.json``, ``model.safetensors``, ``metrics.csv``, ``loss.png`` and ``checkpoint/``.
@@ -138,6 +140,12 @@ class ForecastOptions(series_common.SeriesOptions):
     linear: bool = model_option(
         True,
         help="Add a linear autoregression, fitted in closed form, to the net's output (direct).",
+    )
+    refit_linear: bool = option(
+        True,
+        help="Once validation has chosen the net's weight and the intervals, fit the linear part "
+        "again on every window before the test span (the latest years included).",
+        panel=WINDOWS,
     )
     ensemble: int | None = model_option(
         None, help="Average this many nets, each from its own seed (default: 5 or 1 by windows)."
@@ -325,9 +333,14 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
             model = model.cpu()
             if model.linear and len(val_windows):
                 results["net_weight"] = choose_net_weight(model, val_windows)
-                save_weights(model, Path(options.out) / WEIGHTS_FILE)
             folds = linear_fold_forecasts(model, table, spans, transform, penalties)
             intervals = calibrate_intervals(model, table, scaler, spans, settings, folds)
+            if model.linear and len(val_windows):
+                # every choice that needs the validation windows out of sample is made
+                if options.refit_linear:
+                    refit_linear_part(model, model_table, scaler, spans, penalties)
+                results["linear_refit"] = options.refit_linear
+                save_weights(model, Path(options.out) / WEIGHTS_FILE)
             test = backtest(model, table, scaler, spans, settings, intervals)
             results["test"] = test
             print(
@@ -456,6 +469,25 @@ def fit_linear_part(model: Forecaster, train: Windows, penalties: tuple[float, .
     weight, bias = linear_ar.combined_ridge(x, y, penalties)
     with torch.no_grad():
         model.set_linear(weight.float(), bias.float())
+
+
+def refit_linear_part(
+    model: Forecaster,
+    model_table: SeriesTable,
+    scaler: SeriesScaler,
+    spans: Spans,
+    penalties: tuple[float, ...],
+) -> None:
+    """Fit the model's linear part again, with the same ``penalties``, on every window whose
+    targets precede the test span: the training windows, those straddling the end of the
+    training span, and the validation windows. The last years of a short series are the ones
+    its next years resemble most; the validation span's work (the transform, the base, the
+    penalties, the net's weight, the intervals) is done by then, so nothing is chosen on
+    windows the fit has seen."""
+    L, H = model.lookback, model.horizon
+    fit_linear_part(
+        model, make_windows(model_table, scaler, L, H, TRAIN, spans.through_validation()), penalties
+    )
 
 
 def choose_net_weight(model: Forecaster, val: Windows) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from safetensors.torch import load_file
 
 from rnnkit.data.series import SINGLE_SERIES, SeriesScaler
 from rnnkit.errors import UserError
@@ -248,3 +249,75 @@ def test_a_base_without_a_residual_or_unknown_is_refused(tmp_path: Path) -> None
         forecast.ForecastOptions(**base, base="naive", residual=False).validate()
     with pytest.raises(UserError, match="--base 'weekly' is not known"):
         forecast.ForecastOptions(**base, base="weekly").validate()
+
+
+def hand_linear_fit(
+    scaled: np.ndarray, end: int, lookback: int, horizon: int, season: int, factors: list[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The linear part by hand: every window of the standardised series ``scaled (T,)`` whose
+    targets end by row ``end``, read relative to its last value over its spread (standard
+    deviation + 0.01), the seasonal-naive residual as target, the mean of the ridge fits with
+    each penalty ``factor * rows`` (augmented least squares)."""
+    origins = range(lookback, end - horizon + 1)
+    history = np.stack([scaled[o - lookback : o] for o in origins])  # (N, L)
+    future = np.stack([scaled[o : o + horizon] for o in origins])  # (N, H)
+    last, spread = history[:, -1:], history.std(axis=1, keepdims=True) + 1e-2
+    base = np.tile(history[:, -season:], -(-horizon // season))[:, :horizon]
+    x, y = (history - last) / spread, (future - base) / spread
+    inputs = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    fits = []
+    for factor in factors:
+        penalty = np.sqrt(factor * len(x)) * np.eye(lookback + 1)
+        a = np.concatenate([inputs, penalty])
+        b = np.concatenate([y, np.zeros((lookback + 1, horizon))])
+        fits.append(np.linalg.lstsq(a, b, rcond=None)[0])
+    solution = np.mean(fits, axis=0)
+    return solution[:-1].T, solution[-1]
+
+
+def test_the_linear_part_is_fitted_again_on_every_window_before_the_test_span(
+    tmp_path: Path,
+) -> None:
+    # a trend that bends: the windows of the validation span carry what the training span lacks
+    rng = np.random.default_rng(5)
+    t = np.arange(130)
+    y = 50 + 0.3 * t + 0.004 * t**2 + 4 * np.sin(2 * np.pi * t / 6) + rng.normal(size=len(t))
+    data = tmp_path / "bending.csv"
+    pd.DataFrame({"y": y}).to_csv(data, index=False)
+    options = forecast.ForecastOptions(
+        data=data,
+        out=tmp_path / "refit",
+        target="y",
+        lookback=12,
+        horizon=3,
+        season=6,
+        base="seasonal",
+        transform="none",
+        split="70,30,30",
+        hidden=4,
+        ensemble=1,
+        max_steps=3,
+        progress="off",
+        seed=0,
+    )
+    kept = dataclasses.replace(options, out=tmp_path / "kept", refit_linear=False)
+    runs = {"refit": forecast.train(options), "kept": forecast.train(kept)}
+    configs = {k: json.loads((d / "config.json").read_text()) for k, d in runs.items()}
+    factors = configs["refit"]["data"]["linear_penalties"]
+    stats = json.loads((runs["refit"] / "scaler.json").read_text())
+    mean, std = stats["mean"][SINGLE_SERIES][0], stats["std"][SINGLE_SERIES][0]
+    scaled = (y - mean) / std
+    for name, end in (("refit", 100), ("kept", 70)):
+        weights = load_file(runs[name] / "model.safetensors")
+        expected_w, expected_b = hand_linear_fit(scaled, end, 12, 3, 6, factors)
+        np.testing.assert_allclose(weights["linear_weight"].numpy(), expected_w, atol=2e-5)
+        np.testing.assert_allclose(weights["linear_bias"].numpy(), expected_b, atol=2e-5)
+    # the net's weight and the intervals were chosen on validation before the refit: the same
+    refit, before = configs["refit"], configs["kept"]
+    assert refit["results"]["net_weight"] == before["results"]["net_weight"]
+    assert refit["intervals"] == before["intervals"]
+    assert refit["results"]["linear_refit"] and not before["results"]["linear_refit"]
+    assert refit["results"]["test"]["rmse"] != before["results"]["test"]["rmse"]
+    # evaluate reads the refitted weights back: the same backtest as training's
+    again = forecast.evaluate(runs["refit"], data)
+    assert again["rmse"] == pytest.approx(refit["results"]["test"]["rmse"])
