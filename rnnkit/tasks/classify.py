@@ -751,7 +751,12 @@ def unfrozen_groups(epoch: int, freeze_epochs: int, groups: int) -> int:
 class ClassificationObjective:
     """Cross-entropy (optionally label-smoothed: the target puts ``1 - s + s / K`` on the true
     class and ``s / K`` on each other) over length-bucketed batches; validation accuracy,
-    macro-F1 and (unsmoothed) loss."""
+    macro-F1 and (unsmoothed) loss.
+
+    ``freeze_epochs``: the epochs over which the model's ``pretrained_groups`` are unfrozen
+    from the top (``unfrozen_groups``); 0: all train from the start; None: as many epochs as
+    the model has groups, one more group each epoch.
+    """
 
     monitor = "accuracy"
     mode: Literal["min", "max"] = "max"
@@ -766,7 +771,7 @@ class ClassificationObjective:
         *,
         batch_size: int,
         class_weights: Tensor | None = None,
-        freeze_epochs: int = 0,
+        freeze_epochs: int | None = 0,
         label_smoothing: float = 0.0,
         lr_factor: float | None = None,
     ) -> None:
@@ -797,10 +802,11 @@ class ClassificationObjective:
             yield make_batch([self.train_inputs[i] for i in indices], self.train_labels[indices])
 
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
-        if self.freeze_epochs:
+        if self.freeze_epochs != 0:
             inner = getattr(model, "module", model)
             groups = len(inner.pretrained_groups())
-            inner.freeze_bottom(groups - unfrozen_groups(self.epoch, self.freeze_epochs, groups))
+            epochs = groups if self.freeze_epochs is None else self.freeze_epochs
+            inner.freeze_bottom(groups - unfrozen_groups(self.epoch, epochs, groups))
         logits = model(batch["inputs"], batch["lengths"])
         weight = None if self.class_weights is None else self.class_weights.to(logits.device)
         loss = F.cross_entropy(
@@ -894,10 +900,8 @@ class ClassifyTask(Task[ClassifyOptions]):
         weights = None
         if options.class_weights == "balanced":
             weights = balanced_class_weights(train.labels, len(class_names))
-        freeze_epochs = options.freeze_epochs
-        if options.pretrains and not freeze_epochs:
-            # one group per epoch: the embedding, then each RNN layer (pretrained_groups)
-            freeze_epochs = 1 + options.layers
+        # after pretraining, by default one more pretrained group unfrozen per epoch
+        freeze_epochs = options.freeze_epochs or (None if options.pretrains else 0)
 
         def make_objective(part: Examples, held: Examples | None) -> ClassificationObjective:
             return ClassificationObjective(
