@@ -5,19 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ridge_oracle import numpy_ridge
 
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.models.linear_ar import combined_ridge, design, predict, ridge
-
-
-def numpy_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge as ordinary least squares on rows augmented with ``sqrt(penalty) I``."""
-    rows, width = x.shape
-    inputs = np.concatenate([x, np.ones((rows, 1))], axis=1)
-    a = np.concatenate([inputs, np.sqrt(penalty) * np.eye(width + 1)])
-    b = np.concatenate([y, np.zeros((width + 1, y.shape[1]))])
-    solution = np.linalg.lstsq(a, b, rcond=None)[0]
-    return solution[:-1].T, solution[-1]
 
 
 @pytest.mark.parametrize("penalty", [0.0, 3.0])

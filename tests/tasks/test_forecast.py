@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ridge_oracle import numpy_combined_ridge
 from safetensors.torch import load_file
 
 from rnnkit.data.series import SINGLE_SERIES, SeriesScaler
@@ -257,22 +258,13 @@ def hand_linear_fit(
     """The linear part by hand: every window of the standardised series ``scaled (T,)`` whose
     targets end by row ``end``, read relative to its last value over its spread (standard
     deviation + 0.01), the seasonal-naive residual as target, the mean of the ridge fits with
-    each penalty ``factor * rows`` (augmented least squares)."""
+    each penalty ``factor * rows``."""
     origins = range(lookback, end - horizon + 1)
     history = np.stack([scaled[o - lookback : o] for o in origins])  # (N, L)
     future = np.stack([scaled[o : o + horizon] for o in origins])  # (N, H)
     last, spread = history[:, -1:], history.std(axis=1, keepdims=True) + 1e-2
     base = np.tile(history[:, -season:], -(-horizon // season))[:, :horizon]
-    x, y = (history - last) / spread, (future - base) / spread
-    inputs = np.concatenate([x, np.ones((len(x), 1))], axis=1)
-    fits = []
-    for factor in factors:
-        penalty = np.sqrt(factor * len(x)) * np.eye(lookback + 1)
-        a = np.concatenate([inputs, penalty])
-        b = np.concatenate([y, np.zeros((lookback + 1, horizon))])
-        fits.append(np.linalg.lstsq(a, b, rcond=None)[0])
-    solution = np.mean(fits, axis=0)
-    return solution[:-1].T, solution[-1]
+    return numpy_combined_ridge((history - last) / spread, (future - base) / spread, factors)
 
 
 def test_the_linear_part_is_fitted_again_on_every_window_before_the_test_span(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ridge_oracle import numpy_combined_ridge
 
 from rnnkit.data.series import Series, SeriesColumns, SeriesTable
 from rnnkit.data.windows import Spans, Windows, fit_scaler
@@ -156,18 +157,13 @@ def numpy_fold_forecasts(
         return np.array(x), np.array(target)
 
     x, target = rows(fit_origins)
-    solutions = []
-    for factor in factors:
-        a = np.concatenate([np.c_[x, np.ones(len(x))], np.sqrt(factor * len(x)) * np.eye(25)])
-        b = np.concatenate([target, np.zeros((25, 6))])
-        solutions.append(np.linalg.lstsq(a, b, rcond=None)[0])
-    solution = np.mean(solutions, axis=0)
+    weight, bias = numpy_combined_ridge(x, target, factors)
     forecasts = []
     for o in scored_origins:
         history = y[o - 24 : o, 0]
         spread = history.std() + eps
-        x_o = np.r_[(history - history[-1]) / spread, 1.0]
-        forecasts.append(np.resize(history[-season:], 6) + spread * (x_o @ solution))
+        x_o = (history - history[-1]) / spread
+        forecasts.append(np.resize(history[-season:], 6) + spread * (weight @ x_o + bias))
     return np.array(forecasts)
 
 
