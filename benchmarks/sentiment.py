@@ -11,6 +11,9 @@ standard deviation over the folds (with ``--folds 1``: one stratified split, ``-
 held out). On 1000 sentences one 200-sentence test part has a standard error of about 1.4 points,
 so the folds matter. The ``gap±se`` column is rnnkit's lead over the baseline in points: the mean of
 the per-fold differences (both models score the same folds) and its standard error.
+``--repeats N`` runs the folds of seeds S..S+N-1 (other partitions, other rnnkit seeds) and adds a
+row of their means, the gap ± its standard error over the repeats: a default chosen on one
+partition's folds also fits that partition's luck.
 
 - baseline: scikit-learn's ``TfidfVectorizer`` (word 1-2-grams, sublinear tf) and
   ``LogisticRegression`` (C=10) (the ``baselines`` extra: ``pip install rnnkit[baselines]``);
@@ -255,8 +258,12 @@ def other_sentences(name: str, data_dir: Path, path: Path) -> Path:
     return path
 
 
-def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) -> None:
-    """Train and score every model on every fold of one data set; print its row."""
+def run_dataset(
+    name: str, rows: Rows, scratch: Path, args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """Train and score every model on every fold of one data set (folds and rnnkit seeds of
+    ``args.seed``); print its row. Returns each column's accuracy per fold (``tfidf``, ``rnn``,
+    each variant's name)."""
     results: dict[str, list[float]] = {"tfidf": [], "rnn": [], "rnn_lm": []}
     cpu: dict[str, float] = {"rnn": 0.0, "rnn_lm": 0.0}
     variants = {}
@@ -299,7 +306,8 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
             cpu["rnn_lm"] += cpu_seconds() - began
         shown = "  ".join(f"{label} {v[-1]:.3f}" for label, v in (results | members).items() if v)
         print(f"  {name} fold {k + 1}/{len(folds)}: {shown}", file=sys.stderr, flush=True)
-    line = f"{name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
+    shown_name = name if args.repeats == 1 else f"{name[:7]}/{args.seed}"
+    line = f"{shown_name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
     for label in ["rnn", *variants] if not args.no_defaults else list(variants):
         gap = paired_gap(results[label], results["tfidf"])
         line += f"  {mean_sd(results[label]):>12} {cpu[label] / len(folds):>7.0f} {gap:>9}"
@@ -308,6 +316,23 @@ def run_dataset(name: str, rows: Rows, scratch: Path, args: argparse.Namespace) 
     print(line, flush=True)
     for label, values in members.items():
         print(f"{'':<10} member {label} alone: {mean_sd(values)}", flush=True)
+    return {label: values for label, values in results.items() if values}
+
+
+def print_repeats(
+    name: str, rows: Rows, seeds: range, repeats: list[dict[str, list[float]]]
+) -> None:
+    """The row of ``--repeats`` runs of one data set: each column's mean accuracy over them
+    and its gap over the baseline as the mean of the repeats' paired gaps, ± its standard
+    error over the repeats (each repeat's folds are another partition: defaults chosen on one
+    partition's folds also fit that partition's luck; the repeats' mean does not)."""
+    means = {label: [statistics.mean(repeat[label]) for repeat in repeats] for label in repeats[0]}
+    shown_name = f"{name[:7]}/{seeds[0]}-{seeds[-1]}"
+    line = f"{shown_name:<10} {len(rows):>6} {len(repeats):>4}x  {mean_sd(means['tfidf']):>12}"
+    for label, values in means.items():
+        if label not in ("tfidf", "rnn_lm"):
+            line += f"  {mean_sd(values):>12} {'':>7} {paired_gap(values, means['tfidf']):>9}"
+    print(line, flush=True)
 
 
 def main() -> None:
@@ -320,6 +345,13 @@ def main() -> None:
     parser.add_argument("--time-limit", default=None, help="per rnnkit run, e.g. 2m")
     parser.add_argument("--pretrain-steps", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run the folds of seeds S..S+N-1 (other partitions, other rnnkit seeds) and print "
+        "their mean row",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument(
@@ -361,7 +393,14 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for name, rows in sets:
-            run_dataset(name, rows, Path(scratch), args)
+            repeats, seeds = [], range(args.seed, args.seed + args.repeats)
+            for seed in seeds:
+                folder = Path(scratch) / f"seed-{seed}"
+                folder.mkdir(exist_ok=True)
+                seeded = argparse.Namespace(**{**vars(args), "seed": seed})
+                repeats.append(run_dataset(name, rows, folder, seeded))
+            if args.repeats > 1:
+                print_repeats(name, rows, seeds, repeats)
     print(f"wall {time.perf_counter() - started:.0f} s, cpu {cpu_seconds():.0f} s")
 
 
