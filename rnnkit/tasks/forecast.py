@@ -331,11 +331,12 @@ class ForecastTask(series_common.SeriesTask[ForecastOptions]):
 
         def finish(model: nn.Module, results: dict[str, Any]) -> dict[str, Any]:
             model = model.cpu()
-            if model.linear and len(val_windows):
+            linear_with_validation = model.linear and len(val_windows) > 0
+            if linear_with_validation:
                 results["net_weight"] = choose_net_weight(model, val_windows)
             folds = linear_fold_forecasts(model, table, spans, transform, penalties)
             intervals = calibrate_intervals(model, table, scaler, spans, settings, folds)
-            if model.linear and len(val_windows):
+            if linear_with_validation:
                 # every choice that needs the validation windows out of sample is made
                 if options.refit_linear:
                     refit_linear_part(model, model_table, scaler, spans, penalties)
