@@ -52,6 +52,7 @@ import argparse
 import csv
 import math
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -306,6 +307,7 @@ def run_dataset(
             cpu["rnn_lm"] += cpu_seconds() - began
         shown = "  ".join(f"{label} {v[-1]:.3f}" for label, v in (results | members).items() if v)
         print(f"  {name} fold {k + 1}/{len(folds)}: {shown}", file=sys.stderr, flush=True)
+        shutil.rmtree(folder)  # its runs, checkpoints of every member: gigabytes over a benchmark
     shown_name = name if args.repeats == 1 else f"{name[:7]}/{args.seed}"
     line = f"{shown_name:<10} {len(rows):>6} {len(folds):>5}  {mean_sd(results['tfidf']):>12}"
     for label in ["rnn", *variants] if not args.no_defaults else list(variants):
