@@ -30,6 +30,7 @@ input's last two columns hold each token's unigram and bigram (with the token be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -67,6 +68,20 @@ class AttentionPooling(nn.Module):
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores.float(), dim=1).to(outputs.dtype)
         return torch.einsum("bt,btf->bf", weights, outputs), weights
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Mixup of a batch with itself: row ``b`` becomes ``weight * v[b] + (1 - weight) *
+    v[partner[b]]``; ``partner (B,)`` is a permutation of the rows."""
+
+    partner: Tensor
+    weight: float
+
+    def apply(self, vectors: Tensor) -> Tensor:
+        """``vectors (B, ...)`` -> the mixed rows ``(B, ...)``."""
+        partner = self.partner.to(vectors.device)
+        return self.weight * vectors + (1.0 - self.weight) * vectors[partner]
 
 
 def pool_outputs(
@@ -128,8 +143,10 @@ class SequenceClassifier(KeepsArguments):
         backend: the ``rnnkit.RNN`` backend.
         **cell_options: passed to each cell.
 
-    ``forward(x, lengths=None) -> logits (B, K)``; ``forward_with_weights`` also returns the
-    attention weights ``(B, T)`` (None unless the pooling uses attention).
+    ``forward(x, lengths=None, mix=None, shift=None) -> logits (B, K)``; ``forward_with_weights``
+    also returns the attention weights ``(B, T)`` (None unless the pooling uses attention). While
+    training, ``mix`` (a ``Mix``) mixes pairs of pooled vectors (mixup) and ``shift (B, T, I)``
+    is added to the embedded input (adversarial training).
     """
 
     def __init__(
@@ -202,9 +219,14 @@ class SequenceClassifier(KeepsArguments):
 
     # --- forward --------------------------------------------------------------------------------
 
-    def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Per-step RNN outputs ``(B, T, D*H)`` and the lengths used ``(B,)``."""
+    def encode(
+        self, x: Tensor, lengths: Tensor | None = None, shift: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Per-step RNN outputs ``(B, T, D*H)`` and the lengths used ``(B,)``; ``shift (B, T,
+        I)`` is added to the embedded input (an adversarial perturbation)."""
         x = self.embed(x)
+        if shift is not None:
+            x = x + shift.to(x.dtype)
         return self.encode_embedded(x, lengths)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -253,25 +275,45 @@ class SequenceClassifier(KeepsArguments):
         outputs, _ = self.rnn(x, lengths=lengths)
         return outputs, lengths
 
-    def classify(self, outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Pool the RNN outputs and apply the head: ``(logits (B, K), weights (B, T) or None)``."""
+    def classify(
+        self, outputs: Tensor, lengths: Tensor, mix: Mix | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Pool the RNN outputs (mixed with ``mix``) and apply the head: ``(logits (B, K),
+        weights (B, T) or None)``."""
         pooled, weights = pool_outputs(
             outputs, lengths, self.pooling, self.rnn.num_directions, self.attention
         )
+        if mix is not None:
+            pooled = mix.apply(pooled)
         return self.head(dropout(pooled, self.dropout, self.training)), weights
 
     def forward_with_weights(
-        self, x: Tensor, lengths: Tensor | None = None
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        mix: Mix | None = None,
+        shift: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """``x (B, T)`` ids or ``(B, T, F)`` features -> (logits ``(B, K)``, weights or None)."""
-        outputs, lengths = self.encode(x, lengths)
-        logits, weights = self.classify(outputs, lengths)
+        """``x (B, T)`` ids or ``(B, T, F)`` features -> (logits ``(B, K)``, weights or None).
+
+        ``mix``: the pooled vectors of pairs of sequences are mixed (mixup on the sentence
+        vectors); the hybrid's linear logits are mixed alike, being linear in its features.
+        ``shift (B, T, I)``: added to the embedded input (``encode``)."""
+        outputs, lengths = self.encode(x, lengths, shift)
+        logits, weights = self.classify(outputs, lengths, mix)
         if self.word_ngrams is not None:
-            logits = logits + self.word_ngram_logits(x).to(logits.dtype)
+            linear = self.word_ngram_logits(x).to(logits.dtype)
+            logits = logits + (linear if mix is None else mix.apply(linear))
         return logits, weights
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        return self.forward_with_weights(x, lengths)[0]
+    def forward(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        mix: Mix | None = None,
+        shift: Tensor | None = None,
+    ) -> Tensor:
+        return self.forward_with_weights(x, lengths, mix, shift)[0]
 
     # --- transfer -------------------------------------------------------------------------------
 

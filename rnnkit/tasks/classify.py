@@ -37,6 +37,10 @@ next word of the training texts and of ``unlabelled`` ones (``rnnkit.tasks.text_
 then fine-tune with discriminative learning rates (``lr_factor``), one more group unfrozen per
 epoch from the top, and the slanted triangular schedule. ``ngram_features`` adds a linear model of
 hashed token uni- and bigram counts whose logits add to the RNN's (a hybrid, reported apart).
+Two regularisers of the sequence classifiers' objective: ``mixup`` trains on pairs of pooled
+sentence vectors mixed with a Beta(a, a) weight, and their targets mixed alike (the pairs and the
+weight come with each batch, ``mixup_draw``); ``adversarial`` adds the loss under a shift of the
+embedded input along its gradient (``adversarial_loss``, Miyato et al. 2017).
 
 A run directory holds ``config.json`` (sections ``options``, ``model``, ``data`` with the label
 names, ``results``), ``tokenizer.json``, ``scaler.json``, ``features.json`` or ``images.json``,
@@ -54,7 +58,7 @@ import csv
 import dataclasses
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
@@ -81,8 +85,9 @@ from rnnkit.data.numeric import FeatureScaler
 from rnnkit.data.tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer
 from rnnkit.data.word_ngrams import WordNgramHasher
 from rnnkit.errors import UserError
+from rnnkit.layers.sequences import lengths_to_mask
 from rnnkit.metrics.classification import classification_metrics, confusion_matrix
-from rnnkit.models.classifier import POOLINGS, SequenceClassifier
+from rnnkit.models.classifier import POOLINGS, Mix, SequenceClassifier
 from rnnkit.models.classifier_ensemble import ClassifierEnsemble
 from rnnkit.models.image_classifier import ImageClassifier
 from rnnkit.tasks import classify_members, lifecycle, text_pretraining, tokenizing
@@ -237,6 +242,18 @@ class ClassifyOptions(AudioOptions, TaskOptions):
     label_smoothing: float = option(
         0.1, help="Share of each target spread evenly over all classes.", panel="Training"
     )
+    mixup: float = option(
+        0.0,
+        help="Mixup of sentence vectors: train on pairs of pooled vectors mixed with a weight "
+        "drawn from Beta(a, a), and their targets mixed alike (a > 0; 0: off).",
+        panel="Training",
+    )
+    adversarial: float = option(
+        0.0,
+        help="Adversarial training: also learn each batch with its embeddings shifted, by this "
+        "share of their norm, in the direction that raises the loss most (0: off).",
+        panel="Training",
+    )
     class_weights: Literal["none", "balanced"] = model_option(
         "none",
         help="balanced: weigh classes inversely to their frequency.",
@@ -326,6 +343,12 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         self.require_rates("dropout", "word_dropout")
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if not (isinstance(self.mixup, (int, float)) and self.mixup >= 0):
+            raise UserError(f"--mixup must be a number >= 0 (0: off), got {self.mixup!r}.")
+        if not (isinstance(self.adversarial, (int, float)) and self.adversarial >= 0):
+            raise UserError(
+                f"--adversarial must be a number >= 0 (0: off), got {self.adversarial!r}."
+            )
         self.require_fractions("val_fraction")
         if self.refit and self.val is not None:
             raise UserError(
@@ -413,6 +436,11 @@ class ClassifyOptions(AudioOptions, TaskOptions):
             parse_encoder_widths(self.encoder_widths)
             if self.ensemble not in (None, 1):
                 raise UserError("--ensemble applies to sequence classifiers, not --images cnn.")
+            for name in ("mixup", "adversarial"):
+                if getattr(self, name):
+                    raise UserError(
+                        f"{flag(name)} applies to sequence classifiers, not --images cnn."
+                    )
         if self.audio:
             raise UserError("--images and --audio read different data; give one of them.")
         for name in NOT_AUDIO_OPTIONS:
@@ -774,6 +802,8 @@ class ClassificationObjective:
         freeze_epochs: int | None = 0,
         label_smoothing: float = 0.0,
         lr_factor: float | None = None,
+        mixup: float = 0.0,
+        adversarial: float = 0.0,
     ) -> None:
         self.train_inputs, self.train_labels = train_inputs, train_labels
         self.val_inputs, self.val_labels = val_inputs, val_labels
@@ -783,6 +813,8 @@ class ClassificationObjective:
         self.freeze_epochs = freeze_epochs
         self.label_smoothing = label_smoothing
         self.lr_factor = lr_factor
+        self.mixup = mixup
+        self.adversarial = adversarial
         self.epoch = 0
         self.lengths = [len(x) for x in train_inputs]
 
@@ -799,7 +831,10 @@ class ClassificationObjective:
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[dict[str, Tensor]]:
         self.epoch = epoch
         for indices in bucket_batches(self.lengths, self.batch_size, generator):
-            yield make_batch([self.train_inputs[i] for i in indices], self.train_labels[indices])
+            batch = make_batch([self.train_inputs[i] for i in indices], self.train_labels[indices])
+            if self.mixup > 0:
+                batch |= mixup_draw(len(indices), self.mixup, generator)
+            yield batch
 
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], carry: Any) -> StepResult:
         if self.freeze_epochs != 0:
@@ -807,15 +842,29 @@ class ClassificationObjective:
             groups = len(inner.pretrained_groups())
             epochs = groups if self.freeze_epochs is None else self.freeze_epochs
             inner.freeze_bottom(groups - unfrozen_groups(self.epoch, epochs, groups))
-        logits = model(batch["inputs"], batch["lengths"])
-        weight = None if self.class_weights is None else self.class_weights.to(logits.device)
-        loss = F.cross_entropy(
-            logits.float(),
-            batch["labels"],
-            weight=weight,
-            label_smoothing=self.label_smoothing,
+        mix = mix_of(batch)
+        extra = {} if mix is None else {"mix": mix}
+        weight = (
+            None if self.class_weights is None else self.class_weights.to(batch["labels"].device)
         )
-        return StepResult(loss=loss, items=batch["labels"].numel())
+        labels = batch["labels"]
+
+        def loss_of(logits: Tensor) -> Tensor:
+            def against(targets: Tensor) -> Tensor:
+                return F.cross_entropy(
+                    logits.float(), targets, weight=weight, label_smoothing=self.label_smoothing
+                )
+
+            if mix is None:
+                return against(labels)
+            partner_labels = labels[mix.partner.to(labels.device)]
+            return mix.weight * against(labels) + (1 - mix.weight) * against(partner_labels)
+
+        if self.adversarial == 0:
+            loss = loss_of(model(batch["inputs"], batch["lengths"], **extra))
+        else:
+            loss = adversarial_loss(model, batch, loss_of, self.adversarial, extra)
+        return StepResult(loss=loss, items=labels.numel())
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         if self.val_inputs is None or self.val_labels is None:
@@ -825,6 +874,60 @@ class ClassificationObjective:
         predicted = probabilities.argmax(dim=1).tolist()
         scores = classification_metrics(self.val_labels.tolist(), predicted, self.class_names)
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "loss": loss}
+
+
+def adversarial_loss(
+    model: nn.Module,
+    batch: dict[str, Tensor],
+    loss_of: Callable[[Tensor], Tensor],
+    epsilon: float,
+    extra: dict[str, Any],
+) -> Tensor:
+    """The loss of the batch plus its loss under the adversarial shift of its embedded input
+    (Miyato et al. 2017): the gradient of the loss with respect to the embeddings ``(B, T, I)``,
+    scaled per sequence to ``epsilon`` times the norm of the sequence's embeddings, is the
+    direction that raises the loss fastest; training on both makes the model flat around the
+    embeddings of its training sentences."""
+    inputs, lengths = batch["inputs"], batch["lengths"]
+    inner = getattr(model, "module", model)
+    width = inner.rnn.input_size
+    probe = torch.zeros(*inputs.shape[:2], width, device=inputs.device, requires_grad=True)
+    loss = loss_of(model(inputs, lengths, shift=probe, **extra))
+    (gradient,) = torch.autograd.grad(loss, probe, retain_graph=True)
+    with torch.no_grad():
+        shift = adversarial_shift(gradient, inner.embed(inputs), lengths, epsilon)
+    return loss + loss_of(model(inputs, lengths, shift=shift, **extra))
+
+
+def adversarial_shift(
+    gradient: Tensor, embedded: Tensor, lengths: Tensor, epsilon: float
+) -> Tensor:
+    """The shift ``(B, T, I)`` along ``gradient (B, T, I)`` whose norm, per sequence, is
+    ``epsilon`` times that of the sequence's real steps in ``embedded (B, T, I)``."""
+    mask = lengths_to_mask(lengths, embedded.shape[1], device=embedded.device).unsqueeze(-1)
+    size = (embedded.float() * mask).flatten(1).norm(dim=1)
+    steepness = gradient.float().flatten(1).norm(dim=1).clamp_min(1e-12)
+    return (epsilon * size / steepness)[:, None, None] * gradient.float()
+
+
+def mixup_draw(batch: int, alpha: float, generator: torch.Generator) -> dict[str, Tensor]:
+    """Mixup for a batch of ``batch`` rows, drawn from ``generator`` (a resumed epoch mixes
+    alike): ``mix_weight (B,)``, the weight of each row itself, one draw from Beta(alpha,
+    alpha) for the batch; ``mix_key (B,)``, random keys whose order pairs the rows
+    (``mix_of``). Both are per row, so a batch sharded over processes shards them too, and
+    each process mixes the rows it holds."""
+    keys = torch.rand(batch, generator=generator, dtype=torch.float64)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    weight = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return {"mix_key": keys, "mix_weight": torch.full((batch,), weight, dtype=torch.float64)}
+
+
+def mix_of(batch: dict[str, Tensor]) -> Mix | None:
+    """The ``Mix`` of a batch with ``mixup_draw``'s columns (each row's partner: the row at its
+    key's rank), or None for a batch without them."""
+    if "mix_key" not in batch:
+        return None
+    return Mix(torch.argsort(batch["mix_key"]), float(batch["mix_weight"][0]))
 
 
 def predict_probabilities(model: nn.Module, inputs: list[Tensor]) -> Tensor:
@@ -914,6 +1017,8 @@ class ClassifyTask(Task[ClassifyOptions]):
                 class_weights=weights,
                 freeze_epochs=freeze_epochs,
                 label_smoothing=options.label_smoothing,
+                mixup=options.mixup,
+                adversarial=options.adversarial,
                 lr_factor=options.lr_factor if options.pretrains else None,
             )
 

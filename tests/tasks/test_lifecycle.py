@@ -269,6 +269,18 @@ CASES = [
         ["--hidden", "5"],
         lambda run, f: [["predict", run, "--data", f["data"], "--output", f["future"]]],
     ),
+    Case(
+        "classify",
+        labelled_files,
+        # mixup's pairs and weights come with each batch; adversarial training runs the model
+        # twice a step: both must resume exactly and train across processes
+        lambda f: ["--data", f["data"], "--hidden", "8", "--embedding-size", "8",
+                   "--batch-size", "4", "--max-steps", "6", "--ensemble", "1",
+                   "--mixup", "0.4", "--adversarial", "0.05"],
+        ["--hidden", "9"],
+        lambda run, f: [["predict", run, "--text", "a good film"]],
+        name="classify-mixup-adversarial",
+    ),
 ]  # fmt: skip
 BY_TASK = {case.key: case for case in CASES}
 TASKS = list(BY_TASK)
