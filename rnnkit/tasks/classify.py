@@ -844,10 +844,8 @@ class ClassificationObjective:
             inner.freeze_bottom(groups - unfrozen_groups(self.epoch, epochs, groups))
         mix = mix_of(batch)
         extra = {} if mix is None else {"mix": mix}
-        weight = (
-            None if self.class_weights is None else self.class_weights.to(batch["labels"].device)
-        )
         labels = batch["labels"]
+        weight = None if self.class_weights is None else self.class_weights.to(labels.device)
 
         def loss_of(logits: Tensor) -> Tensor:
             def against(targets: Tensor) -> Tensor:
