@@ -168,8 +168,7 @@ class CaptionOptions(TeacherForcingOptions):
         self.require_whole_numbers("attention_size", optional=True)
         self.require_whole_numbers("max_caption_length", at_least=2)
         self.require_rates("dropout", "label_smoothing")
-        if self.attention_penalty < 0:
-            raise UserError(f"--attention-penalty must be >= 0, got {self.attention_penalty}.")
+        self.require_non_negative("attention_penalty")
         if self.channels is not None and self.channels not in (1, 3):
             raise UserError(f"--channels must be 1 (grey) or 3 (RGB), got {self.channels}.")
         if self.keywords and (self.encoder_from is not None or self.images is not None):

@@ -340,15 +340,8 @@ class ClassifyOptions(AudioOptions, TaskOptions):
         if not (isinstance(self.lr_factor, (int, float)) and self.lr_factor >= 1):
             raise UserError(f"--lr-factor must be a number >= 1, got {self.lr_factor!r}.")
         self._validate_text_options()
-        self.require_rates("dropout", "word_dropout")
-        if not 0 <= self.label_smoothing < 1:
-            raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
-        if not (isinstance(self.mixup, (int, float)) and self.mixup >= 0):
-            raise UserError(f"--mixup must be a number >= 0 (0: off), got {self.mixup!r}.")
-        if not (isinstance(self.adversarial, (int, float)) and self.adversarial >= 0):
-            raise UserError(
-                f"--adversarial must be a number >= 0 (0: off), got {self.adversarial!r}."
-            )
+        self.require_rates("dropout", "word_dropout", "label_smoothing")
+        self.require_non_negative("mixup", "adversarial")
         self.require_fractions("val_fraction")
         if self.refit and self.val is not None:
             raise UserError(

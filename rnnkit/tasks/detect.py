@@ -162,8 +162,7 @@ class DetectOptions(series_common.SeriesOptions):
         self.require_fractions("val_fraction", "threshold_quantile")
         self.require_whole_numbers("min_gap", "season", "probation", at_least=0, optional=True)
         self.require_whole_numbers("smooth")
-        if self.threshold_margin < 0:
-            raise UserError(f"--threshold-margin must be >= 0, got {self.threshold_margin}.")
+        self.require_non_negative("threshold_margin")
         if self.label_column is not None and self.label_column in parse_names(self.target):
             raise UserError(
                 f"--label-column {self.label_column!r} is also a --target; labels are never "

@@ -117,6 +117,13 @@ class TaskOptions(TrainOptions):
             if not 0.0 <= value < 1.0:
                 raise UserError(f"{flag(name)} must be in [0, 1), got {value}.")
 
+    def require_non_negative(self, *names: str) -> None:
+        """Options ``names`` must be numbers ``>= 0``, as a weight or a margin is."""
+        for name in names:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise UserError(f"{flag(name)} must be a number >= 0, got {value!r}.")
+
     def require_fractions(self, *names: str) -> None:
         """Options ``names`` must lie strictly between 0 and 1, as a share of the data does."""
         for name in names:

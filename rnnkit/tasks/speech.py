@@ -150,8 +150,7 @@ class SpeechOptions(AudioOptions, TaskOptions):
         )
         self.require_rates("dropout")
         self.require_fractions("val_fraction")
-        if self.lm_weight < 0:
-            raise UserError(f"--lm-weight must be >= 0, got {self.lm_weight}.")
+        self.require_non_negative("lm_weight")
         return self
 
 

@@ -69,3 +69,22 @@ def test_unknown_key_in_a_train_config(tmp_path):
     config.write_text("hiden = 3\n", encoding="utf-8")
     result = rnnkit("train", "lm", "--config", config)
     assert_user_error(result, str(config), "'hiden'", "did you mean 'hidden'?")
+
+
+@pytest.mark.parametrize(
+    "task, flag, extra",
+    [
+        ("classify", "--mixup", []),
+        ("classify", "--adversarial", []),
+        ("speech", "--lm-weight", []),
+        ("caption", "--attention-penalty", []),
+        ("detect", "--threshold-margin", ["--target", "value"]),
+    ],
+)
+def test_a_negative_weight_or_margin_is_one_sentence_and_writes_nothing(
+    tmp_path, task, flag, extra
+):
+    out = tmp_path / "run"
+    result = rnnkit("train", task, "--data", tmp_path / "x.csv", *extra, "--out", out, flag, "-1")
+    assert_user_error(result, f"{flag} must be a number >= 0, got -1")
+    assert not out.exists()
