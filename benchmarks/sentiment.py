@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import math
 import resource
 import shutil
@@ -369,6 +370,11 @@ def main() -> None:
     parser.add_argument("--no-defaults", action="store_true", help="leave out plain rnnkit")
     parser.add_argument("--smoke", action="store_true", help="amazon, 2 folds, 20 s per run")
     args = parser.parse_args()
+    if importlib.util.find_spec("sklearn") is None:  # the baseline is the point of the comparison
+        sys.exit(
+            "scikit-learn is not installed: the TF-IDF + LR baseline needs it "
+            "(pip install 'rnnkit[baselines]')."
+        )
     args.overrides = dict(parse_setting(text) for text in args.set)
     args.variants = [parse_variant(text) for text in args.variant]
     if args.smoke:
